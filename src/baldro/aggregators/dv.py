@@ -1,0 +1,45 @@
+"""``dv`` (BalDRO-DV, Shao et al. 2026, Eq. for the Donsker–Varadhan dual of the KL-ball worst case).
+
+paper sign (default):   L = β·(logsumexp(ℓ/β) − log B) = β·log((1/B) Σ exp(ℓ_i/β)),  ∂L/∂ℓ = softmax(ℓ/β).
+    A soft maximum: still-remembered (high-loss) samples get more weight; β→∞ gives the mean, β→0 the max.
+official sign:          L = −β·(logsumexp(−ℓ/β) − log B),  ∂L/∂ℓ = softmax(−ℓ/β).
+    The soft minimum the paper's released code computes: already-forgotten (low-loss) samples get more weight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
+from baldro.core.registry import require
+
+SIGNS = ("paper", "official")
+
+
+def dv_aggregate(losses: Tensor, beta: float, sign: str = "paper") -> tuple[Tensor, Tensor]:
+    """(value, weights) of the DV aggregate, computed in float32 or wider with ``torch.logsumexp``."""
+    s = 1.0 if sign == "paper" else -1.0
+    x = losses.float() if losses.dtype in (torch.float16, torch.bfloat16) else losses
+    scaled = s * x / beta
+    value = s * beta * (torch.logsumexp(scaled, dim=0) - math.log(x.numel()))
+    return value, torch.softmax(scaled.detach(), dim=0)
+
+
+@AGGREGATORS.register("dv")
+@dataclass
+class DVAggregator(Aggregator):
+    beta: float = 2.0
+    sign: str = "paper"
+    last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        require(self.beta > 0 and math.isfinite(self.beta), "beta", self.beta, "a finite number > 0")
+        require(self.sign in SIGNS, "sign", self.sign, f"one of {', '.join(SIGNS)}")
+
+    def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        check_losses(losses)
+        return dv_aggregate(losses, self.beta, self.sign)

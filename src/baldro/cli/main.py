@@ -1,0 +1,38 @@
+"""Entry point of the ``baldro`` command. Each sub-command lives in its own module with a ``register`` function."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from baldro.errors import BaldroError
+
+# One line per command module: each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
+COMMAND_MODULES: tuple[str, ...] = (
+    "baldro.cli.demo_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baldro", description="Machine unlearning for LLMs with BalDRO.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except BaldroError as err:
+        print(f"baldro: error: {err}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure-PyTorch core: per-sample sequence statistics and the component registry."""

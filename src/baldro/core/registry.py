@@ -1,0 +1,54 @@
+"""A tiny name → component registry shared by objectives, aggregators and retain terms.
+
+Components are dataclasses; ``build(name, **params)`` checks the name and the parameter names and lets the
+component's ``__post_init__`` check the values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps config names to component classes (dataclasses)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._classes: dict[str, type[T]] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def decorator(cls: type[T]) -> type[T]:
+            self._classes[name] = cls
+            return cls
+
+        return decorator
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def get(self, name: str) -> type[T]:
+        if name not in self._classes:
+            close = difflib.get_close_matches(name, self._classes, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self.names())}")
+        return self._classes[name]
+
+    def build(self, name: str, **params: Any) -> T:
+        cls = self.get(name)
+        allowed = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        for key in params:
+            if key not in allowed:
+                allowed_text = ", ".join(allowed) if allowed else "none"
+                raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed_text}")
+        return cls(**params)
+
+
+def require(condition: bool, name: str, value: object, allowed: str) -> None:
+    """Raise ``ValueError`` naming the parameter, its value and the allowed range unless ``condition`` holds."""
+    if not condition:
+        raise ValueError(f"invalid {name}={value!r}: must be {allowed}")

@@ -1,0 +1,204 @@
+"""Per-sample sequence statistics of a causal LM on labelled batches.
+
+Labels follow the Hugging Face convention: ``labels[b, t]`` is the token predicted at position ``t`` (the model's
+output at ``t - 1`` scores it, the causal shift), and ``-100`` marks positions that carry no loss (prompt, padding).
+
+Two paths give the same numbers (tested to 1e-5 in float32):
+
+* :func:`stats_from_logits` — from full ``[B, T, V]`` logits (simple, but the logits must exist).
+* :func:`stats_from_hidden` — the lean path: from the final hidden states ``[B, T, H]``, applying the LM head
+  *module* only at answer-token positions, a chunk of tokens at a time, upcasting each chunk to float32. No
+  ``[B, T, V]`` float32 tensor is ever built.
+
+Both return a :class:`SequenceStats` holding the per-token NLL of every answer token (flattened) and the sample it
+belongs to, from which per-sample sums and means follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IGNORE_INDEX = -100
+DEFAULT_CHUNK_TOKENS = 1024
+
+
+@dataclass
+class SequenceStats:
+    """Answer-token statistics of a batch of ``batch_size`` sequences.
+
+    ``token_nll[k]`` is −log p(y_k) (float32) of the k-th answer token of the batch and ``sample_index[k]`` the row it
+    belongs to. ``n_tokens[b]`` counts the answer tokens of row ``b``.
+    """
+
+    token_nll: Tensor
+    sample_index: Tensor
+    n_tokens: Tensor
+    batch_size: int
+
+    @property
+    def nll_sum(self) -> Tensor:
+        """Σ_t −log p(y_t) over each sample's answer tokens, shape [B]."""
+        out = self.token_nll.new_zeros(self.batch_size)
+        return out.index_add(0, self.sample_index, self.token_nll)
+
+    @property
+    def nll_mean(self) -> Tensor:
+        """Token-mean NLL per sample, shape [B] (a sample with no answer token gives 0)."""
+        return self.nll_sum / self.n_tokens.clamp(min=1).to(self.token_nll.dtype)
+
+    @property
+    def logp_sum(self) -> Tensor:
+        """log π(y|x) = −Σ_t NLL_t per sample, shape [B]."""
+        return -self.nll_sum
+
+    def token_mean(self, token_values: Tensor) -> Tensor:
+        """Per-sample mean of a per-token quantity aligned with ``token_nll``, shape [B]."""
+        out = token_values.new_zeros(self.batch_size).index_add(0, self.sample_index, token_values)
+        return out / self.n_tokens.clamp(min=1).to(token_values.dtype)
+
+    def select(self, rows: Tensor) -> SequenceStats:
+        """The statistics of the given rows only (in that order)."""
+        rows = rows.to(self.sample_index.device)
+        remap = torch.full((self.batch_size,), -1, dtype=torch.long, device=rows.device)
+        remap[rows] = torch.arange(rows.numel(), device=rows.device)
+        keep = remap[self.sample_index] >= 0
+        return SequenceStats(
+            token_nll=self.token_nll[keep],
+            sample_index=remap[self.sample_index[keep]],
+            n_tokens=self.n_tokens[rows],
+            batch_size=int(rows.numel()),
+        )
+
+
+def answer_positions(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows, source positions (t−1) and target ids of every labelled token after the causal shift."""
+    shifted = labels[:, 1:]
+    rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)
+    return rows, cols, shifted[rows, cols]
+
+
+def _stats(token_nll: Tensor, rows: Tensor, labels: Tensor) -> SequenceStats:
+    n_tokens = (labels[:, 1:] != IGNORE_INDEX).sum(dim=1)
+    return SequenceStats(token_nll=token_nll, sample_index=rows, n_tokens=n_tokens, batch_size=labels.shape[0])
+
+
+def stats_from_logits(logits: Tensor, labels: Tensor) -> SequenceStats:
+    """Statistics from full logits ``[B, T, V]``; only the answer positions are upcast to float32."""
+    rows, cols, targets = answer_positions(labels)
+    picked = logits[rows, cols].float()
+    token_nll = F.cross_entropy(picked, targets, reduction="none")
+    return _stats(token_nll, rows, labels)
+
+
+def stats_from_hidden(
+    hidden: Tensor,
+    labels: Tensor,
+    lm_head: nn.Module,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> SequenceStats:
+    """Lean statistics: the LM head module applied only at answer positions, ``chunk_tokens`` at a time.
+
+    ``lm_head`` must be the output-embedding *module* (``model.get_output_embeddings()``) so that PEFT wrappers and
+    parameter sharding (FSDP, DeepSpeed ZeRO-3) see the call.
+    """
+    rows, cols, targets = answer_positions(labels)
+    selected = hidden[rows, cols]
+    pieces = []
+    for start in range(0, selected.shape[0], chunk_tokens):
+        chunk_logits = lm_head(selected[start : start + chunk_tokens]).float()
+        pieces.append(F.cross_entropy(chunk_logits, targets[start : start + chunk_tokens], reduction="none"))
+    token_nll = torch.cat(pieces) if pieces else selected.new_zeros(0, dtype=torch.float32)
+    return _stats(token_nll, rows, labels)
+
+
+def answer_token_kl(
+    hidden: Tensor,
+    ref_hidden: Tensor,
+    labels: Tensor,
+    lm_head: nn.Module,
+    ref_lm_head: nn.Module,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> Tensor:
+    """KL(π_ref ‖ π_θ) of the next-token distributions at each answer position, flattened like ``token_nll``."""
+    rows, cols, _ = answer_positions(labels)
+    h, h_ref = hidden[rows, cols], ref_hidden[rows, cols]
+    pieces = []
+    for start in range(0, h.shape[0], chunk_tokens):
+        logp = F.log_softmax(lm_head(h[start : start + chunk_tokens]).float(), dim=-1)
+        ref_logp = F.log_softmax(ref_lm_head(h_ref[start : start + chunk_tokens]).float(), dim=-1)
+        pieces.append(F.kl_div(logp, ref_logp, log_target=True, reduction="none").sum(-1))
+    return torch.cat(pieces) if pieces else h.new_zeros(0, dtype=torch.float32)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The innermost transformers model under DDP/FSDP/compile/PEFT wrappers (for finding sub-modules only)."""
+    seen = set()
+    while id(model) not in seen:
+        seen.add(id(model))
+        for attr in ("module", "_orig_mod"):
+            inner = getattr(model, attr, None)
+            if isinstance(inner, nn.Module):
+                model = inner
+                break
+        else:
+            if hasattr(model, "get_base_model"):
+                model = model.get_base_model()
+    return model
+
+
+@contextlib.contextmanager
+def _capture_decoder_output(model: nn.Module) -> Iterator[dict[str, Tensor]]:
+    decoder = _unwrap(model).get_decoder()
+    captured: dict[str, Tensor] = {}
+
+    def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+        captured["hidden"] = output[0] if isinstance(output, tuple) else output.last_hidden_state
+
+    handle = decoder.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def _logits_to_keep_kwargs(model: nn.Module) -> dict[str, int]:
+    params = inspect.signature(_unwrap(model).forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}
+    return {}
+
+
+def final_hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    """Final (normed) hidden states ``[B, T, H]`` of a causal LM, computed through the model's own ``forward``.
+
+    The call goes through the outermost wrapper (DDP, FSDP, PEFT) so distributed hooks run; ``labels`` are never
+    passed (the model would compute a second loss) and only the last position's logits are computed.
+    """
+    with _capture_decoder_output(model) as captured:
+        model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **_logits_to_keep_kwargs(model))
+    return captured["hidden"]
+
+
+def output_head(model: nn.Module) -> nn.Module:
+    """The LM head module (``get_output_embeddings()``) of a possibly wrapped causal LM."""
+    return _unwrap(model).get_output_embeddings()
+
+
+def model_sequence_stats(
+    model: nn.Module,
+    input_ids: Tensor,
+    labels: Tensor,
+    attention_mask: Tensor | None = None,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> SequenceStats:
+    """Per-sample answer statistics of ``model`` on a batch via the lean hidden-state path."""
+    hidden = final_hidden_states(model, input_ids, attention_mask)
+    return stats_from_hidden(hidden, labels, output_head(model), chunk_tokens)
