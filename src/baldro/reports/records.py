@@ -1,0 +1,66 @@
+"""Reading run folders: a run = one unlearned model with its evaluation summary and per-sample training log.
+
+A run folder holds ``TOFU_SUMMARY.json`` (or ``MUSE_SUMMARY.json``), directly or under ``eval/``, and optionally
+``per_sample.jsonl`` (written by ``baldro unlearn``) and ``run_info.json`` (``{"method": ..., "seed": ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from baldro.errors import DataError
+
+SUMMARY_FILES = ("TOFU_SUMMARY.json", "MUSE_SUMMARY.json")
+
+
+@dataclass
+class RunRecord:
+    method: str
+    seed: int | None
+    summary: dict[str, Any]
+    folder: Path
+    per_sample_path: Path | None = None
+
+    def metric(self, name: str) -> float:
+        value = self.summary.get(name)
+        return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for sub in (folder, folder / "eval", folder / "model"):
+        for name in names:
+            if (sub / name).is_file():
+                return sub / name
+    return None
+
+
+def load_run(folder: str | Path) -> RunRecord:
+    """Load one run folder; errors name the folder and the file that is missing."""
+    folder = Path(folder)
+    summary_path = _find(folder, SUMMARY_FILES)
+    if summary_path is None:
+        raise DataError(f"{folder}: no TOFU_SUMMARY.json or MUSE_SUMMARY.json (looked in the folder and eval/); "
+                        "evaluate the run first with `baldro eval tofu --model ... --out <run>/eval`")
+    try:
+        summary = json.loads(summary_path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{summary_path}: not valid JSON ({err})") from err
+    info_path = _find(folder, ("run_info.json",))
+    info = json.loads(info_path.read_text()) if info_path else {}
+    return RunRecord(
+        method=str(info.get("method", folder.name)),
+        seed=info.get("seed"),
+        summary=summary,
+        folder=folder,
+        per_sample_path=_find(folder, ("per_sample.jsonl",)),
+    )
+
+
+def read_per_sample(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``per_sample.jsonl`` log."""
+    with path.open() as fh:
+        return [json.loads(line) for line in fh if line.strip()]
