@@ -1,0 +1,1 @@
+"""Data layer: TOFU and MUSE loaders, prompt formatting, datasets and collators, the embedded benchmark."""

@@ -1,0 +1,204 @@
+"""Prompt formatting and tokenisation of question–answer pairs.
+
+One sample is ``prompt tokens + answer tokens + EOS``. ``labels`` equal ``input_ids`` on the answer tokens and the EOS
+and are ``-100`` on the prompt (the model does the causal shift; see :mod:`baldro.core.sequence`).
+
+* Chat template (the tokenizer has one and ``use_chat_template`` is not False): the prompt is
+  ``apply_chat_template([system?, user], add_generation_prompt=True)`` and the full sample is the same conversation with
+  the assistant's answer. The answer tokens are those after the prompt prefix, up to and including the first EOS
+  (tokens the template appends after EOS, such as a newline, are dropped). If a tokenizer breaks the prefix property the
+  prompt and the answer are encoded separately and concatenated. A fixed ``date_string`` is passed to the template so
+  results never depend on the calendar (Llama-3.x templates print today's date otherwise).
+* Plain template (default ``"Question: {question}\\nAnswer: {answer}"``): the prompt is the text before ``{answer}``
+  with trailing whitespace moved to the answer, so that the prompt used for generation tokenises exactly as in
+  training ("Answer:" then " The…" as the model saw it).
+
+Truncation to ``max_length`` shortens the prompt from the left first (keeping its first token, usually BOS) and only
+truncates the answer when it alone does not fit; callers are told so they can warn once per dataset.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+from baldro.errors import ConfigError
+
+IGNORE_INDEX = -100
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+DEFAULT_TEMPLATE = "Question: {question}\nAnswer: {answer}"
+LLAMA2_TEMPLATE = "[INST] {question} [/INST] {answer}"
+DEFAULT_DATE_STRING = "26 Jul 2024"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a question (and its answer) become text.
+
+    ``template`` is used when no chat template is used; the prompt is the part before ``{answer}``.
+    ``use_chat_template``: None = use the tokenizer's chat template when it has one.
+    """
+
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    template: str = DEFAULT_TEMPLATE
+    date_string: str = DEFAULT_DATE_STRING
+    use_chat_template: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.template.count("{answer}") != 1 or "{question}" not in self.template.split("{answer}")[0]:
+            raise ConfigError(
+                f"prompt template {self.template!r} must contain '{{question}}' followed by exactly one '{{answer}}'"
+            )
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> PromptFormat:
+        """``plain`` (Question/Answer, no chat template), ``llama2`` ([INST] … [/INST] …), ``chat`` (chat template)."""
+        presets = {
+            "plain": cls(template=DEFAULT_TEMPLATE, use_chat_template=False),
+            "llama2": cls(template=LLAMA2_TEMPLATE, use_chat_template=False),
+            "chat": cls(use_chat_template=True),
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown prompt format preset {name!r}: expected one of {', '.join(presets)}")
+        return replace(presets[name], **overrides)
+
+    def uses_chat(self, tokenizer: Any) -> bool:
+        """Whether ``tokenizer`` is formatted with its chat template under this format."""
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if self.use_chat_template is None:
+            return has_template
+        if self.use_chat_template and not has_template:
+            raise ConfigError(
+                "the prompt format asks for a chat template but the tokenizer has none: "
+                "use the 'plain' or 'llama2' preset (use_chat_template: false)"
+            )
+        return self.use_chat_template
+
+    def split_template(self, question: str) -> tuple[str, str]:
+        """(prompt text, separator) for the plain template; the separator is the whitespace before the answer."""
+        before = self.template.split("{answer}")[0].replace("{question}", question)
+        prompt = before.rstrip()
+        return prompt, before[len(prompt) :]
+
+
+@dataclass
+class Encoded:
+    """An encoded sample plus what truncation did to it."""
+
+    input_ids: list[int]
+    labels: list[int]
+    prompt_truncated: bool = False
+    answer_truncated: bool = False
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"input_ids": self.input_ids, "attention_mask": [1] * len(self.input_ids), "labels": self.labels}
+
+
+def _eos_id(tokenizer: Any) -> int:
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if eos is None:
+        raise ConfigError("the tokenizer has no EOS token: set tokenizer.eos_token (labels end with EOS)")
+    return int(eos)
+
+
+def _ids(tokenizer: Any, text: str, add_special_tokens: bool) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+
+def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str | None) -> str:
+    """The chat-template text of [system?, user(question)] (+ assistant(answer) or the generation prompt)."""
+
+    def render(messages: list[dict[str, str]]) -> str:
+        if answer is not None:
+            messages = [*messages, {"role": "assistant", "content": answer}]
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=answer is None, date_string=fmt.date_string
+        )
+
+    user = {"role": "user", "content": question}
+    if not fmt.system_prompt:
+        return render([user])
+    try:
+        return render([{"role": "system", "content": fmt.system_prompt}, user])
+    except Exception:  # noqa: BLE001 - some templates (e.g. Gemma) reject a system role: fold it into the user turn
+        return render([{"role": "user", "content": f"{fmt.system_prompt}\n\n{question}"}])
+
+
+def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat, max_length: int | None = None) -> list[int]:
+    """The prompt tokens only, ready for generation (chat: with the generation prompt).
+
+    With ``max_length`` the prompt is shortened from the left, keeping its first token.
+    """
+    if fmt.uses_chat(tokenizer):
+        ids = _ids(tokenizer, _render_chat(tokenizer, question, fmt, None), add_special_tokens=False)
+    else:
+        ids = _ids(tokenizer, fmt.split_template(question)[0], add_special_tokens=True)
+    if max_length is not None and len(ids) > max_length:
+        ids = ids[:1] + ids[len(ids) - max_length + 1 :]
+    return ids
+
+
+def _split_prompt_answer(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids ending with EOS), using the prefix property when the tokenizer keeps it."""
+    eos = _eos_id(tokenizer)
+    prompt = encode_prompt(tokenizer, question, fmt)
+    if fmt.uses_chat(tokenizer):
+        full = _ids(tokenizer, _render_chat(tokenizer, question, fmt, answer), add_special_tokens=False)
+        fallback_answer = answer
+    else:
+        prompt_text, sep = fmt.split_template(question)
+        full = _ids(tokenizer, prompt_text + sep + answer, add_special_tokens=True)
+        fallback_answer = sep + answer
+    if len(full) > len(prompt) and full[: len(prompt)] == prompt:
+        tail = full[len(prompt) :]
+        if eos in tail:
+            tail = tail[: tail.index(eos) + 1]
+        else:
+            tail = [*tail, eos]
+        return prompt, tail
+    return prompt, [*_ids(tokenizer, fallback_answer, add_special_tokens=False), eos]
+
+
+def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512) -> Encoded:
+    """Encode one QA pair and report truncation (see :func:`encode_qa`)."""
+    if max_length < 2:
+        raise ConfigError(f"max_length must be at least 2, got {max_length}")
+    prompt, ans = _split_prompt_answer(tokenizer, question, answer, fmt)
+    out = Encoded(input_ids=[], labels=[])
+    if len(prompt) + len(ans) > max_length:
+        keep = max(max_length - len(ans), 1)
+        if keep < len(prompt):
+            prompt = prompt[:1] + prompt[len(prompt) - keep + 1 :]
+            out.prompt_truncated = True
+        if len(prompt) + len(ans) > max_length:
+            ans = ans[: max_length - len(prompt)]
+            out.answer_truncated = True
+    out.input_ids = prompt + ans
+    out.labels = [IGNORE_INDEX] * len(prompt) + ans
+    return out
+
+
+def encode_qa(
+    tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512, warn: bool = True
+) -> dict[str, list[int]]:
+    """``{"input_ids", "attention_mask", "labels"}`` as python lists for one QA pair.
+
+    labels = answer tokens + EOS, −100 on the prompt. Sequences longer than ``max_length`` lose prompt tokens first;
+    an answer that alone does not fit is truncated (with a warning when ``warn``).
+    """
+    enc = encode_qa_full(tokenizer, question, answer, fmt, max_length)
+    if warn and enc.answer_truncated:
+        warn_truncations(1, 1, max_length)
+    return enc.as_dict()
+
+
+def warn_truncations(n_answer_truncated: int, n_rows: int, max_length: int, what: str = "dataset") -> None:
+    """One warning saying how many rows had their answer truncated (nothing when there are none)."""
+    if n_answer_truncated:
+        warnings.warn(
+            f"{what}: {n_answer_truncated} of {n_rows} rows have an answer longer than max_length={max_length} "
+            "tokens and were truncated; raise max_length to keep whole answers",
+            UserWarning,
+            stacklevel=2,
+        )
