@@ -12,6 +12,7 @@ from baldro.errors import BaldroError
 # One line per command module: each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = (
     "baldro.cli.demo_cmd",
+    "baldro.cli.data_cmd",
 )
 
 

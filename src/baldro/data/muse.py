@@ -1,0 +1,142 @@
+"""MUSE (Shi et al. 2024, ``muse-bench/MUSE-News`` / ``MUSE-Books``) from a local folder or the hub.
+
+Local layout (``.json`` = a JSON list or JSON Lines, ``.jsonl``; raw text may also be one ``.txt`` document)::
+
+    raw/{forget,retain1,retain2,holdout}                  text: strings, or rows with "text"
+    knowmem/{forget_qa,retain_qa,forget_qa_icl,retain_qa_icl}   rows with "question", "answer"
+    verbmem/forget                                        rows with "prompt", "gt"
+    privleak/{forget,retain,holdout}                      text, like raw
+
+On the hub, ``subset`` is the config and ``split`` the split: ``load_dataset(id, subset, split=split)``.
+Raw text for training is tokenised and cut into ``max_length``-token chunks (2048 by default, as MUSE does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from baldro.data.hub import load_hub_rows, looks_like_hub_id
+from baldro.data.records import check_object, check_str, numbered, read_records
+from baldro.errors import ConfigError, DataError
+
+MUSE_LAYOUT: dict[str, tuple[str, ...]] = {
+    "raw": ("forget", "retain1", "retain2", "holdout"),
+    "knowmem": ("forget_qa", "retain_qa", "forget_qa_icl", "retain_qa_icl"),
+    "verbmem": ("forget",),
+    "privleak": ("forget", "retain", "holdout"),
+}
+MUSE_FIELDS: dict[str, tuple[str, ...]] = {
+    "raw": ("text",),
+    "knowmem": ("question", "answer"),
+    "verbmem": ("prompt", "gt"),
+    "privleak": ("text",),
+}
+MUSE_SUFFIXES = (".json", ".jsonl", ".txt")
+DEFAULT_CHUNK_LENGTH = 2048
+
+
+def _check_name(subset: str, split: str) -> None:
+    if subset not in MUSE_LAYOUT:
+        raise DataError(f"unknown MUSE subset '{subset}': expected one of {', '.join(MUSE_LAYOUT)}")
+    if split not in MUSE_LAYOUT[subset]:
+        raise DataError(f"unknown MUSE split '{subset}/{split}': expected one of {', '.join(MUSE_LAYOUT[subset])}")
+
+
+def _muse_file(folder: Path, subset: str, split: str) -> Path:
+    suffixes = MUSE_SUFFIXES if MUSE_FIELDS[subset] == ("text",) else MUSE_SUFFIXES[:2]
+    found = [folder / subset / f"{split}{s}" for s in suffixes if (folder / subset / f"{split}{s}").is_file()]
+    if len(found) != 1:
+        names = ", ".join(f"{subset}/{split}{s}" for s in suffixes)
+        what = "several files" if found else "no file"
+        raise DataError(f"{folder}: {what} for MUSE split '{subset}/{split}' (expected exactly one of {names})")
+    return found[0]
+
+
+def _validate(where: str, subset: str, records: list[tuple[str, Any]]) -> list[dict]:
+    fields = MUSE_FIELDS[subset]
+    rows = []
+    for pos, value in records:
+        if fields == ("text",) and isinstance(value, str):
+            value = {"text": value}
+        row = check_object(where, pos, value)
+        for field in fields:
+            check_str(where, pos, row, field)
+        rows.append(row)
+    if not rows:
+        raise DataError(f"{where}: no rows")
+    return rows
+
+
+def is_muse_folder(path: str | Path) -> bool:
+    """A folder with at least one of MUSE's subset folders (raw/, knowmem/, verbmem/, privleak/)."""
+    p = Path(path)
+    return p.is_dir() and any((p / s).is_dir() for s in MUSE_LAYOUT)
+
+
+def load_muse(source: str | Path, subset: str, split: str) -> list[dict]:
+    """Validated rows of ``subset/split`` (e.g. ``"raw", "forget"`` → ``[{"text": ...}]``)."""
+    _check_name(subset, split)
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        if path.exists() or not (isinstance(source, str) and looks_like_hub_id(source)):
+            raise DataError(f"{path}: folder not found; expected a MUSE folder (raw/, knowmem/, …) or a hub id")
+        where = f"{source}:{subset}/{split}"
+        return _validate(where, subset, numbered(load_hub_rows(str(source), subset, split)))
+    file = _muse_file(path, subset, split)
+    if file.suffix == ".txt":
+        text = file.read_text(encoding="utf-8")
+        return _validate(str(file), subset, [("file", text)])
+    return _validate(str(file), subset, read_records(file))
+
+
+def muse_split_counts(source: str | Path) -> dict[str, int]:
+    """``{"subset/split": row_count}`` for every split present in a local folder (all of them for a hub id)."""
+    path = Path(source).expanduser()
+    out = {}
+    for subset, splits in MUSE_LAYOUT.items():
+        for split in splits:
+            present = not path.is_dir() or any((path / subset / f"{split}{s}").is_file() for s in MUSE_SUFFIXES)
+            if present:
+                out[f"{subset}/{split}"] = len(load_muse(source, subset, split))
+    if not out:
+        raise DataError(f"{path}: no MUSE files found (expected e.g. raw/forget.json, knowmem/forget_qa.json)")
+    return out
+
+
+def chunk_texts(texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> list[list[int]]:
+    """Tokenise the documents, join them with EOS, and cut the stream into ``max_length``-token chunks
+    (the last one may be shorter)."""
+    if max_length < 1:
+        raise ConfigError(f"max_length must be positive, got {max_length}")
+    eos = getattr(tokenizer, "eos_token_id", None)
+    stream: list[int] = []
+    for k, text in enumerate(texts):
+        if k and eos is not None:
+            stream.append(int(eos))
+        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
+
+
+class TextChunkDataset(Dataset):
+    """Token chunks for language-model training; item = ``{"input_ids", "attention_mask", "labels", "index"}``
+    with labels on every token (the model's causal shift ignores the first)."""
+
+    def __init__(self, chunks: list[list[int]]) -> None:
+        self.items = [
+            {"input_ids": list(c), "attention_mask": [1] * len(c), "labels": list(c), "index": i}
+            for i, c in enumerate(chunks)
+            if c
+        ]
+
+    @classmethod
+    def from_texts(cls, texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> TextChunkDataset:
+        return cls(chunk_texts(texts, tokenizer, max_length))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
