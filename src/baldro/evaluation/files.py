@@ -1,0 +1,79 @@
+"""Result files: ``<BENCH>_EVAL.json`` (per-item values) and ``<BENCH>_SUMMARY.json`` (metric → value).
+
+Written like open-unlearning writes them (``json.dump(..., indent=4)``), atomically (a temporary file in the same
+folder, then ``os.replace``). A non-empty output folder is refused unless ``overwrite`` is set: the field's evaluator
+silently reuses metrics already present in its output file, which mixes stale and fresh numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baldro.errors import ConfigError, DataError
+
+
+def eval_file(out_dir: str | Path, benchmark: str) -> Path:
+    """``DIR/TOFU_EVAL.json`` or ``DIR/MUSE_EVAL.json``."""
+    return Path(out_dir) / f"{benchmark.upper()}_EVAL.json"
+
+
+def summary_file(out_dir: str | Path, benchmark: str) -> Path:
+    """``DIR/TOFU_SUMMARY.json`` or ``DIR/MUSE_SUMMARY.json``."""
+    return Path(out_dir) / f"{benchmark.upper()}_SUMMARY.json"
+
+
+def prepare_out_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Create ``out_dir``; refuse one that already holds files unless ``overwrite``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"--out {out}: folder is not empty; choose a new folder or pass --overwrite to replace its results"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temp file + rename); numpy values become plain numbers."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=4, default=_plain)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_eval_json(path: str | Path) -> dict[str, Any]:
+    """A ``*_EVAL.json`` as a dict; a missing or malformed file raises :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: eval file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err}); expected a *_EVAL.json file") from err
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object mapping metric names to results")
+    return data

@@ -1,0 +1,101 @@
+"""Fixtures of the evaluation tests: small files in open-unlearning's TOFU_EVAL.json shape, written by the tests."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+
+def _prob_entry(rng: random.Random, n: int, k: int | None = None) -> dict:
+    items = {}
+    for i in range(n):
+        if k is None:
+            loss = rng.uniform(0.2, 3.0)
+            items[str(i)] = {"prob": math.exp(-loss), "avg_loss": loss}
+        else:
+            losses = [rng.uniform(0.5, 4.0) for _ in range(k)]
+            items[str(i)] = {"prob": [math.exp(-x) for x in losses], "avg_loss": losses}
+    return {"agg_value": 0.0, "value_by_index": items}
+
+
+def _rouge_entry(rng: random.Random, n: int) -> dict:
+    items = {}
+    for i in range(n):
+        r = rng.random()
+        items[str(i)] = {
+            "rouge1_recall": r,
+            "rougeL_f1": r * 0.9,
+            "rougeL_recall": r * 0.8,
+            "input": f"Question {i}?",
+            "ground_truth": f"answer {i}",
+            "generation": f"gen {i}",
+        }
+    return {"agg_value": 0.0, "value_by_index": items}
+
+
+def _score_entry(values: list[float]) -> dict:
+    return {"agg_value": 0.0, "value_by_index": {str(i): {"score": v} for i, v in enumerate(values)}}
+
+
+def make_ou_tofu_eval(seed: int = 0, n_forget: int = 6, n_retain: int = 5, n_ra: int = 4, n_wf: int = 4) -> dict:
+    """A TOFU_EVAL.json dict in open-unlearning's shape with random per-item values and placeholder agg_values.
+
+    Truth ratios are computed the way open-unlearning does (exp(-mean wrong avg_loss) / (exp(-correct) + 1e-10)).
+    """
+    rng = random.Random(seed)
+    out: dict = {}
+    for prefix, n in (("forget", n_forget), ("retain", n_retain)):
+        out[f"{prefix}_Q_A_Prob"] = _prob_entry(rng, n)
+        out[f"{prefix}_Q_A_PARA_Prob"] = _prob_entry(rng, n)
+        out[f"{prefix}_Q_A_PERT_Prob"] = _prob_entry(rng, n, k=5)
+        out[f"{prefix}_Q_A_ROUGE"] = _rouge_entry(rng, n)
+    for prefix, n in (("ra", n_ra), ("wf", n_wf)):
+        out[f"{prefix}_Q_A_Prob"] = _prob_entry(rng, n)
+        out[f"{prefix}_Q_A_PERT_Prob"] = _prob_entry(rng, n, k=3)
+        out[f"{prefix}_Q_A_ROUGE"] = _rouge_entry(rng, n)
+    for prefix, correct_key, name in (
+        ("forget", "forget_Q_A_PARA_Prob", "forget_truth_ratio"),
+        ("retain", "retain_Q_A_PARA_Prob", "retain_Truth_Ratio"),
+        ("ra", "ra_Q_A_Prob", "ra_Truth_Ratio"),
+        ("wf", "wf_Q_A_Prob", "wf_Truth_Ratio"),
+    ):
+        correct = out[correct_key]["value_by_index"]
+        wrong = out[f"{prefix}_Q_A_PERT_Prob"]["value_by_index"]
+        trs = [
+            math.exp(-sum(wrong[i]["avg_loss"]) / len(wrong[i]["avg_loss"])) / (math.exp(-correct[i]["avg_loss"]) + 1e-10)
+            for i in correct
+        ]
+        out[name] = _score_entry(trs)
+    for prefix in ("ra", "wf"):
+        c = out[f"{prefix}_Q_A_Prob"]["value_by_index"]
+        w = out[f"{prefix}_Q_A_PERT_Prob"]["value_by_index"]
+        out[f"{prefix}_Q_A_Prob_normalised"] = {
+            "agg_value": 0.0,
+            "value_by_index": {i: {"prob": c[i]["prob"] / (c[i]["prob"] + sum(w[i]["prob"]) + 1e-10)} for i in c},
+        }
+    forget_scores = [rng.uniform(0.5, 2.0) for _ in range(n_forget)]
+    holdout_scores = [rng.uniform(1.0, 3.0) for _ in range(n_forget)]
+    out["mia_min_k"] = {
+        "forget": _score_entry(forget_scores),
+        "holdout": _score_entry(holdout_scores),
+        "auc": 0.0,
+        "agg_value": 0.0,
+    }
+    out["forget_quality"] = {"agg_value": None}
+    out["model_utility"] = {"agg_value": 0.0}
+    out["privleak"] = {"agg_value": 0.0}
+    return out
+
+
+@pytest.fixture
+def ou_eval() -> dict:
+    """An unlearned model's TOFU_EVAL.json in open-unlearning's shape."""
+    return make_ou_tofu_eval(seed=1)
+
+
+@pytest.fixture
+def ou_retain_eval() -> dict:
+    """A retain model's TOFU_EVAL.json in open-unlearning's shape (same item counts, other values)."""
+    return make_ou_tofu_eval(seed=2)
