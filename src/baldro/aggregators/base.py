@@ -23,9 +23,10 @@ class Aggregator:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
-        from dataclasses import asdict
+        """The build parameters, so that ``build(name, **agg.config())`` rebuilds it (``last_stats`` excluded)."""
+        from dataclasses import fields
 
-        return asdict(self)  # type: ignore[call-overload]
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}  # type: ignore[arg-type]
 
 
 AGGREGATORS: Registry[Aggregator] = Registry("aggregator")

@@ -1,8 +1,11 @@
 """``group`` (BalDRO-G, Shao et al. 2026, Sec. 4): mean over the hardest ⌈ratio·B⌉ samples of the batch.
 
 "Hardest" = highest loss (``rank_by="loss"``, the paper's text) or lowest current mean NLL, i.e. the most likely
-(``rank_by="likelihood"``, what the released code ranks by; pass ``nll``). Ties keep the lower batch index. The
-gradient flows only through the kept samples, each with weight 1/k.
+(``rank_by="likelihood"``, what the released code ranks by; pass ``nll``). The gradient flows only through the kept
+samples, each with weight 1/k. Ties at the cut are resolved deterministically and symmetrically: the samples tied
+with the k-th ranking key share the remaining weight equally (the CVaR subgradient that treats equals equally), so
+equal losses give uniform weights and permuting the batch permutes the weights. Ranking by loss, this does not
+change the value: it is the mean of the top k losses either way.
 """
 
 from __future__ import annotations
@@ -24,16 +27,44 @@ def kept_count(ratio: float, batch_size: int) -> int:
     return max(1, math.ceil(round(ratio * batch_size, 9)))
 
 
-def group_select(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None) -> Tensor:
-    """Indices (sorted ascending) of the samples BalDRO-G keeps."""
+def _ranking_key(losses: Tensor, rank_by: str, nll: Tensor | None) -> Tensor:
+    """Larger key = harder sample (kept first)."""
     if rank_by == "likelihood":
         if nll is None:
-            raise ValueError("group aggregator with rank_by='likelihood' needs the per-sample NLL: call agg(losses, nll=...)")
+            raise ValueError(
+                "group aggregator with rank_by='likelihood' needs the per-sample NLL: call agg(losses, nll=...)"
+            )
+        if nll.shape != losses.shape:
+            raise ValueError(
+                f"group aggregator: nll has shape {tuple(nll.shape)}, losses {tuple(losses.shape)}; pass one NLL per sample"
+            )
         key = -nll.detach()
     else:
         key = losses.detach()
-    order = torch.sort(key.float(), descending=True, stable=True).indices
+    return key.float() if key.dtype in (torch.float16, torch.bfloat16) else key
+
+
+def group_select(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None) -> Tensor:
+    """Indices (sorted ascending) of k = ⌈ratio·B⌉ kept samples; ties at the cut keep the lower batch index."""
+    key = _ranking_key(losses, rank_by, nll)
+    order = torch.sort(key, descending=True, stable=True).indices
     return order[: kept_count(ratio, losses.numel())].sort().values
+
+
+def group_weights(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None) -> Tensor:
+    """BalDRO-G weights: 1/k on samples ranked strictly above the k-th key; samples tied with it share the rest."""
+    key = _ranking_key(losses, rank_by, nll)
+    k = kept_count(ratio, losses.numel())
+    threshold = torch.sort(key, descending=True).values[k - 1]
+    above = key > threshold
+    tied = key == threshold
+    if not bool(tied.any()):
+        raise ValueError(
+            f"group aggregator: the ranking key has NaN entries ({rank_by}); check the per-sample {rank_by}"
+        )
+    share = (k - int(above.sum())) / (k * int(tied.sum()))
+    weights = above.to(losses.dtype) / k + tied.to(losses.dtype) * share
+    return weights.detach()
 
 
 @AGGREGATORS.register("group")
@@ -49,7 +80,5 @@ class GroupAggregator(Aggregator):
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)
-        kept = group_select(losses, self.ratio, self.rank_by, nll)
-        weights = torch.zeros_like(losses).detach()
-        weights[kept] = 1.0 / kept.numel()
-        return losses[kept].mean(), weights
+        weights = group_weights(losses, self.ratio, self.rank_by, nll)
+        return (weights * losses).sum(), weights

@@ -168,22 +168,43 @@ def _capture_decoder_output(model: nn.Module) -> Iterator[dict[str, Tensor]]:
         handle.remove()
 
 
-def _logits_to_keep_kwargs(model: nn.Module) -> dict[str, int]:
+def _forward_kwargs(model: nn.Module, attention_mask: Tensor | None) -> dict[str, object]:
+    """``logits_to_keep=1`` and ``position_ids`` from the attention mask, where the model's forward accepts them."""
     params = inspect.signature(_unwrap(model).forward).parameters
+    kwargs: dict[str, object] = {}
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if name in params:
-            return {name: 1}
-    return {}
+            kwargs[name] = 1
+            break
+    if attention_mask is not None and "position_ids" in params:
+        kwargs["position_ids"] = position_ids_from_mask(attention_mask)
+    return kwargs
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Positions counted over real tokens only (``cumsum(mask) − 1``, padding clamped to 0).
+
+    Without them a left-padded row's tokens sit at shifted positions: harmless for rotary models (only relative
+    positions enter attention) but wrong for absolute position embeddings (GPT-2), which HF does not correct.
+    """
+    return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
 def final_hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
     """Final (normed) hidden states ``[B, T, H]`` of a causal LM, computed through the model's own ``forward``.
 
     The call goes through the outermost wrapper (DDP, FSDP, PEFT) so distributed hooks run; ``labels`` are never
-    passed (the model would compute a second loss) and only the last position's logits are computed.
+    passed (the model would compute a second loss) and only the last position's logits are computed. With an
+    attention mask, ``position_ids`` follow it (:func:`position_ids_from_mask`), so left and right padding give each
+    sample the numbers it gets alone.
     """
     with _capture_decoder_output(model) as captured:
-        model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **_logits_to_keep_kwargs(model))
+        model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
+            **_forward_kwargs(model, attention_mask),
+        )
     return captured["hidden"]
 
 
