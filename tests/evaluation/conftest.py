@@ -99,3 +99,81 @@ def ou_eval() -> dict:
 def ou_retain_eval() -> dict:
     """A retain model's TOFU_EVAL.json in open-unlearning's shape (same item counts, other values)."""
     return make_ou_tofu_eval(seed=2)
+
+
+def _rows(n: int, k: int, offset: int = 0, paraphrase: bool = True) -> list[dict]:
+    colours = ["red", "blue", "green", "amber", "violet", "grey", "white"]
+    out = []
+    for i in range(n):
+        j = i + offset
+        row = {
+            "question": f"What colour is the book of author {j}?",
+            "answer": f"The book of author {j} is {colours[j % 7]}.",
+            "perturbed_answer": [f"The book of author {j} is {colours[(j + d) % 7]}." for d in range(1, k + 1)],
+        }
+        if paraphrase:
+            row["paraphrased_answer"] = f"Author {j} wrote a {colours[j % 7]} book."
+        out.append(row)
+    return out
+
+
+def write_mini_tofu(folder, n: int = 5, holdout: bool = True, plain_forget: bool = False):
+    """A few-row folder in TOFU's split names and schema (JSON Lines), written by the tests."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    splits = {
+        "forget10_perturbed": _rows(n, 5, paraphrase=not plain_forget),
+        "retain_perturbed": _rows(n, 5, offset=100),
+        "real_authors_perturbed": _rows(n, 3, offset=200, paraphrase=False),
+        "world_facts_perturbed": _rows(n, 3, offset=300, paraphrase=False),
+    }
+    if plain_forget:
+        for r in splits["forget10_perturbed"]:
+            del r["perturbed_answer"]
+    if holdout:
+        splits["holdout10"] = [{"question": r["question"], "answer": r["answer"]} for r in _rows(n, 1, offset=400)]
+    for name, rows in splits.items():
+        (folder / f"{name}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def build_random_tiny_model(out_dir, texts: list[str], seed: int = 0):
+    """An untrained 2-layer LlamaForCausalLM and a small byte-level BPE tokenizer, saved with save_pretrained."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(out_dir)
+    fast.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def mini_tofu(tmp_path_factory):
+    return write_mini_tofu(tmp_path_factory.mktemp("mini_tofu"))
+
+
+@pytest.fixture(scope="session")
+def random_tiny_model(tmp_path_factory, mini_tofu):
+    import json
+
+    texts = []
+    for f in sorted(mini_tofu.iterdir()):
+        for line in f.read_text().splitlines():
+            row = json.loads(line)
+            texts += [row["question"], row["answer"], *row.get("perturbed_answer", [])]
+    return build_random_tiny_model(tmp_path_factory.mktemp("tiny_model"), ["Question: Answer:"] + texts)

@@ -1,0 +1,109 @@
+"""Per-sequence answer statistics from one forward pass: NLL, token log-probs and greedy hits.
+
+Sequences are sorted by length and batched (little padding); each batch runs one forward pass through the model's
+own ``forward`` (see :func:`baldro.core.sequence.final_hidden_states`) and applies the LM head only at answer
+positions, so every per-item statistic the benchmarks need comes from that single pass:
+
+* ``avg_loss`` = Σ_t NLL_t / n over answer tokens (EOS included), ``prob`` = exp(−avg_loss) (TOFU probability);
+* ``token_logprobs`` = log p(y_t) per answer token, in order (Min-K%, with the EOS prediction dropped by the caller);
+* ``hits`` = [argmax_t == y_t] per answer token (exact memorization, extraction strength).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from baldro.core.sequence import IGNORE_INDEX, answer_positions, final_hidden_states, output_head
+
+CHUNK_TOKENS = 1024
+
+
+@dataclass
+class SeqScore:
+    """Answer statistics of one sequence (see the module docstring)."""
+
+    avg_loss: float
+    prob: float
+    token_logprobs: np.ndarray
+    hits: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_logprobs.size)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first (an out-of-memory error shows up at once)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def _pad(seqs: list[list[int]], value: int, device: torch.device) -> torch.Tensor:
+    width = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), width), value, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        out[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out.to(device)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter."""
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[int]], pad_id: int) -> list[SeqScore]:
+    """:class:`SeqScore` of each (input_ids, labels) pair, in order, from one right-padded forward pass."""
+    device = model_device(model)
+    ids = _pad(input_ids, pad_id, device)
+    lab = _pad(labels, IGNORE_INDEX, device)
+    mask = _pad([[1] * len(s) for s in input_ids], 0, device)
+    hidden = final_hidden_states(model, ids, mask)
+    rows, cols, targets = answer_positions(lab)
+    selected = hidden[rows, cols]
+    head = output_head(model)
+    logp_parts, hit_parts = [], []
+    for s in range(0, selected.shape[0], CHUNK_TOKENS):
+        logits = head(selected[s : s + CHUNK_TOKENS]).float()
+        tgt = targets[s : s + CHUNK_TOKENS]
+        logp_parts.append(-F.cross_entropy(logits, tgt, reduction="none"))
+        hit_parts.append(logits.argmax(dim=-1) == tgt)
+    logp = torch.cat(logp_parts) if logp_parts else hidden.new_zeros(0, dtype=torch.float32)
+    hits = torch.cat(hit_parts) if hit_parts else torch.zeros(0, dtype=torch.bool, device=device)
+    counts = torch.bincount(rows, minlength=len(input_ids)).tolist()
+    nll_sum = (-logp).new_zeros(len(input_ids)).index_add(0, rows, -logp)
+    avg = nll_sum / torch.tensor(counts, dtype=torch.float32, device=device)
+    prob = torch.exp(-avg)
+    logp_np, hits_np = logp.cpu().numpy(), hits.cpu().numpy()
+    avg_l, prob_l = avg.tolist(), prob.tolist()
+    out, start = [], 0
+    for r, n in enumerate(counts):
+        out.append(SeqScore(avg_l[r], prob_l[r], logp_np[start : start + n], hits_np[start : start + n]))
+        start += n
+    return out
+
+
+def score_sequences(
+    model: nn.Module,
+    input_ids: Sequence[list[int]],
+    labels: Sequence[list[int]],
+    pad_id: int,
+    batch_size: int = 32,
+    desc: str | None = None,
+    progress: bool = True,
+) -> list[SeqScore]:
+    """:class:`SeqScore` for every sequence (same order as given), batched by length."""
+    out: list[SeqScore | None] = [None] * len(input_ids)
+    batches = length_batches([len(s) for s in input_ids], batch_size)
+    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
+        scores = score_batch(model, [input_ids[i] for i in batch], [labels[i] for i in batch], pad_id)
+        for i, sc in zip(batch, scores):
+            out[i] = sc
+    return out  # type: ignore[return-value]
