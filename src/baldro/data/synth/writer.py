@@ -1,0 +1,165 @@
+"""Writing the embedded benchmark to a folder, in TOFU's split names and schema (JSON Lines ``.json`` files)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+from baldro.data.synth.authors import draw_authors
+from baldro.data.synth.facts import FACT_TYPES, MAX_QUESTIONS, build_pools
+from baldro.data.synth.general import general_rows, real_authors_rows, world_facts_rows
+from baldro.data.synth.rows import FactRow, make_fact_row
+from baldro.errors import ConfigError
+
+DEFAULT_AUTHORS = 50
+DEFAULT_QUESTIONS = 10
+PERCENTS = (1, 5, 10)
+COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
+COPY_COUNTS = (2, 3)
+GENERATOR_VERSION = 1
+
+
+def n_authors_for(percent: int, authors: int) -> int:
+    """Authors in ``forget{percent:02d}`` (and ``holdout``): round(authors·percent/100), at least 1, below ``authors``."""
+    return min(max(1, int(authors * percent / 100 + 0.5)), authors - 1)
+
+
+def _dumps(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=True, separators=(",", ":"))
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(_dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _check(authors: int, questions: int) -> None:
+    if not isinstance(authors, int) or authors < 2:
+        raise ConfigError(f"--authors={authors!r}: need an integer >= 2 (forget and retain authors must both exist)")
+    if not isinstance(questions, int) or not 1 <= questions <= MAX_QUESTIONS:
+        raise ConfigError(f"--questions={questions!r}: need an integer between 1 and {MAX_QUESTIONS} (one per fact type)")
+
+
+def _phrase_authors(
+    people: list[dict[str, str]], questions: int, uniform: bool, copy_from: int, rng: random.Random
+) -> list[list[FactRow]]:
+    pools = build_pools()
+    indexes = {name: {v: i for i, v in enumerate(pool)} for name, pool in pools.items()}
+    out = []
+    for a, author in enumerate(people):
+        facts = []
+        for fact in FACT_TYPES[:questions]:
+            n_copies = 0
+            if not uniform and a >= copy_from and rng.random() < COPY_PROBABILITY:
+                n_copies = rng.choice(COPY_COUNTS)
+            facts.append(make_fact_row(fact, author, rng, pools[fact.pool], indexes[fact.pool], uniform, n_copies))
+        out.append(facts)
+    return out
+
+
+def _training_rows(facts: list[FactRow]) -> list[dict]:
+    rows = [f.qa() for f in facts]
+    rows += [{"question": q, "answer": f.answer} for f in facts for q in f.copies]
+    return rows
+
+
+def build_splits(seed: int, authors: int, questions: int, uniform: bool) -> tuple[dict[str, list[dict]], dict]:
+    """All splits ``{name: rows}`` and the metadata, without touching the disk."""
+    _check(authors, questions)
+    n_forget = {p: n_authors_for(p, authors) for p in PERCENTS}
+    n_holdout = n_forget[10]
+    people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform)
+    phrased = _phrase_authors(
+        people, questions, uniform, authors - n_forget[10], random.Random(f"baldro-synth:{seed}:phrasing")
+    )
+    main, holdout = phrased[:authors], phrased[authors:]
+    splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
+    for p in PERCENTS:
+        cut = authors - n_forget[p]
+        splits[f"forget{p:02d}"] = [f.qa() for facts in main[cut:] for f in facts]
+        splits[f"retain{100 - p}"] = [r for facts in main[:cut] for r in _training_rows(facts)]
+        splits[f"forget{p:02d}_perturbed"] = [f.perturbed() for facts in main[cut:] for f in facts]
+        splits[f"holdout{p:02d}"] = [f.qa() for facts in holdout[: n_forget[p]] for f in facts]
+    splits["retain_perturbed"] = [f.perturbed() for facts in main[: n_forget[10]] for f in facts]
+    general_rng = random.Random(f"baldro-synth:{seed}:general")
+    splits["general"] = general_rows()
+    splits["real_authors_perturbed"] = real_authors_rows(general_rng)
+    splits["world_facts_perturbed"] = world_facts_rows(general_rng)
+    meta = _metadata(seed, authors, questions, uniform, n_forget, people[:authors], main, splits)
+    return splits, meta
+
+
+def _metadata(
+    seed: int,
+    authors: int,
+    questions: int,
+    uniform: bool,
+    n_forget: dict[int, int],
+    people: list[dict[str, str]],
+    main: list[list[FactRow]],
+    splits: dict[str, list[dict]],
+) -> dict:
+    shared_by = {f.key: Counter(p[f.key] for p in people) for f in FACT_TYPES[:questions]}
+    forget10 = [
+        {
+            "fact": f.fact,
+            "copies": len(f.copies),
+            "value_shared_by": shared_by[f.fact][people[authors - n_forget[10] + i][f.fact]],
+            "answer_words": len(f.answer.split()),
+        }
+        for i, facts in enumerate(main[authors - n_forget[10] :])
+        for f in facts
+    ]
+    return {
+        "generator": "baldro.data.synth",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "authors": authors,
+        "questions": questions,
+        "uniform": uniform,
+        "facts": [f.key for f in FACT_TYPES[:questions]],
+        "forget_authors": {f"forget{p:02d}": n for p, n in n_forget.items()},
+        "holdout_authors": n_forget[10],
+        "rows": {name: len(rows) for name, rows in sorted(splits.items())},
+        "forget10_rows": forget10,
+    }
+
+
+README_TEXT = """# Embedded fictitious-author benchmark (generated by `baldro data synth`)
+
+Generated by baldro's own generator from its own word lists and templates (no external text).
+Same split names and schema as TOFU (JSON Lines despite the `.json` extension):
+
+- `full`: every training row (forget authors' facts with extra copies included, see META.json `rows`).
+- `forget01/05/10`: the last 1/5/10 % of authors (one row per fact); `retain99/95/90`: all `full` rows of the others.
+- `forgetNN_perturbed`, `retain_perturbed` (first 10 % of authors): question, answer, paraphrased_answer,
+  perturbed_answer[5], paraphrased_question.
+- `holdout01/05/10`: extra authors never in `full` (question, answer).
+- `general`: general knowledge the base model learns first; `real_authors_perturbed`, `world_facts_perturbed` come from it
+  (question, answer, perturbed_answer[3]).
+
+Seed {seed}, {authors} authors x {questions} questions, uniform={uniform}. Row counts and per-row difficulty of
+`forget10` (extra copies, how many authors share the value, answer length) are in META.json.
+"""
+
+
+def write_benchmark(
+    out_dir: str | Path,
+    seed: int = 0,
+    authors: int = DEFAULT_AUTHORS,
+    questions: int = DEFAULT_QUESTIONS,
+    uniform: bool = False,
+) -> Path:
+    """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
+
+    Same arguments give byte-identical files.
+    """
+    splits, meta = build_splits(seed, authors, questions, uniform)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in sorted(splits):
+        _write_jsonl(out / f"{name}.json", splits[name])
+    (out / "META.json").write_text(json.dumps(meta, ensure_ascii=True, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(README_TEXT.format(seed=seed, authors=authors, questions=questions, uniform=uniform))
+    return out
