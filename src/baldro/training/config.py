@@ -1,0 +1,161 @@
+"""Run configs: YAML files, ``--set key=value`` overrides, validation with nearest-name hints, and the mapping of
+the ``training`` section onto :class:`transformers.TrainingArguments`.
+
+A config is a nested dict. Every key is checked against the schema of its section; an unknown key is a
+:class:`~baldro.errors.ConfigError` that lists the closest valid names. Every ``TrainingArguments`` field is
+reachable as ``training.<field>`` (``output_dir`` is the top-level ``output_dir``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from baldro.errors import ConfigError
+
+DRO_SCOPES = ("micro", "global")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-5`` as a string; this loader reads it as a float, as users mean it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: YAML scalar/list/dict syntax (``1e-5`` → float, ``[q_proj, v_proj]`` → list)."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError:
+        return text
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file; a missing or unreadable file is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"config file {path} is not readable YAML ({first}); fix the syntax") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (dotted keys create nested mappings as needed); returns a new dict."""
+    config = copy.deepcopy(config)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} must look like key=value, e.g. --set training.learning_rate=1e-5")
+        key, text = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set {item!r} has an empty key")
+        node = config
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node = child
+        node[parts[-1]] = parse_value(text)
+    return config
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, merging nested mappings (a ``None`` section in ``update`` replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def check_keys(section: dict[str, Any], allowed: list[str] | tuple[str, ...], where: str) -> None:
+    """ConfigError naming the first unknown key of ``section`` and the nearest allowed names."""
+    for key in section:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"unknown key {where}{key!r} in the config; {hint}")
+
+
+def training_argument_names() -> list[str]:
+    from transformers import TrainingArguments
+
+    return [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+
+
+def training_arguments(section: dict[str, Any], output_dir: str | Path, **forced: Any) -> Any:
+    """``TrainingArguments`` from the ``training`` section (keys checked, nearest names on error).
+
+    Defaults differing from HF: ``report_to="none"`` unless given. ``forced`` values (e.g.
+    ``remove_unused_columns=False``) always win.
+    """
+    from transformers import TrainingArguments
+
+    names = [n for n in training_argument_names() if n != "output_dir"]
+    if "output_dir" in section:
+        raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
+    check_keys(section, names, "training.")
+    kwargs = {"report_to": "none", **section, **forced, "output_dir": str(output_dir)}
+    try:
+        return TrainingArguments(**kwargs)
+    except (TypeError, ValueError) as err:
+        message = " ".join(str(err).split())
+        raise ConfigError(f"invalid training arguments: {message}") from err
+
+
+def section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping under ``key`` (an empty dict when absent); a non-mapping is a ConfigError."""
+    value = config.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key {key!r} must be a mapping, got {value!r}")
+    return value
+
+
+def component(config: dict[str, Any], key: str, registry_build: Any, default: str | None = None) -> Any:
+    """Build an objective/aggregator/retain term from ``{name: ..., **params}``; registry errors → ConfigError."""
+    spec = config.get(key)
+    if spec is None:
+        if default is None:
+            return None
+        spec = {"name": default}
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"config key {key!r} must be a mapping with a 'name', e.g. {key}: {{name: ...}}")
+    params = {k: v for k, v in spec.items() if k not in ("name", "weight")}
+    try:
+        return registry_build(spec["name"], **params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"config key {key!r}: {err}") from err

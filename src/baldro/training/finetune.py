@@ -1,0 +1,73 @@
+"""``run_finetune(config) -> Path``: supervised fine-tuning behind ``baldro finetune``.
+
+``data.kind: qa`` trains on the answers of TOFU-style splits (``data.split``: one name or a list), ``data.kind:
+text`` on raw text cut into ``max_length``-token chunks (MUSE ``raw/<split>``). The loss is the Trainer's token-mean
+NLL. The rest of the config is as for ``run_unlearn`` (model, lora, training, output_dir, overwrite, resume).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import ConcatDataset
+
+from baldro.errors import ConfigError
+from baldro.training.config import section
+from baldro.training.loading import qa_dataset
+from baldro.training.pipeline import COMMON_KEYS, Run, run_with
+
+FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")
+FINETUNE_DEFAULTS: dict[str, Any] = {
+    "model": {"dtype": "float32"},
+    "data": {"split": "full", "kind": "qa", "max_length": 512},
+    "lora": None,
+    "training": {},
+    "overwrite": False,
+    "resume": False,
+}
+
+
+class ModelInputsCollator:
+    """``QACollator`` without the ``index`` column (the model's forward does not take it)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        from baldro.data.collate import QACollator
+
+        self.inner = QACollator(tokenizer)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner(items)
+        batch.pop("index", None)
+        return batch
+
+
+def finetune_dataset(data: dict[str, Any], tokenizer: Any) -> Any:
+    splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
+    if data["kind"] == "qa":
+        parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
+    elif data["kind"] == "text":
+        from baldro.data.muse import TextChunkDataset, load_muse
+
+        texts = [row["text"] for s in splits for row in load_muse(data.get("source") or "", "raw", s)]
+        parts = [TextChunkDataset.from_texts(texts, tokenizer, int(data["max_length"]))]
+    else:
+        raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def build_finetune_trainer(run: Run) -> Any:
+    from transformers import Trainer
+
+    return Trainer(
+        model=run.model,
+        args=run.args,
+        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer),
+        data_collator=ModelInputsCollator(run.tokenizer),
+        processing_class=run.tokenizer,
+    )
+
+
+def run_finetune(config: dict[str, Any]) -> Path:
+    """Fine-tune from a config mapping; returns the finished run folder."""
+    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)

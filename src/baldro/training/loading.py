@@ -1,0 +1,91 @@
+"""Loading what a run needs from its config: the model and tokenizer, and the QA / text datasets."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baldro.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+MODEL_KEYS = ("path", "tokenizer", "dtype", "attn_implementation", "trust_remote_code")
+
+
+def _dtype_kwargs(dtype: Any) -> dict[str, Any]:
+    import transformers
+
+    major_minor = tuple(int(p) for p in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if major_minor >= (4, 56) else {"torch_dtype": dtype}
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The tokenizer at ``path``; one without a pad token pads with EOS (with a warning)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot load a tokenizer from {path}: {str(err).splitlines()[0]}") from err
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ConfigError(f"the tokenizer at {path} has neither a pad nor an EOS token; add a pad token")
+        warnings.warn(f"the tokenizer at {path} has no pad token; padding with EOS ({tok.eos_token!r})", stacklevel=2)
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(spec: dict[str, Any]) -> Any:
+    """``AutoModelForCausalLM`` from ``model.path`` (a local folder or hub id) in ``model.dtype`` (default float32)."""
+    from transformers import AutoModelForCausalLM
+
+    path = spec.get("path")
+    if not path:
+        raise ConfigError("the config needs model.path: a folder with a Hugging Face causal LM (or a hub id)")
+    local = Path(str(path)).expanduser()
+    if (str(path).startswith((".", "/", "~")) or local.exists()) and not (local / "config.json").is_file():
+        raise ConfigError(f"model.path {path} is not a model folder (no config.json there); check the path")
+    dtype = spec.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise ConfigError(f"model.dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    kwargs = _dtype_kwargs(DTYPES[dtype])
+    if spec.get("attn_implementation"):
+        kwargs["attn_implementation"] = spec["attn_implementation"]
+    if spec.get("trust_remote_code"):
+        kwargs["trust_remote_code"] = True
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(local if local.exists() else path), **kwargs)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot load model.path {path}: {str(err).splitlines()[0]}") from err
+
+
+def prompt_format(spec: Any) -> Any:
+    """``data.format``: a preset name (``plain``, ``llama2``, ``chat``) or a mapping of ``PromptFormat`` fields
+    (optionally with ``preset``)."""
+    from baldro.data.formatting import PromptFormat
+
+    if spec is None:
+        return PromptFormat()
+    if isinstance(spec, str):
+        return PromptFormat.preset(spec)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"data.format must be a preset name or a mapping, got {spec!r}")
+    spec = dict(spec)
+    preset = spec.pop("preset", None)
+    try:
+        return PromptFormat.preset(preset, **spec) if preset else PromptFormat(**spec)
+    except TypeError as err:
+        raise ConfigError(f"data.format: {err}") from err
+
+
+def qa_dataset(data: dict[str, Any], split: str, tokenizer: Any, name: str, rows: list[dict] | None = None) -> Any:
+    """A ``QADataset`` of one TOFU-style split of ``data.source``."""
+    from baldro.data.collate import QADataset
+    from baldro.data.tofu import load_tofu_split
+
+    if not data.get("source"):
+        raise ConfigError("the config needs data.source: a TOFU-style folder or hub id")
+    rows = load_tofu_split(data["source"], split) if rows is None else rows
+    return QADataset(rows, tokenizer, prompt_format(data.get("format")), int(data.get("max_length", 512)), name=name)

@@ -1,0 +1,45 @@
+"""LoRA through PEFT: ``lora: {r, alpha, dropout, target_modules, merge}``.
+
+With gradient checkpointing the inputs of the frozen embedding must require grad, or the checkpointed blocks see no
+grad-requiring input and the adapters get no gradient (lora_B stays zero — a known failure in the field's
+framework); :func:`apply_lora` enables that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from baldro.errors import ConfigError
+from baldro.training.config import check_keys
+
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge", "bias")
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: bool = False) -> nn.Module:
+    """Wrap ``model`` in a PEFT LoRA model (only the adapters train)."""
+    from peft import LoraConfig, get_peft_model
+
+    check_keys(spec, LORA_KEYS, "lora.")
+    config = LoraConfig(
+        r=int(spec.get("r", 8)),
+        lora_alpha=float(spec.get("alpha", 16)),
+        lora_dropout=float(spec.get("dropout", 0.0)),
+        target_modules=list(spec.get("target_modules") or DEFAULT_TARGETS),
+        bias=str(spec.get("bias", "none")),
+        task_type="CAUSAL_LM",
+    )
+    if gradient_checkpointing:
+        model.enable_input_require_grads()
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        raise ConfigError(f"lora: {err}") from err
+
+
+def save_merged(model: nn.Module, folder: Any) -> None:
+    """Merge the adapters into the base weights and save a plain HF model to ``folder``."""
+    merged = model.merge_and_unload()
+    merged.save_pretrained(folder)

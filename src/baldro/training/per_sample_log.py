@@ -1,0 +1,54 @@
+"""``per_sample.jsonl``: one JSON line per forget sample every ``log_every`` optimizer steps.
+
+Fields: ``step`` (the optimizer step the sample contributes to, from 1), ``index`` (dataset index), ``loss`` (the
+objective's per-sample loss ℓ_i), ``weight`` (its DRO weight w_i in the batch it was aggregated over), ``nll``
+(token-mean NLL of the answer) and any aggregator statistic (``beta_star`` for ``kl_radius``). These feed the
+asynchronous-forgetting plots.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import Tensor
+
+FILE_NAME = "per_sample.jsonl"
+
+
+class PerSampleLog:
+    """Appends rows to ``path``; :meth:`due` says whether a step is logged."""
+
+    def __init__(self, path: str | Path, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"log_every must be >= 1, got {every}")
+        self.path = Path(path)
+        self.every = every
+
+    def due(self, step: int) -> bool:
+        return step == 1 or step % self.every == 0
+
+    def write(
+        self,
+        step: int,
+        index: Tensor,
+        loss: Tensor,
+        weight: Tensor,
+        nll: Tensor,
+        extra: dict[str, float] | None = None,
+    ) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rows = zip(index.tolist(), loss.tolist(), weight.tolist(), nll.tolist())
+        with self.path.open("a", encoding="utf-8") as fh:
+            for i, ell, w, n in rows:
+                row = {"step": step, "index": int(i), "loss": float(ell), "weight": float(w), "nll": float(n)}
+                row.update(extra or {})
+                fh.write(json.dumps(row) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows of steps after ``step`` (a resumed run re-does them)."""
+        if not self.path.exists():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        keep = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")

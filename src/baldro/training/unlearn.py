@@ -1,0 +1,94 @@
+"""``run_unlearn(config) -> Path``: the unlearning run behind ``baldro unlearn``.
+
+Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, forget_split, retain_split, format,
+max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
+null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
+``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from baldro import aggregators, objectives, retain
+from baldro.errors import ConfigError
+from baldro.training.config import DRO_SCOPES, component, section
+from baldro.training.loading import load_model, qa_dataset
+from baldro.training.pipeline import COMMON_KEYS, Run, run_with
+
+UNLEARN_KEYS = (
+    *COMMON_KEYS,
+    "objective",
+    "aggregator",
+    "retain",
+    "retain_aggregator",
+    "forget_weight",
+    "dro_scope",
+    "log_every",
+    "chunk_tokens",
+)
+UNLEARN_DATA_KEYS = ("source", "forget_split", "retain_split", "format", "max_length", "idk_seed")
+UNLEARN_DEFAULTS: dict[str, Any] = {
+    "model": {"dtype": "float32"},
+    "data": {"forget_split": "forget10", "retain_split": "retain90", "max_length": 512, "idk_seed": 0},
+    "objective": {"name": "npo", "beta": 0.1},
+    "aggregator": {"name": "mean"},
+    "retain": {"name": "nll", "weight": 1.0},
+    "retain_aggregator": None,
+    "forget_weight": 1.0,
+    "dro_scope": "micro",
+    "log_every": 1,
+    "chunk_tokens": 1024,
+    "lora": None,
+    "training": {},
+    "overwrite": False,
+    "resume": False,
+}
+
+
+def build_unlearn_trainer(run: Run) -> Any:
+    from baldro.data.refusals import idk_rows
+    from baldro.data.tofu import load_tofu_split
+    from baldro.training.trainer import UnlearnTrainer
+
+    cfg = run.cfg
+    if cfg["dro_scope"] not in DRO_SCOPES:
+        raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
+    objective = component(cfg, "objective", objectives.build)
+    aggregator = component(cfg, "aggregator", aggregators.build, "mean")
+    retain_term = component(cfg, "retain", retain.build)
+    retain_weight = float(section(cfg, "retain").get("weight", 1.0)) if retain_term is not None else 0.0
+    data = section(cfg, "data")
+    forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
+    forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
+    retain_set = qa_dataset(data, data["retain_split"], run.tokenizer, "retain") if retain_term is not None else None
+    idk = None
+    if objective.needs_idk:
+        idk = qa_dataset(data, data["forget_split"], run.tokenizer, "idk", idk_rows(forget_rows, int(data["idk_seed"])))
+    reference_model = None
+    if retain_term is not None and retain_term.needs_reference_logits:
+        reference_model = load_model(section(cfg, "model"))
+    return UnlearnTrainer(
+        model=run.model,
+        args=run.args,
+        forget_dataset=forget,
+        retain_dataset=retain_set,
+        idk_dataset=idk,
+        objective=objective,
+        aggregator=aggregator,
+        retain=retain_term,
+        forget_weight=float(cfg["forget_weight"]),
+        retain_weight=retain_weight,
+        retain_aggregator=component(cfg, "retain_aggregator", aggregators.build),
+        dro_scope=cfg["dro_scope"],
+        reference_model=reference_model,
+        log_every=cfg["log_every"],
+        chunk_tokens=int(cfg["chunk_tokens"]),
+        processing_class=run.tokenizer,
+    )
+
+
+def run_unlearn(config: dict[str, Any]) -> Path:
+    """Run unlearning from a config mapping; returns the finished run folder."""
+    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS)
