@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from baldro.demo.methods import DEFAULT_METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="end-to-end unlearning demo on the embedded benchmark (offline, CPU)")
-    p.add_argument("--out", default="demo_out")
+    p.add_argument("--out", default="demo_out", help="folder for every stage's output (default: demo_out)")
+    p.add_argument("--seeds", type=int, default=1, help="unlearning seeds per method (default: 1)")
+    p.add_argument("--forget-split", default="forget10")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help="comma-separated method presets, <base>[+g|+dv|+dv-official|+kl_radius|+chi2]")
+    p.add_argument("--quick", action="store_true", help="a smoke-sized run (about a minute)")
+    p.add_argument("--uniform", action="store_true", help="benchmark without designed difficulty heterogeneity")
+    p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print(
-        "baldro demo is not built yet: the data, training and evaluation stages are still in progress.\n"
-        "Working today: the BalDRO core (objectives x aggregators), see README.md.",
-        file=sys.stderr,
-    )
-    return 1
+    from baldro.demo.pipeline import DemoSettings, format_table, log, run_demo
+
+    settings = DemoSettings.quick() if args.quick else DemoSettings()
+    settings.uniform = args.uniform
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh)
+    print(format_table(summary))
+    log(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
+    return 0

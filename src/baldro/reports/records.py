@@ -1,7 +1,8 @@
 """Reading run folders: a run = one unlearned model with its evaluation summary and per-sample training log.
 
 A run folder holds ``TOFU_SUMMARY.json`` (or ``MUSE_SUMMARY.json``), directly or under ``eval/``, and optionally
-``per_sample.jsonl`` (written by ``baldro unlearn``) and ``run_info.json`` (``{"method": ..., "seed": ...}``).
+``per_sample.jsonl`` (written by ``baldro unlearn``) and ``run_info.json`` (``{"method": ..., "seed": ...}``), each
+directly or under ``eval/``, ``model/``, ``train/`` or ``train/model/`` (the demo's and the sweep's layout).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class RunRecord:
 
 
 def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for sub in (folder, folder / "eval", folder / "model"):
+    for sub in (folder, folder / "eval", folder / "model", folder / "train", folder / "train" / "model"):
         for name in names:
             if (sub / name).is_file():
                 return sub / name

@@ -1,0 +1,41 @@
+"""``baldro report RUN_DIR... --out DIR``: tables and plots over run folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="Markdown report with plots over unlearning run folders")
+    p.add_argument("runs", nargs="+", help="run folders (each with TOFU_SUMMARY.json, optionally per_sample.jsonl)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--target", help="the target model's eval folder (marked on the FQ-MU plot)")
+    p.add_argument("--retain", help="the retain model's eval folder (marked on the FQ-MU plot)")
+    p.set_defaults(func=run)
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Run folders: each given folder, or the run folders below it (the demo's folder, a sweep's folder)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        found = sorted({f.parent.parent if f.parent.name == "eval" else f.parent for f in p.rglob("TOFU_SUMMARY.json")})
+        top = [f for f in found if f.name not in ("target", "retain") or f == p]
+        out.extend(top or [p])
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from baldro.reports.records import load_run
+    from baldro.reports.report import write_report
+
+    records = [load_run(p) for p in expand(args.runs)]
+    reference = {}
+    for name in ("target", "retain"):
+        folder = getattr(args, name) or next((str(Path(r) / name) for r in args.runs if (Path(r) / name / "eval").is_dir()), None)
+        if folder:
+            reference[name] = load_run(folder)
+            reference[name].method = name
+    path = write_report(records, args.out, reference or None)
+    print(path)
+    return 0

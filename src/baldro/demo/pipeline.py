@@ -1,0 +1,234 @@
+"""``baldro demo``: the whole pipeline on the embedded benchmark, offline, on a CPU, each stage cached in one folder.
+
+Stages: benchmark → tiny tokenizer + model → base model (general split) → target (``full``) and retain (``retainNN``)
+models → retain / target evaluation (the retain model's ``TOFU_EVAL.json`` is the Forget Quality reference) →
+unlearning with each method and seed → their evaluations → ``summary.json`` + ``report.md`` with plots.
+
+A stage whose output folder holds its completion marker is skipped; ``fresh=True`` redoes everything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from baldro.data.tofu import partner_splits
+from baldro.demo.methods import DEFAULT_METHODS, method_config
+from baldro.errors import ConfigError
+from baldro.reports.records import RunRecord, load_run
+from baldro.reports.report import write_report
+from baldro.reports.tables import run_metrics
+
+DONE = ".baldro_done"
+
+
+@dataclass
+class DemoSettings:
+    """Sizes and hyper-parameters of the demo (``quick`` shrinks everything to a smoke run)."""
+
+    authors: int = 40
+    questions: int = 8
+    uniform: bool = False
+    layers: int = 2
+    hidden: int = 128
+    base_epochs: float = 30
+    target_epochs: float = 40
+    finetune_lr: float = 3e-3
+    finetune_batch: int = 32
+    unlearn_epochs: float = 5
+    unlearn_lr: float = 5e-4
+    unlearn_batch: int = 8
+    eval_batch: int = 64
+    max_new_tokens: int = 48
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def quick(cls) -> DemoSettings:
+        return cls(authors=20, questions=4, hidden=64, base_epochs=3, target_epochs=4, unlearn_epochs=1,
+                   max_new_tokens=8)
+
+
+def log(message: str) -> None:
+    print(f"[baldro demo] {message}", file=sys.stderr, flush=True)
+
+
+def _stage(name: str, folder: Path, build: Callable[[Path], Any]) -> Path:
+    """Run ``build(folder)`` unless ``folder`` holds the completion marker; then write the marker."""
+    if (folder / DONE).exists():
+        log(f"{name}: cached ({folder})")
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    t0 = time.perf_counter()
+    log(f"{name} ...")
+    build(folder)
+    (folder / DONE).write_text("")
+    log(f"{name}: done in {time.perf_counter() - t0:.1f} s")
+    return folder
+
+
+def _training(settings: DemoSettings, epochs: float, lr: float, batch: int, seed: int = 0) -> dict[str, Any]:
+    return {
+        "num_train_epochs": epochs,
+        "learning_rate": lr,
+        "per_device_train_batch_size": batch,
+        "lr_scheduler_type": "linear",
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.0,
+        "seed": seed,
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "use_cpu": True,
+        "dataloader_num_workers": 0,
+    }
+
+
+def _finetune(model: Path, data: Path, split: str, out: Path, settings: DemoSettings, epochs: float) -> None:
+    from baldro.training import run_finetune
+
+    run_finetune({
+        "model": {"path": str(model)},
+        "data": {"source": str(data), "split": split},
+        "training": _training(settings, epochs, settings.finetune_lr, settings.finetune_batch),
+        "output_dir": str(out / "model"),
+    })
+
+
+def _evaluate(model: Path, data: Path, forget_split: str, out: Path, settings: DemoSettings,
+              retain_logs: Path | None) -> None:
+    from baldro.evaluation.tofu import evaluate_tofu
+
+    evaluate_tofu(model, data, forget_split=forget_split, retain_logs=retain_logs, out_dir=out,
+                  batch_size=settings.eval_batch, max_new_tokens=settings.max_new_tokens, progress=False)
+
+
+def _unlearn(method: str, seed: int, target: Path, data: Path, forget_split: str, out: Path,
+             settings: DemoSettings) -> None:
+    from baldro.training import run_unlearn
+
+    cfg = method_config(method)
+    cfg.update({
+        "model": {"path": str(target)},
+        "data": {"source": str(data), "forget_split": forget_split,
+                 "retain_split": partner_splits(forget_split).retain},
+        "training": _training(settings, settings.unlearn_epochs, settings.unlearn_lr, settings.unlearn_batch, seed),
+        "output_dir": str(out / "model"),
+        "log_every": 1,
+    })
+    run_unlearn(cfg)
+
+
+def run_demo(
+    out_dir: str | Path = "demo_out",
+    methods: tuple[str, ...] = DEFAULT_METHODS,
+    seeds: int = 1,
+    forget_split: str = "forget10",
+    settings: DemoSettings | None = None,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the demo; returns the content of ``summary.json``."""
+    from baldro.data.synth import write_benchmark
+    from baldro.modeling.tiny import build_tiny_model
+
+    settings = settings or DemoSettings()
+    for m in methods:
+        method_config(m)
+    if seeds < 1:
+        raise ConfigError(f"--seeds={seeds}: need at least one seed")
+    out = Path(out_dir)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    data = _stage("benchmark", out / "data", lambda d: write_benchmark(
+        d, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform))
+    tiny = _stage("tiny model", out / "tiny", lambda d: build_tiny_model(
+        data, d, layers=settings.layers, hidden=settings.hidden, seed=0))
+    base = _stage("base model (general split)", out / "base",
+                  lambda d: _finetune(tiny, data, "general", d, settings, settings.base_epochs))
+    retain_split = partner_splits(forget_split).retain
+    target = _stage("target model (full)", out / "target",
+                    lambda d: _finetune(base / "model", data, "full", d, settings, settings.target_epochs))
+    retain = _stage(f"retain model ({retain_split})", out / "retain",
+                    lambda d: _finetune(base / "model", data, retain_split, d, settings, settings.target_epochs))
+    retain_eval = _stage("evaluate retain model", out / "retain" / "eval",
+                         lambda d: _evaluate(retain / "model", data, forget_split, d, settings, None))
+    retain_logs = retain_eval / "TOFU_EVAL.json"
+    _stage("evaluate target model", out / "target" / "eval",
+           lambda d: _evaluate(target / "model", data, forget_split, d, settings, retain_logs))
+
+    runs: list[RunRecord] = []
+    for method in methods:
+        for seed in range(seeds):
+            run_dir = out / "runs" / method.replace("+", "_") / f"seed{seed}"
+            _stage(f"unlearn {method} seed {seed}", run_dir / "train",
+                   lambda d, m=method, s=seed: _unlearn(m, s, target / "model", data, forget_split, d, settings))
+            _stage(f"evaluate {method} seed {seed}", run_dir / "eval",
+                   lambda d, r=run_dir: _evaluate(r / "train" / "model", data, forget_split, d, settings, retain_logs))
+            (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+            runs.append(load_run(run_dir))
+
+    reference = {"target": _reference(out / "target", "target"), "retain": _reference(out / "retain", "retain")}
+    summary = build_summary(runs, reference)
+    summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
+    summary["settings"] = {k: v for k, v in vars(settings).items() if k != "extra"}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_report(runs, out, reference, title="baldro demo: unlearning the embedded benchmark",
+                 notes=f"forget split `{forget_split}`, {seeds} seed(s), methods: {', '.join(methods)}.")
+    return summary
+
+
+def _reference(folder: Path, name: str) -> RunRecord:
+    record = load_run(folder / "eval")
+    record.method = name
+    return record
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+HEADLINE = ("forget_quality", "model_utility", "forget_truth_ratio", "privleak", "final_nll_iqr")
+
+
+def build_summary(runs: list[RunRecord], reference: dict[str, RunRecord]) -> dict[str, Any]:
+    """``{"methods": {name: {metric: mean, "seeds": [...], "model_dir": ...}}, "target": {...}, "retain": {...}}``."""
+    methods: dict[str, Any] = {}
+    for record in runs:
+        entry = methods.setdefault(record.method, {"seeds": [], "model_dirs": []})
+        metrics = run_metrics(record)
+        entry["seeds"].append({"seed": record.seed, **{k: _finite(metrics[k]) for k in HEADLINE}})
+        entry["model_dirs"].append(str(record.folder / "train" / "model"))
+    for entry in methods.values():
+        for key in HEADLINE:
+            values = [s[key] for s in entry["seeds"] if s[key] is not None]
+            entry[key] = sum(values) / len(values) if values else None
+        entry["model_dir"] = entry["model_dirs"][0]
+    out: dict[str, Any] = {"methods": methods}
+    for name, record in reference.items():
+        metrics = run_metrics(record)
+        out[name] = {k: _finite(metrics[k]) for k in HEADLINE if k != "final_nll_iqr"}
+        out[name]["model_dir"] = str(record.folder / "model")
+    return out
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The terminal table: one row per method plus the target and retain models."""
+    cols = ("forget_quality", "model_utility", "forget_truth_ratio", "final_nll_iqr")
+    lines = [f"{'model':<22}" + "".join(f"{c:>20}" for c in cols)]
+    rows = [(name, entry) for name, entry in summary["methods"].items()]
+    rows += [(name, summary[name]) for name in ("target", "retain") if name in summary]
+    for name, entry in rows:
+        cells = "".join(f"{'n/a' if entry.get(c) is None else format(entry[c], '.4g'):>20}" for c in cols)
+        lines.append(f"{name:<22}{cells}")
+    return "\n".join(lines)
