@@ -25,11 +25,11 @@ from baldro.errors import DataError
 
 Schema = Literal["qa", "perturbed", "multiple_choice"]
 
-_QA = re.compile(r"^(full|forget\d{2}|retain\d{2}|holdout\d{2}|real_authors|world_facts)$")
+_QA = re.compile(r"^(full|general|forget\d{2}|retain\d{2}|holdout\d{2}|real_authors|world_facts)$")
 _PERTURBED = re.compile(r"^(forget\d{2}_perturbed|retain_perturbed)$")
 _MULTIPLE = re.compile(r"^(real_authors_perturbed|world_facts_perturbed)$")
 SPLIT_RULES = (
-    "full, forgetNN, retainNN, holdoutNN, forgetNN_perturbed, retain_perturbed, "
+    "full, general (the embedded benchmark's pre-training split), forgetNN, retainNN, holdoutNN, forgetNN_perturbed, retain_perturbed, "
     "real_authors_perturbed, world_facts_perturbed (NN = two digits, e.g. forget10)"
 )
 
