@@ -59,6 +59,7 @@ def test_partner_splits():
     ("name", "schema"),
     [
         ("full", "qa"),
+        ("general", "qa"),
         ("forget07", "qa"),
         ("retain93", "qa"),
         ("holdout10", "qa"),
@@ -72,7 +73,7 @@ def test_split_name_rules(name, schema):
     assert split_schema(name) == schema
 
 
-@pytest.mark.parametrize("name", ["forget1", "forget100", "retain90_perturbed", "train", "holdout"])
+@pytest.mark.parametrize("name", ["forget1", "forget100", "retain90_perturbed", "train", "holdout", "world_facts"])
 def test_unknown_split_names(name):
     with pytest.raises(DataError, match="unknown TOFU split"):
         split_schema(name)

@@ -2,7 +2,7 @@
 
 Split names and schemas:
 
-* ``full``, ``forgetNN``, ``retainNN``, ``holdoutNN`` (also the hub's ``real_authors``, ``world_facts``):
+* ``full``, ``forgetNN``, ``retainNN``, ``holdoutNN`` and ``general`` (the embedded benchmark's pre-training split):
   non-empty string ``question`` and ``answer``.
 * ``forgetNN_perturbed``, ``retain_perturbed``: additionally ``paraphrased_answer`` (string) and ``perturbed_answer``
   (non-empty list of strings); ``paraphrased_question`` is optional.
@@ -25,7 +25,7 @@ from baldro.errors import DataError
 
 Schema = Literal["qa", "perturbed", "multiple_choice"]
 
-_QA = re.compile(r"^(full|general|forget\d{2}|retain\d{2}|holdout\d{2}|real_authors|world_facts)$")
+_QA = re.compile(r"^(full|general|forget\d{2}|retain\d{2}|holdout\d{2})$")
 _PERTURBED = re.compile(r"^(forget\d{2}_perturbed|retain_perturbed)$")
 _MULTIPLE = re.compile(r"^(real_authors_perturbed|world_facts_perturbed)$")
 SPLIT_RULES = (
