@@ -147,7 +147,10 @@ def build_random_tiny_model(out_dir, texts: list[str], seed: int = 0):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     torch.manual_seed(seed)
@@ -177,3 +180,15 @@ def random_tiny_model(tmp_path_factory, mini_tofu):
             row = json.loads(line)
             texts += [row["question"], row["answer"], *row.get("perturbed_answer", [])]
     return build_random_tiny_model(tmp_path_factory.mktemp("tiny_model"), ["Question: Answer:"] + texts)
+
+
+@pytest.fixture
+def make_ou_eval():
+    """The builder of open-unlearning-shaped TOFU_EVAL.json dicts (see :func:`make_ou_tofu_eval`)."""
+    return make_ou_tofu_eval
+
+
+@pytest.fixture
+def make_mini_tofu():
+    """The writer of few-row TOFU-style folders (see :func:`write_mini_tofu`)."""
+    return write_mini_tofu

@@ -48,9 +48,9 @@ EXPECTED = {
     ),
 }
 NO_RETAIN_LOGS = (
-    "needs the retain model's evaluation: pass --retain-logs with the TOFU_EVAL.json (or MUSE_EVAL.json) of a model "
-    "trained only on the retain split (open-unlearning publishes them: open-unlearning/eval in its README), or run "
-    "`baldro eval` on your own retain model"
+    "needs the retain model's evaluation: pass --retain-logs with the TOFU_EVAL.json of a model trained only on the "
+    "retain split (open-unlearning publishes them in the Hugging Face dataset open-unlearning/eval, e.g. "
+    "tofu_Llama-3.2-1B-Instruct_retain90/TOFU_EVAL.json), or run `baldro eval tofu` on your own retain model"
 )
 
 

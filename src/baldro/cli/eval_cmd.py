@@ -1,0 +1,110 @@
+"""``baldro eval tofu|muse|summarize``: evaluate a model into open-unlearning-compatible files, or re-score a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a model on TOFU or MUSE, or re-summarize an *_EVAL.json")
+    sub = p.add_subparsers(dest="eval_command", required=True)
+
+    t = sub.add_parser("tofu", help="TOFU metrics -> DIR/TOFU_EVAL.json and DIR/TOFU_SUMMARY.json")
+    _model_args(t)
+    t.add_argument("--data", required=True, help="TOFU-style folder (e.g. ../shared/data/tofu) or hub id")
+    t.add_argument("--forget-split", default="forget10")
+    t.add_argument("--format", default=None, help="prompt format preset: plain, llama2 or chat (default: chat template if the tokenizer has one)")
+    t.add_argument("--max-new-tokens", type=int, default=200)
+    t.add_argument("--max-length", type=int, default=512)
+    t.set_defaults(func=run_tofu)
+
+    m = sub.add_parser("muse", help="MUSE metrics -> DIR/MUSE_EVAL.json and DIR/MUSE_SUMMARY.json")
+    _model_args(m)
+    m.add_argument("--data", required=True, help="MUSE folder (raw/, knowmem/, verbmem/, privleak/) or hub id")
+    m.set_defaults(func=run_muse)
+
+    s = sub.add_parser("summarize", help="recompute the summary of an existing *_EVAL.json (ours or open-unlearning's)")
+    s.add_argument("eval_json", help="path to a TOFU_EVAL.json or MUSE_EVAL.json")
+    s.add_argument("--retain-logs", default=None, help="the retain model's *_EVAL.json (Forget Quality, PrivLeak)")
+    s.add_argument("--benchmark", choices=("tofu", "muse"), default=None, help="default: from the file name")
+    s.add_argument("--out", default=None, help="write the summary to this file instead of stdout")
+    s.set_defaults(func=run_summarize)
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="Hugging Face model folder or hub id")
+    p.add_argument("--retain-logs", default=None, help="the retain model's *_EVAL.json (Forget Quality, PrivLeak)")
+    p.add_argument("--out", required=True, help="output folder (must be empty unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace results in a non-empty --out")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N rows of each split (quick checks)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _report(summary: dict[str, Any], out: Path | None) -> None:
+    for name, reason in summary.get("skipped", {}).items():
+        print(f"baldro eval: skipped {name}: {reason}", file=sys.stderr)
+    if out is not None:
+        print(f"baldro eval: wrote {out}", file=sys.stderr)
+    print(json.dumps(summary, indent=4))
+
+
+def run_tofu(args: argparse.Namespace) -> int:
+    from baldro.data.formatting import PromptFormat
+    from baldro.evaluation.files import summary_file
+    from baldro.evaluation.tofu import evaluate_tofu
+
+    summary = evaluate_tofu(
+        args.model,
+        args.data,
+        forget_split=args.forget_split,
+        retain_logs=args.retain_logs,
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_items=args.max_items,
+        fmt=PromptFormat.preset(args.format) if args.format else None,
+        overwrite=args.overwrite,
+        max_length=args.max_length,
+        progress=not args.no_progress,
+    )
+    _report(summary, summary_file(args.out, "tofu"))
+    return 0
+
+
+def run_muse(args: argparse.Namespace) -> int:
+    from baldro.evaluation.files import summary_file
+    from baldro.evaluation.muse import evaluate_muse
+
+    summary = evaluate_muse(
+        args.model,
+        args.data,
+        retain_logs=args.retain_logs,
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        max_items=args.max_items,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    _report(summary, summary_file(args.out, "muse"))
+    return 0
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    from baldro.evaluation.assemble import load_retain
+    from baldro.evaluation.files import read_eval_json, write_json
+    from baldro.evaluation.summary import summarize
+
+    benchmark = args.benchmark or ("muse" if Path(args.eval_json).name.upper().startswith("MUSE") else "tofu")
+    retain, name = load_retain(args.retain_logs)
+    summary = summarize(read_eval_json(args.eval_json), retain, benchmark, retain_name=name)
+    if args.out:
+        write_json(args.out, summary)
+        print(f"baldro eval: wrote {args.out}", file=sys.stderr)
+    else:
+        print(json.dumps(summary, indent=4))
+    return 0

@@ -1,0 +1,180 @@
+"""MUSE evaluation (Shi et al., 2024) with open-unlearning's metric names, definitions and file shapes.
+
+* ``forget_verbmem_ROUGE``: ``verbmem/forget`` prompt → greedy, 128 new tokens → ROUGE-L F1 against ``gt``.
+* ``forget_knowmem_ROUGE`` / ``retain_knowmem_ROUGE``: ``knowmem/{forget,retain}_qa`` questions after the
+  ``*_qa_icl`` examples as ``Question: …\\nAnswer: …\\n\\n`` shots; greedy, 32 new tokens, stop at ``\\n\\n``,
+  ``\\nQuestion`` and ``Question:``; ROUGE-L F1 against ``answer``.
+* ``mia_min_k`` (k = 0.4) and ``mia_loss`` on ``privleak/forget`` (members) vs ``privleak/holdout``, texts up to
+  2048 tokens (BOS + text + EOS, the EOS prediction excluded from Min-K%); ``privleak`` from ``mia_min_k``.
+* ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt (same forward pass style).
+
+MUSE's models are base models, so prompts are plain text (no chat template).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from baldro.data.muse import MUSE_LAYOUT, MUSE_SUFFIXES, load_muse
+from baldro.errors import DataError
+from baldro.evaluation import metrics
+from baldro.evaluation.assemble import load_retain, mia_part, with_derived
+from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
+from baldro.evaluation.generation import generate_greedy
+from baldro.evaluation.model_io import prepare_model
+from baldro.evaluation.retain_logs import retain_mia_auc
+from baldro.evaluation.scoring import SeqScore, score_sequences
+from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
+
+KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
+MIA_MAX_LENGTH = 2048
+
+
+def _try_load(source: str | Path, subset: str, split: str, max_items: int | None) -> list[dict] | None:
+    """Rows of ``subset/split``; None when a local folder does not have that file."""
+    folder = Path(source).expanduser()
+    if folder.is_dir() and not any((folder / subset / f"{split}{s}").exists() for s in MUSE_SUFFIXES):
+        return None
+    rows = load_muse(source, subset, split)
+    return rows[:max_items] if max_items else rows
+
+
+def _icl_prefix(shots: list[dict] | None) -> str:
+    return "".join(f"Question: {r['question']}\nAnswer: {r['answer']}\n\n" for r in shots or [])
+
+
+def _completion(tok: Any, prefix: str, text: str, max_length: int) -> tuple[list[int], list[int]]:
+    """BOS + prefix (unlabelled) + text + EOS (labelled), cut to ``max_length`` (prefix first, then text)."""
+    p = list(tok(prefix)["input_ids"]) if prefix else list(tok("")["input_ids"])
+    a = [*tok(text, add_special_tokens=False)["input_ids"], tok.eos_token_id]
+    if len(p) + len(a) > max_length:
+        keep = max(max_length - len(a), min(len(p), 1))
+        p = p[:keep]
+        a = a[: max_length - len(p)]
+    return p + a, [-100] * len(p) + a
+
+
+class MuseRun:
+    """One MUSE evaluation of a loaded model (see :func:`evaluate_muse`)."""
+
+    def __init__(self, model, tokenizer, pad_id, batch_size, progress):
+        self.model, self.tok, self.pad_id = model, tokenizer, pad_id
+        self.batch_size, self.progress = batch_size, progress
+
+    def rouge(self, name: str, prompts: list[str], truths: list[str], max_new_tokens: int, stops=()) -> dict:
+        ids = [list(self.tok(p)["input_ids"]) for p in prompts]
+        gens = generate_greedy(
+            self.model, self.tok, ids, max_new_tokens, self.pad_id, self.batch_size, stops,
+            desc=f"{name}: generating", progress=self.progress,
+        )
+        return {
+            "agg_value": None,
+            "value_by_index": {
+                str(i): {**metrics.rouge_scores(g, t), "input": p, "ground_truth": t, "generation": g}
+                for i, (p, t, g) in enumerate(zip(prompts, truths, gens))
+            },
+        }
+
+    def score(self, name: str, pairs: list[tuple[str, str]], max_length: int) -> list[SeqScore]:
+        enc = [_completion(self.tok, p, t, max_length) for p, t in pairs]
+        return score_sequences(
+            self.model, [e[0] for e in enc], [e[1] for e in enc], self.pad_id, self.batch_size,
+            f"{name}: scoring", self.progress,
+        )
+
+
+def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
+    """The MUSE_EVAL.json dict (agg_values filled) with the reasons of skipped metrics under ``skipped``."""
+    out: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    verb = _try_load(source, "verbmem", "forget", max_items)
+    if verb is None:
+        for m in ("forget_verbmem_ROUGE", "extraction_strength", "exact_memorization"):
+            reasons[m] = f"verbmem/forget is not in {source}"
+    else:
+        out["forget_verbmem_ROUGE"] = run.rouge(
+            "verbmem/forget", [r["prompt"] for r in verb], [r["gt"] for r in verb], max_new_tokens["verbmem"]
+        )
+        scores = run.score("verbmem/forget", [(r["prompt"], r["gt"]) for r in verb], MIA_MAX_LENGTH)
+        out["extraction_strength"] = {
+            "agg_value": None,
+            "value_by_index": {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(scores)},
+        }
+        out["exact_memorization"] = {
+            "agg_value": None,
+            "value_by_index": {str(i): {"score": metrics.exact_memorization(s.hits[:-1])} for i, s in enumerate(scores)},
+        }
+    for which in ("forget", "retain"):
+        name = f"{which}_knowmem_ROUGE"
+        qa = _try_load(source, "knowmem", f"{which}_qa", max_items)
+        if qa is None:
+            reasons[name] = f"knowmem/{which}_qa is not in {source}"
+            continue
+        prefix = _icl_prefix(_try_load(source, "knowmem", f"{which}_qa_icl", None))
+        prompts = [f"{prefix}Question: {r['question']}\nAnswer:" for r in qa]
+        out[name] = run.rouge(
+            f"knowmem/{which}_qa", prompts, [r["answer"] for r in qa], max_new_tokens["knowmem"], KNOWMEM_STOPS
+        )
+    forget = _try_load(source, "privleak", "forget", max_items)
+    holdout = _try_load(source, "privleak", "holdout", max_items)
+    if forget is None or holdout is None:
+        missing = "privleak/forget" if forget is None else "privleak/holdout"
+        for m in ("mia_min_k", "mia_loss", "privleak"):
+            reasons[m] = f"{missing} is not in {source}"
+    else:
+        f_sc = run.score("privleak/forget", [("", r["text"]) for r in forget], MIA_MAX_LENGTH)
+        h_sc = run.score("privleak/holdout", [("", r["text"]) for r in holdout], MIA_MAX_LENGTH)
+        for stat in ("min_k", "loss"):
+            out[f"mia_{stat}"] = {
+                "forget": mia_part(f_sc, stat), "holdout": mia_part(h_sc, stat), "auc": None, "agg_value": None,
+            }
+    for name, entry in out.items():
+        entry["agg_value"] = aggregate(name, entry, "muse")
+        if name.startswith("mia_"):
+            entry["auc"] = entry["agg_value"]
+    out[SKIPPED_KEY] = reasons
+    return out
+
+
+def evaluate_muse(
+    model_or_path: str | Path | nn.Module,
+    data_source: str | Path,
+    retain_logs: str | Path | Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    batch_size: int = 8,
+    max_items: int | None = None,
+    *,
+    tokenizer: Any = None,
+    overwrite: bool = False,
+    verbmem_max_new_tokens: int = 128,
+    knowmem_max_new_tokens: int = 32,
+    progress: bool = True,
+    return_eval: bool = False,
+) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate a causal LM on MUSE; returns the summary (and the eval dict with ``return_eval``).
+
+    With ``out_dir`` writes ``MUSE_EVAL.json`` and ``MUSE_SUMMARY.json`` (a non-empty folder is refused unless
+    ``overwrite``). ``retain_logs``: the retrained model's MUSE_EVAL.json, whose ``mia_min_k`` AUC is PrivLeak's
+    reference (0.5 without it).
+    """
+    retain, retain_name = load_retain(retain_logs)
+    if retain is not None:
+        retain_mia_auc(retain, retain_name)
+    out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
+    folder = Path(data_source).expanduser()
+    if folder.is_dir() and not any((folder / s).is_dir() for s in MUSE_LAYOUT):
+        raise DataError(f"{folder}: not a MUSE folder (expected knowmem/, verbmem/, privleak/ subfolders)")
+    model, tok, pad_id = prepare_model(model_or_path, tokenizer)
+    run = MuseRun(model, tok, pad_id, batch_size, progress)
+    tokens = {"verbmem": verbmem_max_new_tokens, "knowmem": knowmem_max_new_tokens}
+    eval_json = build_muse_eval(run, data_source, max_items, tokens)
+    summary = summarize(eval_json, retain, "muse", retain_name=retain_name)
+    eval_json = with_derived(eval_json, summary)
+    if out is not None:
+        write_json(eval_file(out, "muse"), eval_json)
+        write_json(summary_file(out, "muse"), summary)
+    return (summary, eval_json) if return_eval else summary

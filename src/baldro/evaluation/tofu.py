@@ -1,0 +1,289 @@
+"""TOFU evaluation (Maini et al., 2024) with open-unlearning's metric names, definitions and file shapes.
+
+Per split the rows are tokenised once; every (item, answer variant) — answer, paraphrased answer, each perturbed
+answer — is scored in one length-batched forward pass that yields probability, truth-ratio inputs, Min-K% and
+greedy-match statistics together; questions are answered once by batched greedy generation for ROUGE.
+
+Splits: ``<forget>_perturbed`` (prefix ``forget``; falls back to the plain ``<forget>`` split), ``retain_perturbed``
+(``retain``), ``real_authors_perturbed`` (``ra``), ``world_facts_perturbed`` (``wf``) and ``holdoutNN`` (for the
+membership-inference metrics). Missing splits or fields skip the metrics that need them, with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full
+from baldro.data.records import read_records
+from baldro.data.tofu import load_tofu_split, local_splits, partner_splits, validate_rows
+from baldro.errors import DataError
+from baldro.evaluation import metrics
+from baldro.evaluation.assemble import load_retain, mia_part, with_derived
+from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
+from baldro.evaluation.generation import generate_greedy
+from baldro.evaluation.model_io import prepare_model
+from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
+from baldro.evaluation.scoring import SeqScore, score_sequences
+from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
+
+HOLDOUT_MISSING = (
+    "needs the holdout split '{split}' (questions never trained on), which is not in {source}; TOFU's public copy "
+    "has no holdout splits — add holdoutNN.json to evaluate membership inference"
+)
+
+
+@dataclass
+class Split:
+    """Rows of one evaluated split and which answer fields every row has."""
+
+    prefix: str
+    name: str
+    rows: list[dict]
+    has_para: bool = False
+    n_pert: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _read_split(source: str | Path, split: str) -> list[dict] | None:
+    """Validated rows; rows with only question/answer when the full schema fails; None when the split is absent."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        files = local_splits(folder)
+        if split not in files:
+            return None
+        try:
+            return load_tofu_split(folder, split)
+        except DataError:
+            return validate_rows(str(files[split]), "full", read_records(files[split]))
+    return load_tofu_split(source, split)
+
+
+def _fields(split: Split) -> Split:
+    rows = split.rows
+    split.has_para = all(isinstance(r.get("paraphrased_answer"), str) and r["paraphrased_answer"] for r in rows)
+    if not split.has_para:
+        split.notes["para"] = f"split '{split.name}' has no 'paraphrased_answer' in every row"
+    perts = [r.get("perturbed_answer") for r in rows]
+    ok = all(isinstance(p, list) and p and all(isinstance(a, str) for a in p) for p in perts)
+    if ok and len({len(p) for p in perts}) == 1:
+        split.n_pert = len(perts[0])
+    else:
+        why = "has no 'perturbed_answer' list in every row" if not ok else "has 'perturbed_answer' lists of unequal length"
+        split.notes["pert"] = f"split '{split.name}' {why}"
+    return split
+
+
+def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int | None = None) -> tuple[dict, dict]:
+    """({prefix: Split}, {metric: reason}) for the forget, retain, ra, wf and holdout splits of ``source``."""
+    parts = partner_splits(forget_split)
+    wanted = [
+        ("forget", [parts.forget_perturbed, parts.forget]),
+        ("retain", [parts.retain_perturbed]),
+        ("ra", [parts.real_authors]),
+        ("wf", [parts.world_facts]),
+        ("holdout", [parts.holdout]),
+    ]
+    splits: dict[str, Split] = {}
+    skipped: dict[str, str] = {}
+    for prefix, names in wanted:
+        for name in names:
+            rows = _read_split(source, name)
+            if rows is not None:
+                splits[prefix] = _fields(Split(prefix, name, rows[:max_items] if max_items else rows))
+                break
+        else:
+            if prefix == "forget":
+                raise DataError(f"{source}: no '{parts.forget_perturbed}' or '{parts.forget}' split to evaluate")
+            reason = (
+                HOLDOUT_MISSING.format(split=parts.holdout, source=source)
+                if prefix == "holdout"
+                else f"split '{names[0]}' is not in {source}"
+            )
+            skipped[prefix] = reason
+    return splits, skipped
+
+
+def _prob_items(scores: list[SeqScore]) -> dict[str, dict[str, float]]:
+    return {str(i): {"prob": s.prob, "avg_loss": s.avg_loss} for i, s in enumerate(scores)}
+
+
+def _pert_items(pert: list[list[SeqScore]]) -> dict[str, dict[str, list[float]]]:
+    return {
+        str(i): {"prob": [s.prob for s in row], "avg_loss": [s.avg_loss for s in row]} for i, row in enumerate(pert)
+    }
+
+
+def _entry(items: Mapping[str, Any]) -> dict[str, Any]:
+    return {"agg_value": None, "value_by_index": dict(items)}
+
+
+class TofuRun:
+    """One TOFU evaluation of a loaded model (see :func:`evaluate_tofu`)."""
+
+    def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress):
+        self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
+        self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
+            batch_size, max_new_tokens, max_length, progress,
+        )
+
+    def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
+        ids, labels, truncated = [], [], 0
+        for row, answer in zip(split.rows, answers):
+            enc = encode_qa_full(self.tok, row["question"], answer, self.fmt, self.max_length)
+            truncated += enc.answer_truncated
+            ids.append(enc.input_ids)
+            labels.append(enc.labels)
+        if truncated:
+            warnings.warn(
+                f"{split.name} ({what}): {truncated} answers longer than max_length={self.max_length} were truncated",
+                stacklevel=2,
+            )
+        scores = score_sequences(
+            self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress
+        )
+        return scores, labels
+
+    def score_split(self, split: Split) -> dict[str, Any]:
+        """All answer variants of a split in one scoring pass."""
+        variants = [("answer", [r["answer"] for r in split.rows])]
+        if split.has_para:
+            variants.append(("para", [r["paraphrased_answer"] for r in split.rows]))
+        variants += [(f"pert{k}", [r["perturbed_answer"][k] for r in split.rows]) for k in range(split.n_pert)]
+        flat = Split(split.prefix, split.name, [r for _ in variants for r in split.rows])
+        scores, labels = self.score(flat, [a for _, answers in variants for a in answers], "all answers")
+        n = len(split.rows)
+        out = {name: scores[j * n : (j + 1) * n] for j, (name, _) in enumerate(variants)}
+        out["answer_labels"] = labels[:n]
+        return out
+
+    def rouge(self, split: Split, answer_labels: list[list[int]]) -> dict[str, dict[str, Any]]:
+        prompts = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
+        gens = generate_greedy(
+            self.model, self.tok, prompts, self.max_new_tokens, self.pad_id, self.batch_size,
+            desc=f"{split.name}: generating", progress=self.progress,
+        )
+        items = {}
+        for i, (p, lab, gen) in enumerate(zip(prompts, answer_labels, gens)):
+            truth = self.tok.decode([t for t in lab if t >= 0], skip_special_tokens=True).strip()
+            items[str(i)] = {
+                **metrics.rouge_scores(gen, truth),
+                "input": self.tok.decode(p, skip_special_tokens=True),
+                "ground_truth": truth,
+                "generation": gen,
+            }
+        return items
+
+
+def _truth_ratio_items(correct: list[SeqScore], pert: list[list[SeqScore]]) -> dict[str, dict[str, float]]:
+    tr = metrics.truth_ratios([s.avg_loss for s in correct], [[s.avg_loss for s in row] for row in pert])
+    return {str(i): {"score": float(v)} for i, v in enumerate(tr)}
+
+
+def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, str]) -> dict[str, Any]:
+    """The TOFU_EVAL.json dict (agg_values filled) and the reasons of every skipped metric under ``skipped``."""
+    out: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    forget_answer: list[SeqScore] | None = None
+    for prefix in ("forget", "retain", "ra", "wf"):
+        if prefix not in splits:
+            for m in ("Q_A_Prob", "Q_A_PERT_Prob", "Q_A_ROUGE"):
+                reasons[f"{prefix}_{m}"] = skipped[prefix]
+            continue
+        split = splits[prefix]
+        sc = run.score_split(split)
+        pert = [list(row) for row in zip(*(sc[f"pert{k}"] for k in range(split.n_pert)))] if split.n_pert else None
+        out[f"{prefix}_Q_A_Prob"] = _entry(_prob_items(sc["answer"]))
+        if prefix in ("forget", "retain"):
+            if split.has_para:
+                out[f"{prefix}_Q_A_PARA_Prob"] = _entry(_prob_items(sc["para"]))
+            else:
+                reasons[f"{prefix}_Q_A_PARA_Prob"] = split.notes["para"]
+        if pert is not None:
+            out[f"{prefix}_Q_A_PERT_Prob"] = _entry(_pert_items(pert))
+        else:
+            reasons[f"{prefix}_Q_A_PERT_Prob"] = split.notes["pert"]
+        out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(split, sc["answer_labels"]))
+        tr_name = "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio"
+        correct = sc.get("para") if prefix in ("forget", "retain") else sc["answer"]
+        if correct is not None and pert is not None:
+            out[tr_name] = _entry(_truth_ratio_items(correct, pert))
+        else:
+            reasons[tr_name] = split.notes.get("para") or split.notes["pert"]
+        if prefix in ("ra", "wf"):
+            if pert is not None:
+                norm = metrics.normalised_probs([s.prob for s in sc["answer"]], [[s.prob for s in r] for r in pert])
+                out[f"{prefix}_Q_A_Prob_normalised"] = _entry({str(i): {"prob": float(v)} for i, v in enumerate(norm)})
+            else:
+                reasons[f"{prefix}_Q_A_Prob_normalised"] = split.notes["pert"]
+        if prefix == "forget":
+            forget_answer = sc["answer"]
+            out["extraction_strength"] = _entry(
+                {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(forget_answer)}
+            )
+            out["exact_memorization"] = _entry(
+                {str(i): {"score": metrics.exact_memorization(s.hits[:-1])} for i, s in enumerate(forget_answer)}
+            )
+    if "holdout" in splits and forget_answer is not None:
+        holdout = run.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")[0]
+        for stat in ("min_k", "loss"):
+            out[f"mia_{stat}"] = {
+                "forget": mia_part(forget_answer, stat),
+                "holdout": mia_part(holdout, stat),
+                "auc": None,
+                "agg_value": None,
+            }
+    else:
+        for name in ("mia_min_k", "mia_loss", "privleak"):
+            reasons[name] = skipped.get("holdout", "needs the forget split")
+    for name, entry in out.items():
+        entry["agg_value"] = aggregate(name, entry, "tofu")
+        if name.startswith("mia_"):
+            entry["auc"] = entry["agg_value"]
+    out[SKIPPED_KEY] = reasons
+    return out
+
+
+def evaluate_tofu(
+    model_or_path: str | Path | nn.Module,
+    data_source: str | Path,
+    forget_split: str = "forget10",
+    retain_logs: str | Path | Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    batch_size: int = 32,
+    max_new_tokens: int = 200,
+    max_items: int | None = None,
+    fmt: PromptFormat | None = None,
+    *,
+    tokenizer: Any = None,
+    overwrite: bool = False,
+    max_length: int = 512,
+    progress: bool = True,
+    return_eval: bool = False,
+) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate a causal LM on TOFU; returns the summary (and the eval dict with ``return_eval``).
+
+    With ``out_dir`` writes ``TOFU_EVAL.json`` and ``TOFU_SUMMARY.json`` there (a non-empty folder is refused unless
+    ``overwrite``). ``retain_logs``: the retain model's TOFU_EVAL.json (path or dict) for Forget Quality / PrivLeak.
+    ``max_items`` keeps the first rows of every split (for quick checks; Forget Quality then needs matching logs).
+    """
+    retain, retain_name = load_retain(retain_logs)
+    if retain is not None:
+        retain_forget_truth_ratios(retain, retain_name)
+        retain_mia_auc(retain, retain_name)
+    splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
+    out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
+    model, tok, pad_id = prepare_model(model_or_path, tokenizer)
+    run = TofuRun(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
+    eval_json = build_tofu_eval(run, splits, skipped)
+    summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
+    eval_json = with_derived(eval_json, summary)
+    if out is not None:
+        write_json(eval_file(out, "tofu"), eval_json)
+        write_json(summary_file(out, "tofu"), summary)
+    return (summary, eval_json) if return_eval else summary
