@@ -12,7 +12,11 @@ from baldro.errors import BaldroError
 # One line per command module: each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = (
     "baldro.cli.demo_cmd",
+    "baldro.cli.report_cmd",
+    "baldro.cli.sweep_cmd",
     "baldro.cli.data_cmd",
+    "baldro.cli.eval_cmd",
+    "baldro.cli.train_cmd",
 )
 
 
