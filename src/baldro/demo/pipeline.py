@@ -80,7 +80,7 @@ def _training(settings: DemoSettings, epochs: float, lr: float, batch: int, seed
         "learning_rate": lr,
         "per_device_train_batch_size": batch,
         "lr_scheduler_type": "linear",
-        "warmup_ratio": 0.1,
+        "warmup_steps": 0,
         "weight_decay": 0.0,
         "seed": seed,
         "save_strategy": "no",
