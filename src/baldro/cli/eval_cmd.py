@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = sub.add_parser("muse", help="MUSE metrics -> DIR/MUSE_EVAL.json and DIR/MUSE_SUMMARY.json")
     _model_args(m)
     m.add_argument("--data", required=True, help="MUSE folder (raw/, knowmem/, verbmem/, privleak/) or hub id")
+    m.add_argument("--verbmem-max-new-tokens", type=int, default=128)
+    m.add_argument("--knowmem-max-new-tokens", type=int, default=32)
     m.set_defaults(func=run_muse)
 
     s = sub.add_parser("summarize", help="recompute the summary of an existing *_EVAL.json (ours or open-unlearning's)")
@@ -88,6 +90,8 @@ def run_muse(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_items=args.max_items,
         overwrite=args.overwrite,
+        verbmem_max_new_tokens=args.verbmem_max_new_tokens,
+        knowmem_max_new_tokens=args.knowmem_max_new_tokens,
         progress=not args.no_progress,
     )
     _report(summary, summary_file(args.out, "muse"))

@@ -1,0 +1,75 @@
+"""MUSE evaluation on a tiny model and a few-row MUSE folder written by the test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from baldro.cli.main import main
+from baldro.evaluation.muse import _icl_prefix, evaluate_muse
+from baldro.evaluation.summary import summarize
+
+
+def _write(folder, rel, rows):
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows))
+
+
+@pytest.fixture(scope="module")
+def mini_muse(tmp_path_factory):
+    root = tmp_path_factory.mktemp("muse")
+    qa = [{"question": f"What colour is book {i}?", "answer": f"The book is blue {i}."} for i in range(3)]
+    _write(root, "knowmem/forget_qa.json", qa)
+    _write(root, "knowmem/retain_qa.json", qa[::-1])
+    _write(root, "knowmem/forget_qa_icl.json", qa[:2])
+    _write(root, "knowmem/retain_qa_icl.json", qa[1:])
+    _write(root, "verbmem/forget.json", [{"prompt": f"Author {i} wrote", "gt": " a green book."} for i in range(3)])
+    _write(root, "privleak/forget.json", [f"The book of author {i} is red." for i in range(4)])
+    _write(root, "privleak/holdout.json", [{"text": f"Question: who is author {i}?"} for i in range(3)])
+    return root
+
+
+def test_muse_eval_files_and_round_trip(random_tiny_model, mini_muse, tmp_path):
+    retain = {"mia_min_k": {"agg_value": 0.3}}
+    s, ev = evaluate_muse(
+        str(random_tiny_model), mini_muse, retain_logs=retain, out_dir=tmp_path / "o", batch_size=2,
+        verbmem_max_new_tokens=4, knowmem_max_new_tokens=4, progress=False, return_eval=True,
+    )
+    assert set(ev) >= {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE", "forget_verbmem_ROUGE", "mia_min_k", "privleak"}
+    k = ev["forget_knowmem_ROUGE"]["value_by_index"]["1"]
+    assert k["input"].startswith("Question: What colour is book 0?\nAnswer: The book is blue 0.\n\n")
+    assert k["input"].endswith("Question: What colour is book 1?\nAnswer:")
+    # MUSE reports ROUGE-L F1
+    vals = [v["rougeL_f1"] for v in ev["forget_verbmem_ROUGE"]["value_by_index"].values()]
+    assert s["forget_verbmem_ROUGE"] == pytest.approx(sum(vals) / len(vals))
+    f = [v["score"] for v in ev["mia_min_k"]["forget"]["value_by_index"].values()]
+    h = [v["score"] for v in ev["mia_min_k"]["holdout"]["value_by_index"].values()]
+    assert len(f) == 4 and len(h) == 3
+    auc = roc_auc_score([0] * 4 + [1] * 3, f + h)
+    assert s["mia_min_k"] == auc
+    assert s["privleak"] == pytest.approx(((1 - auc) - 0.7) / (0.7 + 1e-10) * 100)
+    written = json.loads((tmp_path / "o" / "MUSE_SUMMARY.json").read_text())
+    assert summarize(json.loads((tmp_path / "o" / "MUSE_EVAL.json").read_text()), retain, "muse") == written
+
+
+def test_muse_missing_parts_are_skipped(random_tiny_model, mini_muse, tmp_path, capsys):
+    (mini_muse / "privleak" / "holdout.json").rename(tmp_path / "holdout.json")
+    try:
+        out = tmp_path / "o"
+        args = ["eval", "muse", "--model", str(random_tiny_model), "--data", str(mini_muse), "--out", str(out),
+                "--max-items", "2", "--no-progress", "--verbmem-max-new-tokens", "4", "--knowmem-max-new-tokens", "4"]
+        assert main(args) == 0
+        s = json.loads((out / "MUSE_SUMMARY.json").read_text())
+        assert s["privleak"] is None and "privleak/holdout" in s["skipped"]["privleak"]
+        assert "skipped privleak" in capsys.readouterr().err
+        assert main(["eval", "summarize", str(out / "MUSE_EVAL.json")]) == 0
+        assert json.loads(capsys.readouterr().out) == s
+    finally:
+        (tmp_path / "holdout.json").rename(mini_muse / "privleak" / "holdout.json")
+
+
+def test_icl_prefix_shape():
+    assert _icl_prefix([{"question": "a?", "answer": "b"}]) == "Question: a?\nAnswer: b\n\n"
