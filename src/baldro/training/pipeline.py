@@ -45,8 +45,8 @@ class Run:
             open_run(self.folder)
         self.state.wait_for_everyone()
         model_spec = section(cfg, "model")
-        self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec.get("path") or "")
         self.model = load_model(model_spec)
+        self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec["path"])
         if self.model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise ConfigError(f"model.path {model_spec['path']}: the tokenizer has more tokens than the model's embedding")
         self.lora = cfg.get("lora")
@@ -78,8 +78,18 @@ class Run:
         return self.folder.final
 
 
-def run_with(config: dict[str, Any], build: Callable[[Run], Any], defaults: dict, keys: tuple, data_keys: tuple) -> Path:
+def run_with(
+    config: dict[str, Any],
+    build: Callable[[Run], Any],
+    defaults: dict,
+    keys: tuple,
+    data_keys: tuple,
+    check: Callable[[dict], None] | None = None,
+) -> Path:
+    """Resolve and ``check`` the config (before any folder is touched), then prepare, train, save, move."""
     cfg = resolve(config, defaults, keys, data_keys)
+    if check is not None:
+        check(cfg)
     run = Run(cfg, remove_unused_columns=False)
     return run.train_and_save(build(run))
 

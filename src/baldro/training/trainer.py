@@ -88,8 +88,9 @@ class UnlearnTrainer(Trainer):
     a ready ``train_dataset``; ``objective``, ``aggregator``, ``retain`` (components, names or ``{name, ...}``
     dicts); ``forget_weight`` γ, ``retain_weight`` λ, ``retain_aggregator``; ``dro_scope`` ``"micro"`` or
     ``"global"``; ``reference_cache`` (a :class:`ReferenceCache`; computed in ``train()`` when needed and absent,
-    and saved as ``reference_logp.safetensors`` in ``output_dir``) or ``reference_model`` (a live frozen
-    reference, also used by the ``kl`` retain term); ``log_every`` for ``per_sample.jsonl``; ``chunk_tokens``.
+    and saved as ``reference_logp.safetensors`` in ``output_dir``); ``reference_model`` (a frozen copy of the
+    initial model, needed by the ``kl`` retain term; used live by the objective only when ``compute_loss`` runs
+    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``.
     """
 
     loss_is_scaled_for_ga = False
@@ -170,7 +171,7 @@ class UnlearnTrainer(Trainer):
         return self.loss_fn.objective
 
     def _needs_cache(self) -> bool:
-        return self.objective.needs_reference and self.reference_cache is None and self.reference_model is None
+        return self.objective.needs_reference and self.reference_cache is None
 
     def ensure_reference_cache(self) -> None:
         """Load or compute the reference cache (eval mode, no grad, the training collator) before any update."""

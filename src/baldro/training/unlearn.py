@@ -47,14 +47,24 @@ UNLEARN_DEFAULTS: dict[str, Any] = {
 }
 
 
+def check_unlearn(cfg: dict[str, Any]) -> None:
+    """Build the loss components once so that a bad name or parameter fails before the run starts."""
+    if cfg["dro_scope"] not in DRO_SCOPES:
+        raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
+    component(cfg, "objective", objectives.build)
+    component(cfg, "aggregator", aggregators.build, "mean")
+    component(cfg, "retain", retain.build)
+    component(cfg, "retain_aggregator", aggregators.build)
+    if cfg["dro_scope"] == "global" and cfg.get("retain_aggregator"):
+        raise ConfigError("dro_scope: global does not support retain_aggregator; use dro_scope: micro")
+
+
 def build_unlearn_trainer(run: Run) -> Any:
     from baldro.data.refusals import idk_rows
     from baldro.data.tofu import load_tofu_split
     from baldro.training.trainer import UnlearnTrainer
 
     cfg = run.cfg
-    if cfg["dro_scope"] not in DRO_SCOPES:
-        raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
     objective = component(cfg, "objective", objectives.build)
     aggregator = component(cfg, "aggregator", aggregators.build, "mean")
     retain_term = component(cfg, "retain", retain.build)
@@ -91,4 +101,4 @@ def build_unlearn_trainer(run: Run) -> Any:
 
 def run_unlearn(config: dict[str, Any]) -> Path:
     """Run unlearning from a config mapping; returns the finished run folder."""
-    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS)
+    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn)

@@ -1,0 +1,45 @@
+"""``baldro finetune`` and ``baldro unlearn``: a YAML config plus ``--set key=value`` overrides → one run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from baldro.training.config import apply_overrides, load_yaml
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, text in (
+        ("finetune", "supervised fine-tuning on TOFU-style QA or raw text (target, retain and base models)"),
+        ("unlearn", "unlearning: objective x DRO aggregator x retain term on the Hugging Face Trainer"),
+    ):
+        p = subparsers.add_parser(name, help=text, description=text)
+        p.add_argument("--config", required=True, help="YAML config file (see configs/)")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config key (dotted, e.g. training.learning_rate=1e-5); repeatable",
+        )
+        p.add_argument("--overwrite", action="store_true", help="replace a non-empty output_dir")
+        p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of output_dir")
+        p.set_defaults(func=run, command_name=name)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = apply_overrides(load_yaml(args.config), args.overrides)
+    if args.overwrite:
+        config["overwrite"] = True
+    if args.resume:
+        config["resume"] = True
+    if args.command_name == "finetune":
+        from baldro.training.finetune import run_finetune
+
+        out = run_finetune(config)
+    else:
+        from baldro.training.unlearn import run_unlearn
+
+        out = run_unlearn(config)
+    print(out)
+    return 0
