@@ -153,9 +153,17 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+def _decoder(model: nn.Module) -> nn.Module:
+    """The decoder stack: ``get_decoder()``, or ``base_model`` where transformers < 5 lacks it (e.g. GPT-2 on 4.46)."""
+    inner = _unwrap(model)
+    get_decoder = getattr(inner, "get_decoder", None)
+    decoder = get_decoder() if callable(get_decoder) else None
+    return decoder if isinstance(decoder, nn.Module) else inner.base_model
+
+
 @contextlib.contextmanager
 def _capture_decoder_output(model: nn.Module) -> Iterator[dict[str, Tensor]]:
-    decoder = _unwrap(model).get_decoder()
+    decoder = _decoder(model)
     captured: dict[str, Tensor] = {}
 
     def hook(_module: nn.Module, _inputs: object, output: object) -> None:
