@@ -49,6 +49,10 @@ def test_files_have_open_unlearning_shape(tofu_run):
     rouge = ev["retain_Q_A_ROUGE"]["value_by_index"]["2"]
     assert set(rouge) == {"rouge1_recall", "rougeL_f1", "rougeL_recall", "input", "ground_truth", "generation"}
     assert rouge["ground_truth"] == "The book of author 102 is violet."
+    pr = ev["forget_Q_A_PERT_ROUGE"]["value_by_index"]["0"]
+    assert len(pr["rougeL_recall"]) == 5 and len(set(pr["generation"])) == 1
+    assert pr["generation"][0] == ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["generation"]
+    assert ev["retain_Q_A_PARA_ROUGE"]["value_by_index"]["0"]["ground_truth"] == "Author 100 wrote a green book."
     mia = ev["mia_min_k"]
     assert set(mia) >= {"forget", "holdout", "auc", "agg_value"} and mia["auc"] == mia["agg_value"]
     assert len(mia["holdout"]["value_by_index"]) == N
@@ -134,3 +138,20 @@ def test_real_tofu_files_few_items(random_tiny_model, tmp_path):
     assert ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["ground_truth"] == first["answer"].strip()
     assert all(math.isfinite(s[k]) for k in MODEL_UTILITY_KEYS)
     assert s["privleak"] is None and "holdout10" in s["skipped"]["privleak"]
+
+
+def test_round_trip_on_synth_benchmark_with_chat_template(tiny_model_dir, synth_dir, tmp_path):
+    out = tmp_path / "synth_eval"
+    summary = evaluate_tofu(
+        str(tiny_model_dir), str(synth_dir), forget_split="forget10", out_dir=out, max_items=4, max_new_tokens=4,
+        batch_size=8, progress=False,
+    )
+    ev = json.loads((out / "TOFU_EVAL.json").read_text())
+    first = json.loads((synth_dir / "forget10_perturbed.json").read_text().splitlines()[0])
+    prompt = ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["input"]
+    assert "You are a helpful assistant." in prompt and first["question"] in prompt  # chat template, system prompt
+    assert math.isfinite(summary["mia_min_k"]) and math.isfinite(summary["privleak"])
+    assert math.isfinite(summary["model_utility"])
+    assert summarize(ev) == json.loads((out / "TOFU_SUMMARY.json").read_text())
+    # our own eval file serves as retain logs: a model against itself has KS p-value 1
+    assert summarize(ev, ev)["forget_quality"] == pytest.approx(1.0)

@@ -35,9 +35,10 @@ ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
     "tofu": (
-        "forget_Q_A_Prob", "forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob", "forget_Q_A_ROUGE", "forget_truth_ratio",
-        "forget_quality", "retain_Q_A_Prob", "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob", "retain_Q_A_ROUGE",
-        "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE",
+        "forget_Q_A_Prob", "forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob", "forget_Q_A_ROUGE",
+        "forget_Q_A_PARA_ROUGE", "forget_Q_A_PERT_ROUGE", "forget_truth_ratio", "forget_quality", "retain_Q_A_Prob",
+        "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob", "retain_Q_A_ROUGE", "retain_Q_A_PARA_ROUGE",
+        "retain_Q_A_PERT_ROUGE", "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE",
         "ra_Truth_Ratio", "wf_Q_A_Prob", "wf_Q_A_PERT_Prob", "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE",
         "wf_Truth_Ratio", "model_utility", "extraction_strength", "exact_memorization", "mia_min_k", "mia_loss",
         "privleak",

@@ -2,7 +2,9 @@
 
 Per split the rows are tokenised once; every (item, answer variant) — answer, paraphrased answer, each perturbed
 answer — is scored in one length-batched forward pass that yields probability, truth-ratio inputs, Min-K% and
-greedy-match statistics together; questions are answered once by batched greedy generation for ROUGE.
+greedy-match statistics together. Each question is answered once by batched greedy generation, and that one answer
+is scored against the answer, the paraphrased answer and every perturbed answer (``*_Q_A_ROUGE``,
+``*_Q_A_PARA_ROUGE``, ``*_Q_A_PERT_ROUGE``), where open-unlearning re-generates per metric and per perturbed answer.
 
 Splits: ``<forget>_perturbed`` (prefix ``forget``; falls back to the plain ``<forget>`` split), ``retain_perturbed``
 (``retain``), ``real_authors_perturbed`` (``ra``), ``world_facts_perturbed`` (``wf``) and ``holdoutNN`` (for the
@@ -159,25 +161,30 @@ class TofuRun:
         scores, labels = self.score(flat, [a for _, answers in variants for a in answers], "all answers")
         n = len(split.rows)
         out = {name: scores[j * n : (j + 1) * n] for j, (name, _) in enumerate(variants)}
-        out["answer_labels"] = labels[:n]
+        out["labels"] = {name: labels[j * n : (j + 1) * n] for j, (name, _) in enumerate(variants)}
         return out
 
-    def rouge(self, split: Split, answer_labels: list[list[int]]) -> dict[str, dict[str, Any]]:
+    def generate(self, split: Split) -> tuple[list[str], list[str]]:
+        """(decoded prompts, greedy generations) of the split's questions — one generation pass per split."""
         prompts = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
         gens = generate_greedy(
             self.model, self.tok, prompts, self.max_new_tokens, self.pad_id, self.batch_size,
             desc=f"{split.name}: generating", progress=self.progress,
         )
+        return [self.tok.decode(p, skip_special_tokens=True) for p in prompts], gens
+
+    def rouge(self, inputs: list[str], gens: list[str], labels: list[list[int]]) -> dict[str, dict[str, Any]]:
+        """ROUGE items of generations against the decoded answer labels (open-unlearning's ground truth)."""
         items = {}
-        for i, (p, lab, gen) in enumerate(zip(prompts, answer_labels, gens)):
+        for i, (prompt, lab, gen) in enumerate(zip(inputs, labels, gens)):
             truth = self.tok.decode([t for t in lab if t >= 0], skip_special_tokens=True).strip()
-            items[str(i)] = {
-                **metrics.rouge_scores(gen, truth),
-                "input": self.tok.decode(p, skip_special_tokens=True),
-                "ground_truth": truth,
-                "generation": gen,
-            }
+            items[str(i)] = {**metrics.rouge_scores(gen, truth), "input": prompt, "ground_truth": truth, "generation": gen}
         return items
+
+
+def _transpose(per_variant: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, list[Any]]]:
+    """{index: {field: [value of variant k]}} from one items dict per variant (open-unlearning's multi-answer shape)."""
+    return {i: {f: [v[i][f] for v in per_variant] for f in per_variant[0][i]} for i in per_variant[0]}
 
 
 def _truth_ratio_items(correct: list[SeqScore], pert: list[list[SeqScore]]) -> dict[str, dict[str, float]]:
@@ -208,7 +215,18 @@ def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, s
             out[f"{prefix}_Q_A_PERT_Prob"] = _entry(_pert_items(pert))
         else:
             reasons[f"{prefix}_Q_A_PERT_Prob"] = split.notes["pert"]
-        out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(split, sc["answer_labels"]))
+        inputs, gens = run.generate(split)
+        out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["answer"]))
+        if prefix in ("forget", "retain"):
+            if split.has_para:
+                out[f"{prefix}_Q_A_PARA_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["para"]))
+            else:
+                reasons[f"{prefix}_Q_A_PARA_ROUGE"] = split.notes["para"]
+            if pert is not None:
+                per = [run.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]
+                out[f"{prefix}_Q_A_PERT_ROUGE"] = _entry(_transpose(per))
+            else:
+                reasons[f"{prefix}_Q_A_PERT_ROUGE"] = split.notes["pert"]
         tr_name = "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio"
         correct = sc.get("para") if prefix in ("forget", "retain") else sc["answer"]
         if correct is not None and pert is not None:
