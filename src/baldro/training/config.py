@@ -3,7 +3,8 @@ the ``training`` section onto :class:`transformers.TrainingArguments`.
 
 A config is a nested dict. Every key is checked against the schema of its section; an unknown key is a
 :class:`~baldro.errors.ConfigError` that lists the closest valid names. Every ``TrainingArguments`` field is
-reachable as ``training.<field>`` (``output_dir`` is the top-level ``output_dir``).
+reachable as ``training.<field>`` (``output_dir`` is the top-level ``output_dir``); ``training.warmup_ratio`` also
+works on transformers 5, which folded it into ``warmup_steps``.
 """
 
 from __future__ import annotations
@@ -88,10 +89,13 @@ def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, merging nested mappings (a ``None`` section in ``update`` replaces)."""
+    """``update`` over ``base``, merging nested mappings. A ``None`` section in ``update`` replaces, and so does a
+    component mapping whose ``name`` differs (``{name: ga}`` over ``{name: npo, beta: 0.1}`` is just ``{name: ga}``)."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        old = out.get(key)
+        renamed = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
+        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -108,9 +112,28 @@ def check_keys(section: dict[str, Any], allowed: list[str] | tuple[str, ...], wh
 
 
 def training_argument_names() -> list[str]:
+    """``TrainingArguments`` fields, plus ``warmup_ratio`` on transformers 5 (see :func:`compat_training_kwargs`)."""
     from transformers import TrainingArguments
 
-    return [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    return names if "warmup_ratio" in names else [*names, "warmup_ratio"]
+
+
+def compat_training_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """transformers 5 dropped ``warmup_ratio`` (a ``warmup_steps`` below 1 is a ratio there); map it over."""
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "warmup_ratio" in kwargs and "warmup_ratio" not in fields:
+        kwargs = dict(kwargs)
+        ratio = kwargs.pop("warmup_ratio")
+        if ratio and kwargs.get("warmup_steps"):
+            raise ConfigError("set either training.warmup_ratio or training.warmup_steps, not both")
+        if ratio:
+            if not 0 <= float(ratio) < 1:
+                raise ConfigError(f"training.warmup_ratio={ratio} must be in [0, 1)")
+            kwargs["warmup_steps"] = float(ratio)
+    return kwargs
 
 
 def training_arguments(section: dict[str, Any], output_dir: str | Path, **forced: Any) -> Any:
@@ -125,7 +148,7 @@ def training_arguments(section: dict[str, Any], output_dir: str | Path, **forced
     if "output_dir" in section:
         raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
     check_keys(section, names, "training.")
-    kwargs = {"report_to": "none", **section, **forced, "output_dir": str(output_dir)}
+    kwargs = compat_training_kwargs({"report_to": "none", **section, **forced, "output_dir": str(output_dir)})
     try:
         return TrainingArguments(**kwargs)
     except (TypeError, ValueError) as err:

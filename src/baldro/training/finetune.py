@@ -14,8 +14,8 @@ from torch.utils.data import ConcatDataset
 
 from baldro.errors import ConfigError
 from baldro.training.config import section
-from baldro.training.loading import qa_dataset
-from baldro.training.pipeline import COMMON_KEYS, Run, run_with
+from baldro.training.loading import qa_dataset, text_dataset
+from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
 
 FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")
 FINETUNE_DEFAULTS: dict[str, Any] = {
@@ -47,10 +47,7 @@ def finetune_dataset(data: dict[str, Any], tokenizer: Any) -> Any:
     if data["kind"] == "qa":
         parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
     elif data["kind"] == "text":
-        from baldro.data.muse import TextChunkDataset, load_muse
-
-        texts = [row["text"] for s in splits for row in load_muse(data.get("source") or "", "raw", s)]
-        parts = [TextChunkDataset.from_texts(texts, tokenizer, int(data["max_length"]))]
+        parts = [text_dataset(data, s, tokenizer) for s in splits]
     else:
         raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -71,3 +68,9 @@ def build_finetune_trainer(run: Run) -> Any:
 def run_finetune(config: dict[str, Any]) -> Path:
     """Fine-tune from a config mapping; returns the finished run folder."""
     return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+
+
+def resolve_finetune(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with defaults filled in, validated without loading anything (raises ConfigError)."""
+    cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    return cfg

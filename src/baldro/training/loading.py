@@ -89,3 +89,13 @@ def qa_dataset(data: dict[str, Any], split: str, tokenizer: Any, name: str, rows
         raise ConfigError("the config needs data.source: a TOFU-style folder or hub id")
     rows = load_tofu_split(data["source"], split) if rows is None else rows
     return QADataset(rows, tokenizer, prompt_format(data.get("format")), int(data.get("max_length", 512)), name=name)
+
+
+def text_dataset(data: dict[str, Any], split: str, tokenizer: Any) -> Any:
+    """A ``TextChunkDataset`` of MUSE ``raw/<split>`` text of ``data.source``, in ``max_length``-token chunks."""
+    from baldro.data.muse import TextChunkDataset, load_muse
+
+    if not data.get("source"):
+        raise ConfigError("the config needs data.source: a MUSE-style folder or hub id")
+    texts = [row["text"] for row in load_muse(data["source"], "raw", split)]
+    return TextChunkDataset.from_texts(texts, tokenizer, int(data.get("max_length", 2048)))

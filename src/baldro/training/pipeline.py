@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
-from baldro.training.config import check_keys, deep_merge, section, training_arguments
+from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
 from baldro.training.loading import MODEL_KEYS, load_model, load_tokenizer
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.runs import CONFIG_FILE, RunFolder, close_run, open_run, plan_run
@@ -28,6 +28,10 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
     check_keys(section(cfg, "data"), data_keys, "data.")
     if not cfg.get("output_dir"):
         raise ConfigError("the config needs output_dir: the folder the run writes (set it with --set output_dir=...)")
+    training = section(cfg, "training")
+    if "output_dir" in training:
+        raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
+    check_keys(training, [n for n in training_argument_names() if n != "output_dir"], "training.")
     return cfg
 
 

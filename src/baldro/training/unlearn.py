@@ -1,7 +1,7 @@
 """``run_unlearn(config) -> Path``: the unlearning run behind ``baldro unlearn``.
 
-Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, forget_split, retain_split, format,
-max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
+Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, kind (qa: TOFU-style splits | text: MUSE
+``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
 null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
 ``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``.
 """
@@ -14,8 +14,8 @@ from typing import Any
 from baldro import aggregators, objectives, retain
 from baldro.errors import ConfigError
 from baldro.training.config import DRO_SCOPES, component, section
-from baldro.training.loading import load_model, qa_dataset
-from baldro.training.pipeline import COMMON_KEYS, Run, run_with
+from baldro.training.loading import load_model, qa_dataset, text_dataset
+from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
 
 UNLEARN_KEYS = (
     *COMMON_KEYS,
@@ -28,10 +28,10 @@ UNLEARN_KEYS = (
     "log_every",
     "chunk_tokens",
 )
-UNLEARN_DATA_KEYS = ("source", "forget_split", "retain_split", "format", "max_length", "idk_seed")
+UNLEARN_DATA_KEYS = ("source", "kind", "forget_split", "retain_split", "format", "max_length", "idk_seed")
 UNLEARN_DEFAULTS: dict[str, Any] = {
     "model": {"dtype": "float32"},
-    "data": {"forget_split": "forget10", "retain_split": "retain90", "max_length": 512, "idk_seed": 0},
+    "data": {"kind": "qa", "forget_split": "forget10", "retain_split": "retain90", "max_length": 512, "idk_seed": 0},
     "objective": {"name": "npo", "beta": 0.1},
     "aggregator": {"name": "mean"},
     "retain": {"name": "nll", "weight": 1.0},
@@ -51,10 +51,15 @@ def check_unlearn(cfg: dict[str, Any]) -> None:
     """Build the loss components once so that a bad name or parameter fails before the run starts."""
     if cfg["dro_scope"] not in DRO_SCOPES:
         raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
-    component(cfg, "objective", objectives.build)
+    objective = component(cfg, "objective", objectives.build)
     component(cfg, "aggregator", aggregators.build, "mean")
     component(cfg, "retain", retain.build)
     component(cfg, "retain_aggregator", aggregators.build)
+    kind = section(cfg, "data").get("kind")
+    if kind not in ("qa", "text"):
+        raise ConfigError(f"data.kind {kind!r} must be 'qa' (TOFU-style splits) or 'text' (MUSE raw/<split> text)")
+    if kind == "text" and objective.needs_idk:
+        raise ConfigError(f"objective {cfg['objective']['name']!r} needs refusal answers: use data.kind: qa")
     if cfg["dro_scope"] == "global" and cfg.get("retain_aggregator"):
         raise ConfigError("dro_scope: global does not support retain_aggregator; use dro_scope: micro")
 
@@ -70,10 +75,14 @@ def build_unlearn_trainer(run: Run) -> Any:
     retain_term = component(cfg, "retain", retain.build)
     retain_weight = float(section(cfg, "retain").get("weight", 1.0)) if retain_term is not None else 0.0
     data = section(cfg, "data")
-    forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
-    forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
-    retain_set = qa_dataset(data, data["retain_split"], run.tokenizer, "retain") if retain_term is not None else None
     idk = None
+    if data["kind"] == "text":
+        forget = text_dataset(data, data["forget_split"], run.tokenizer)
+        retain_set = text_dataset(data, data["retain_split"], run.tokenizer) if retain_term is not None else None
+    else:
+        forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
+        forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
+        retain_set = qa_dataset(data, data["retain_split"], run.tokenizer, "retain") if retain_term is not None else None
     if objective.needs_idk:
         idk = qa_dataset(data, data["forget_split"], run.tokenizer, "idk", idk_rows(forget_rows, int(data["idk_seed"])))
     reference_model = None
@@ -102,3 +111,10 @@ def build_unlearn_trainer(run: Run) -> Any:
 def run_unlearn(config: dict[str, Any]) -> Path:
     """Run unlearning from a config mapping; returns the finished run folder."""
     return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn)
+
+
+def resolve_unlearn(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with defaults filled in, validated without loading anything (raises ConfigError)."""
+    cfg = resolve(config, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS)
+    check_unlearn(cfg)
+    return cfg
