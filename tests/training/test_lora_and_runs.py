@@ -1,0 +1,81 @@
+"""LoRA (with gradient checkpointing: lora_B must move), run-folder safety, pad token fallback."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from baldro.errors import ConfigError
+from baldro.training import run_unlearn
+from baldro.training.loading import load_tokenizer
+from baldro.training.runs import close_run, open_run, partial_path, plan_run
+
+
+def test_lora_with_gradient_checkpointing_trains_adapters_and_merges(tiny_model_dir, synth_dir, tmp_path):
+    out = run_unlearn({
+        "model": {"path": str(tiny_model_dir)},
+        "data": {"source": str(synth_dir), "max_length": 96},
+        "objective": {"name": "npo"},
+        "aggregator": {"name": "group", "ratio": 0.5},
+        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"], "merge": True},
+        "training": {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "use_cpu": True,
+                     "gradient_checkpointing": True,
+                     "gradient_checkpointing_kwargs": {"use_reentrant": True}, "save_strategy": "no", "disable_tqdm": True},
+        "output_dir": str(tmp_path / "lora"),
+    })
+    adapter = load_file(str(out / "adapter_model.safetensors"))
+    lora_b = [v for k, v in adapter.items() if "lora_B" in k]
+    assert lora_b and all(float(v.abs().max()) > 0 for v in lora_b)
+    merged = AutoModelForCausalLM.from_pretrained(out / "merged")
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged.state_dict()[q], base.state_dict()[q])
+    k = "model.layers.0.self_attn.k_proj.weight"
+    assert torch.equal(merged.state_dict()[k], base.state_dict()[k])
+
+
+def test_run_folder_is_refused_replaced_and_moved_into_place(tmp_path):
+    final = tmp_path / "run"
+    run = plan_run(final)
+    open_run(run)
+    (run.work / "model.safetensors").write_text("new")
+    assert not final.exists()
+    close_run(run)
+    assert (final / "model.safetensors").read_text() == "new" and not partial_path(final).exists()
+    with pytest.raises(ConfigError, match="not empty; pass --overwrite"):
+        plan_run(final)
+    run = plan_run(final, overwrite=True)
+    open_run(run)
+    (run.work / "model.safetensors").write_text("newer")
+    assert (final / "model.safetensors").read_text() == "new"  # the old run stays until the new one is done
+    close_run(run)
+    assert (final / "model.safetensors").read_text() == "newer"
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        plan_run(tmp_path / "other", resume=True)
+
+
+def test_stale_partial_folder_is_cleared_with_a_warning(tmp_path):
+    final = tmp_path / "run"
+    partial_path(final).mkdir()
+    (partial_path(final) / "junk").write_text("x")
+    run = plan_run(final)
+    with pytest.warns(UserWarning, match="interrupted run"):
+        open_run(run)
+    assert not (run.work / "junk").exists()
+
+
+def test_tokenizer_without_pad_uses_eos_with_a_warning(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_tokenizer(tmp_path)
+    assert loaded.pad_token == loaded.eos_token
+    assert any("no pad token" in str(w.message) for w in caught)
