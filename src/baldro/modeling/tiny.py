@@ -100,10 +100,17 @@ def train_tokenizer(texts: list[str], vocab_size: int = DEFAULT_VOCAB) -> PreTra
     return wrapped
 
 
-def tiny_config(vocab_size: int, layers: int, hidden: int, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
-    """A small Llama config: head size 32, MLP width 4·hidden, untied embeddings, special ids from the tokenizer."""
+def check_shape(layers: int, hidden: int, vocab_size: int = DEFAULT_VOCAB) -> None:
+    """:class:`ConfigError` unless layers >= 1, hidden is a positive multiple of the head size, vocab >= 300."""
     if layers < 1 or hidden < HEAD_DIM or hidden % HEAD_DIM:
         raise ConfigError(f"--layers={layers} --hidden={hidden}: need layers >= 1 and hidden a multiple of {HEAD_DIM}")
+    if vocab_size < 300:
+        raise ConfigError(f"--vocab={vocab_size}: need at least 300 (256 bytes + special tokens + some merges)")
+
+
+def tiny_config(vocab_size: int, layers: int, hidden: int, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
+    """A small Llama config: head size 32, MLP width 4·hidden, untied embeddings, special ids from the tokenizer."""
+    check_shape(layers, hidden)
     heads = hidden // HEAD_DIM
     return LlamaConfig(
         vocab_size=vocab_size,
@@ -131,6 +138,7 @@ def build_tiny_model(
 ) -> Path:
     """Train the tokenizer on ``data_dir``'s text, build an untrained Llama (weights seeded by ``seed``), save both
     to ``out_dir`` with ``save_pretrained``; return ``out_dir``."""
+    check_shape(layers, hidden, vocab_size)
     tokenizer = train_tokenizer(benchmark_text(data_dir), vocab_size)
     config = tiny_config(len(tokenizer), layers, hidden, tokenizer)
     torch.manual_seed(seed)

@@ -34,7 +34,8 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(_dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def _check(authors: int, questions: int) -> None:
+def check_sizes(authors: int, questions: int) -> None:
+    """:class:`ConfigError` unless 2 <= authors and 1 <= questions <= the number of fact types."""
     if not isinstance(authors, int) or authors < 2:
         raise ConfigError(f"--authors={authors!r}: need an integer >= 2 (forget and retain authors must both exist)")
     if not isinstance(questions, int) or not 1 <= questions <= MAX_QUESTIONS:
@@ -66,7 +67,7 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
 
 def build_splits(seed: int, authors: int, questions: int, uniform: bool) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk."""
-    _check(authors, questions)
+    check_sizes(authors, questions)
     n_forget = {p: n_authors_for(p, authors) for p in PERCENTS}
     n_holdout = n_forget[10]
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform)
