@@ -144,3 +144,14 @@ def test_hub_id_check_without_offline_env_does_not_hang(monkeypatch, capsys, spl
     monkeypatch.setattr(hub, "_reachable", lambda: False)
     msg = inspect_fails(capsys, "locuslab/TOFU", "--split", split)
     assert "hub not reachable" in msg and "--local-dir DIR" in msg
+
+
+def test_data_group_has_synth_and_inspect_reads_its_output(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["data", "synth", "--out", str(out), "--authors", "20", "--questions", "3"]) == 0
+    capsys.readouterr()
+    assert main(["data", "inspect", str(out)]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    for split in ("full", "forget10", "retain90", "forget10_perturbed", "retain_perturbed", "holdout10"):
+        assert counts[split] > 0
+    assert counts["forget10"] == counts["forget10_perturbed"]

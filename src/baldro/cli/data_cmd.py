@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from baldro.cli.data_synth import add_synth_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="inspect datasets, generate the embedded benchmark")
@@ -16,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("--split", action="append", help="only this split (repeatable); default: every split found")
     inspect.add_argument("--muse", action="store_true", help="read the source as MUSE (auto for local MUSE folders)")
     inspect.set_defaults(func=run_inspect)
+    add_synth_parser(data_sub)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
