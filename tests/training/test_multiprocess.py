@@ -1,0 +1,31 @@
+"""Two processes (torchrun, gloo, CPU) × batch 4 with ``dro_scope: global`` = one process × batch 8 (first update)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+SCRIPT = Path(__file__).resolve().parent / "ddp_step.py"
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aggregator", ["dv", "group"])
+def test_two_processes_global_scope_equal_one_process(tmp_path, aggregator):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None
+    two, one = tmp_path / "two", tmp_path / "one"
+    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(two), aggregator, "4"], tmp_path)
+    _run([sys.executable, str(SCRIPT), str(one), aggregator, "8"], tmp_path)
+    a, b = load_file(str(two / "delta.safetensors")), load_file(str(one / "delta.safetensors"))
+    assert max(float(v.abs().max()) for v in b.values()) > 1e-3
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
