@@ -112,7 +112,7 @@ def test_cli_missing_model_or_config_exits_2(synth_dir, tmp_path, capsys):
 
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_model_dir, synth_dir, tmp_path, monkeypatch):
-    training = {**TRAINING, "max_steps": 4, "save_strategy": "steps", "save_steps": 1, "learning_rate": 1e-2}
+    training = {**TRAINING, "max_steps": 4, "save_strategy": "steps", "save_steps": 2, "learning_rate": 1e-2}
     whole = run_unlearn(_unlearn_config(tiny_model_dir, synth_dir, tmp_path / "whole", training=training))
 
     from baldro.training import trainer as trainer_mod

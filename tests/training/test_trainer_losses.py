@@ -103,3 +103,14 @@ def test_unlearn_dataset_collation_shapes():
     batch = UnlearnCollator(PadTokenizer())([ds[i] for i in range(3)])
     assert set(batch) == {"forget", "retain"}
     assert batch["forget"]["index"].tolist() == [0, 1, 2]
+
+
+def test_import_baldro_stays_light_and_exports_the_trainer_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, baldro, baldro.training; assert 'transformers' not in sys.modules; "
+        "from baldro import UnlearnTrainer; import transformers; assert issubclass(UnlearnTrainer, transformers.Trainer)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
