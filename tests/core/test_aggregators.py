@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.special import logsumexp
 
 from baldro import aggregators
 
@@ -121,6 +122,19 @@ def test_dv_large_beta_is_the_mean(sign):
     _, value, weights, _ = run("dv", losses, beta=1e6, sign=sign)
     assert float(value) == pytest.approx(np.mean(losses), abs=1e-6)
     assert torch.allclose(weights, torch.full((5,), 1 / 5, dtype=torch.float64), atol=1e-6)
+
+
+@pytest.mark.parametrize("sign", ["paper", "official"])
+@pytest.mark.parametrize("beta", [1e-3, 0.1, 1.0, 30.0, 1e3, 1e6])
+def test_dv_float32_matches_float64_closed_form_at_every_beta(sign, beta):
+    """float32 losses (what training produces) keep the value to float32 precision even where β multiplies a tiny
+    log-mean-exp: at β = 1e6 the value is the mean + var/(2β), not the mean plus rounding noise times β."""
+    losses = [0.5, 1.0, 2.0, 3.0, 1.5]
+    s = 1.0 if sign == "paper" else -1.0
+    exact = s * beta * (logsumexp(s * np.array(losses) / beta) - math.log(len(losses)))
+    _, value, weights, grad = run("dv", losses, dtype=torch.float32, beta=beta, sign=sign)
+    assert float(value) == pytest.approx(exact, abs=2e-6)
+    assert torch.allclose(weights, grad, atol=1e-6)
 
 
 def test_dv_small_beta_approaches_max_and_official_min():
