@@ -121,3 +121,25 @@ def test_retain_nll_per_sample_is_token_mean(make_stats):
     term = retain.build("nll")
     assert float(term.loss(RetainInputs(stats)).detach()) == pytest.approx(10.0 / 4, abs=1e-12)
     assert term.per_sample(RetainInputs(stats)).tolist() == pytest.approx([2.0, 4.0], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "params", "pattern"),
+    [
+        (aggregators, "dv", {"beta": "2"}, r"invalid beta='2': must be a number"),
+        (aggregators, "group", {"ratio": True}, r"invalid ratio=True: must be a number"),
+        (aggregators, "dv", {"sign": 1}, r"invalid sign=1: must be a string"),
+        (objectives, "satimp", {"granularity": None}, r"invalid granularity=None"),
+    ],
+)
+def test_wrongly_typed_parameters_are_value_errors(module, name, params, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        module.build(name, **params)
+
+
+def test_numpy_and_int_numbers_are_accepted():
+    import numpy as np
+
+    assert aggregators.build("dv", beta=np.float32(0.5)).beta == 0.5
+    assert aggregators.build("dv", beta=2).beta == 2
+    assert aggregators.build("kl_radius", rho=np.float64(0.2)).rho == 0.2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -41,11 +42,24 @@ class Registry(Generic[T]):
     def build(self, name: str, **params: Any) -> T:
         cls = self.get(name)
         allowed = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
-        for key in params:
+        types = {f.name: f.type for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        for key, value in params.items():
             if key not in allowed:
                 allowed_text = ", ".join(allowed) if allowed else "none"
                 raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed_text}")
+            check_type(key, value, types[key])
         return cls(**params)
+
+
+def check_type(name: str, value: object, annotation: object) -> None:
+    """Reject a parameter of the wrong kind (e.g. the string "2" for a float) with a ``ValueError`` naming it."""
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if kind in ("float", "int"):
+        number = numbers.Real if kind == "float" else numbers.Integral
+        ok = isinstance(value, number) and not isinstance(value, bool)
+        require(ok, name, value, f"a number ({kind})")
+    elif kind == "str":
+        require(isinstance(value, str), name, value, "a string")
 
 
 def require(condition: bool, name: str, value: object, allowed: str) -> None:
