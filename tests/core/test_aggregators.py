@@ -389,3 +389,20 @@ def test_parameter_names_are_exactly_as_specified():
         "kl_radius": {"rho"},
         "chi2": {"tau"},
     }
+
+
+def test_group_ties_in_likelihood_share_the_weight():
+    losses = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    nll = torch.tensor([1.0, 1.0, 1.0, 5.0], dtype=torch.float64)  # three equally likely samples, keep 2
+    value, weights = aggregators.build("group", ratio=0.5, rank_by="likelihood")(losses, nll=nll)
+    assert weights.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 0.0], abs=1e-12)
+    assert float(value) == pytest.approx((0.1 + 0.2 + 0.3) / 3, abs=1e-12)
+
+
+@pytest.mark.parametrize("losses", [[float("nan"), float("nan"), 1.0], [float("nan"), 1.0, 2.0, 0.5]])
+def test_group_propagates_nan_losses(losses):
+    """A NaN loss ranks hardest and is kept, so the value is NaN (not silently dropped) and the weights stay valid."""
+    value, weights = aggregators.build("group", ratio=0.5)(torch.tensor(losses))
+    assert math.isnan(float(value))
+    assert float(weights.sum()) == pytest.approx(1.0) and (weights >= 0).all()
+    assert all(float(weights[i]) > 0 for i, v in enumerate(losses) if math.isnan(v))

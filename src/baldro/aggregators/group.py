@@ -56,12 +56,9 @@ def group_weights(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tens
     key = _ranking_key(losses, rank_by, nll)
     k = kept_count(ratio, losses.numel())
     threshold = torch.sort(key, descending=True).values[k - 1]
-    above = key > threshold
-    tied = key == threshold
-    if not bool(tied.any()):
-        raise ValueError(
-            f"group aggregator: the ranking key has NaN entries ({rank_by}); check the per-sample {rank_by}"
-        )
+    nan, nan_cut = key.isnan(), threshold.isnan()
+    above = (key > threshold) | (nan & ~nan_cut)  # NaN ranks hardest (as in torch.sort): it is kept, so the value
+    tied = (key == threshold) | (nan & nan_cut)  # turns NaN and the trainer's non-finite check reports it
     share = (k - int(above.sum())) / (k * int(tied.sum()))
     weights = above.to(losses.dtype) / k + tied.to(losses.dtype) * share
     return weights.detach()

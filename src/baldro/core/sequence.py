@@ -184,7 +184,7 @@ def _forward_kwargs(model: nn.Module, attention_mask: Tensor | None) -> dict[str
         if name in params:
             kwargs[name] = 1
             break
-    if attention_mask is not None and "position_ids" in params:
+    if attention_mask is not None and attention_mask.dim() == 2 and "position_ids" in params:
         kwargs["position_ids"] = position_ids_from_mask(attention_mask)
     return kwargs
 
