@@ -114,3 +114,16 @@ def test_import_baldro_stays_light_and_exports_the_trainer_lazily():
         "from baldro import UnlearnTrainer; import transformers; assert issubclass(UnlearnTrainer, transformers.Trainer)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+
+
+def test_retain_aggregator_applies_dro_to_the_retain_side(tmp_path):
+    model = tiny_llama()
+    trainer = _trainer(tmp_path, model, objective="ga", aggregator="mean", retain="nll",
+                       retain_aggregator={"name": "dv", "beta": 0.5}, retain_weight=2.0)
+    batch = _batch(trainer)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch)
+        forget = trainer.forget_inputs(model, batch).stats.nll_mean
+        retain = trainer.retain_inputs(model, batch["retain"]).stats.nll_mean
+    expected = -forget.mean() + 2.0 * 0.5 * (torch.logsumexp(retain / 0.5, 0) - torch.log(torch.tensor(4.0)))
+    assert abs(float(loss) - float(expected)) < 1e-5
