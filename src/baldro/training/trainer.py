@@ -345,6 +345,14 @@ class UnlearnTrainer(Trainer):
                 f"indices {index.tolist()}; lower training.learning_rate or check these rows"
             )
 
+    def floating_point_ops(self, inputs: dict[str, Any]) -> int:
+        """≈ 6 · parameters · tokens of every part of the batch (forget, retain, idk), for ``total_flos``."""
+        if not hasattr(self, "_n_params"):
+            counter = getattr(self.model, "num_parameters", None)
+            self._n_params = counter(exclude_embeddings=True) if callable(counter) else 0
+        tokens = sum(int(part["input_ids"].numel()) for part in inputs.values() if isinstance(part, dict))
+        return 6 * tokens * self._n_params
+
     # ----- global DRO scope -----------------------------------------------------------------------------------
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any) -> Any:
         batch_samples, num_items = super().get_batch_samples(epoch_iterator, num_batches, *args, **kwargs)
