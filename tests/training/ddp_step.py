@@ -1,6 +1,6 @@
 """One global-scope DRO step, run under ``torchrun`` (gloo, CPU) or as one process; writes Δθ to ``<out>/delta.safetensors``.
 
-Usage: ``python ddp_step.py OUT AGGREGATOR BATCH`` (one process) or ``torchrun --nproc_per_node 2 ddp_step.py ...``.
+Usage: ``python ddp_step.py OUT AGGREGATOR BATCH [SCOPE]`` (one process) or ``torchrun --nproc_per_node 2 ddp_step.py ...``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from baldro.training.trainer import UnlearnTrainer  # noqa: E402
 AGGREGATORS = {"dv": {"name": "dv", "beta": 0.5}, "group": {"name": "group", "ratio": 0.5}}
 
 
-def main(out: str, aggregator: str, batch: int) -> None:
+def main(out: str, aggregator: str, batch: int, scope: str = "global") -> None:
     model = tiny_llama(seed=3)
     before = params(model)
     trainer = UnlearnTrainer(
@@ -31,7 +31,7 @@ def main(out: str, aggregator: str, batch: int) -> None:
         objective="ga",
         aggregator=AGGREGATORS[aggregator],
         retain=None,
-        dro_scope="global",
+        dro_scope=scope,
     )
     trainer.train()
     if trainer.args.process_index == 0:
@@ -40,4 +40,4 @@ def main(out: str, aggregator: str, batch: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5])

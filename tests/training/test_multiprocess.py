@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -29,3 +30,15 @@ def test_two_processes_global_scope_equal_one_process(tmp_path, aggregator):
     a, b = load_file(str(two / "delta.safetensors")), load_file(str(one / "delta.safetensors"))
     assert max(float(v.abs().max()) for v in b.values()) > 1e-3
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    rows = [json.loads(line) for line in (two / "run" / "per_sample.jsonl").read_text().splitlines()]
+    assert sorted(r["index"] for r in rows) == list(range(8)) and abs(sum(r["weight"] for r in rows) - 1) < 1e-5
+
+
+@pytest.mark.slow
+def test_two_processes_micro_scope_log_every_rank(tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None
+    _run([torchrun, "--standalone", "--nproc_per_node", "2", str(SCRIPT), str(tmp_path), "dv", "4", "micro"], tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "per_sample.jsonl").read_text().splitlines()]
+    assert sorted(r["index"] for r in rows) == list(range(8))
+    assert abs(sum(r["weight"] for r in rows) - 2) < 1e-5  # each process's micro-batch sums to 1

@@ -3,7 +3,8 @@
 Fields: ``step`` (the optimizer step the sample contributes to, from 1), ``index`` (dataset index), ``loss`` (the
 objective's per-sample loss ℓ_i), ``weight`` (its DRO weight w_i in the batch it was aggregated over), ``nll``
 (token-mean NLL of the answer) and any aggregator statistic (``beta_star`` for ``kl_radius``). These feed the
-asynchronous-forgetting plots.
+asynchronous-forgetting plots. With several processes the main process writes every process's rows; with
+``dro_scope: micro`` a weight is relative to its own device micro-batch, with ``global`` to the effective batch.
 """
 
 from __future__ import annotations

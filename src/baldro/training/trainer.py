@@ -152,9 +152,7 @@ class UnlearnTrainer(Trainer):
         super().__init__(model=model, args=args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.add_callback(_EpochCallback(self.train_dataset))
-        self.per_sample_log = (
-            PerSampleLog(Path(self.args.output_dir) / self._log_name(), log_every) if log_every else None
-        )
+        self.per_sample_log = PerSampleLog(Path(self.args.output_dir) / PER_SAMPLE_FILE, log_every) if log_every else None
         if self.loss_fn.retain is not None and self.loss_fn.retain.needs_reference_logits and reference_model is None:
             raise ValueError("the 'kl' retain term needs reference_model=<a frozen copy of the initial model>")
         if self.reference_model is not None:
@@ -162,10 +160,6 @@ class UnlearnTrainer(Trainer):
             self.reference_model.to(self.args.device)
 
     # ----- set-up ---------------------------------------------------------------------------------------------
-    def _log_name(self) -> str:
-        idx = getattr(self.args, "process_index", 0)
-        return PER_SAMPLE_FILE if idx == 0 or self.dro_scope == "global" else f"per_sample.rank{idx}.jsonl"
-
     @property
     def objective(self) -> Objective:
         return self.loss_fn.objective
@@ -282,9 +276,11 @@ class UnlearnTrainer(Trainer):
         self._check_finite(out.total, forget["index"])
         if self.per_sample_log is not None and plan is None and model.training:
             step = self.state.global_step + 1
-            if self.per_sample_log.due(step) and out.per_sample.numel():
+            if self.per_sample_log.due(step):
                 nll = out.stats.pop("_nll")
-                self.per_sample_log.write(step, forget["index"], out.per_sample, out.weights, nll, out.stats)
+                rows = [gather_cat(t.detach().float()) for t in (forget["index"], out.per_sample, out.weights, nll)]
+                if self.args.should_save:
+                    self.per_sample_log.write(step, rows[0].long(), *rows[1:], out.stats)
         return (out.total, {"loss": out.total}) if return_outputs else out.total
 
     def _micro_loss(self, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
