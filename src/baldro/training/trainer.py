@@ -42,6 +42,7 @@ from baldro.training.dro_scope import MicroPlan, gather_cat, rank_offset, split_
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
+from baldro.training.runs import last_checkpoint
 
 PLAN_KEY = "_dro_slot"
 SPARSE_AGGREGATORS = (GroupAggregator,)
@@ -118,6 +119,8 @@ class UnlearnTrainer(Trainer):
     ) -> None:
         if dro_scope not in ("micro", "global"):
             raise ValueError(f"dro_scope must be 'micro' or 'global', got {dro_scope!r}")
+        if isinstance(retain, dict) and "weight" in retain:
+            retain_weight = float(retain["weight"])
         self.loss_fn = UnlearnLoss(
             objective=_build(objective, objectives_mod),
             aggregator=_build(aggregator, aggregators_mod),
@@ -172,6 +175,7 @@ class UnlearnTrainer(Trainer):
         if not self._needs_cache():
             return
         path = Path(self.args.output_dir) / REFERENCE_FILE
+        self.accelerator.wait_for_everyone()  # every process decides before the main one writes the file
         if path.exists():
             self.reference_cache = ReferenceCache.load(path)
             return
@@ -189,14 +193,21 @@ class UnlearnTrainer(Trainer):
         )
         if self.args.should_save:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.reference_cache.save(path)
+            partial = path.with_suffix(".partial")
+            self.reference_cache.save(partial)
+            partial.replace(path)
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any) -> Any:
         self.ensure_reference_cache()
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_checkpoint(Path(self.args.output_dir))
+            if resume_from_checkpoint is None:
+                raise ValueError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint-* folder")
         if self.per_sample_log is not None and resume_from_checkpoint and self.args.should_save:
-            step = int(Path(str(resume_from_checkpoint)).name.rsplit("-", 1)[-1] or 0)
-            self.per_sample_log.truncate_after(step)
-        return super().train(resume_from_checkpoint, *args, **kwargs)
+            digits = Path(str(resume_from_checkpoint)).name.rsplit("-", 1)[-1]
+            if digits.isdigit():
+                self.per_sample_log.truncate_after(int(digits))
+        return super().train(resume_from_checkpoint and str(resume_from_checkpoint), *args, **kwargs)
 
     # ----- per-sample pieces ----------------------------------------------------------------------------------
     def _reference_logp(self, part: dict[str, Tensor], which: str) -> Tensor:
