@@ -37,6 +37,7 @@ def test_normalised_probability():
 def test_mean_of_items_collapses_lists_and_drops_nulls():
     assert metrics.mean_of_items([0.2, None, 0.4]) == pytest.approx(0.3)
     assert metrics.mean_of_items([[0.1, 0.3], [0.5, 0.7]]) == pytest.approx(0.4)
+    assert metrics.mean_of_items([None, None]) is None
 
 
 def test_forget_quality_is_scipy_ks_pvalue():

@@ -27,10 +27,10 @@ def aggregate_to_1d(values: np.ndarray) -> np.ndarray:
     return np.mean(values, axis=tuple(range(1, values.ndim)))
 
 
-def mean_of_items(values: Sequence[float | Sequence[float] | None]) -> float:
-    """``mean_i aggregate_to_1d(v_i)`` over the non-null per-item values (open-unlearning's ``agg_value``)."""
+def mean_of_items(values: Sequence[float | Sequence[float] | None]) -> float | None:
+    """``mean_i aggregate_to_1d(v_i)`` over the non-null per-item values (open-unlearning's ``agg_value``); None if none."""
     kept = np.array([v for v in values if v is not None], dtype=np.float64)
-    return float(np.mean(aggregate_to_1d(kept)))
+    return float(np.mean(aggregate_to_1d(kept))) if kept.size else None
 
 
 def truth_ratios(correct_avg_loss: Sequence[float], wrong_avg_loss: Sequence[float | Sequence[float]]) -> np.ndarray:

@@ -93,9 +93,15 @@ def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int 
     ]
     splits: dict[str, Split] = {}
     skipped: dict[str, str] = {}
+    hub_errors: dict[str, str] = {}
     for prefix, names in wanted:
         for name in names:
-            rows = _read_split(source, name)
+            try:
+                rows = _read_split(source, name)
+            except DataError as err:  # a hub split that cannot be loaded; local files raise before this
+                if prefix == "forget" or Path(source).expanduser().is_dir():
+                    raise
+                rows, hub_errors[prefix] = None, str(err)
             if rows is not None:
                 splits[prefix] = _fields(Split(prefix, name, rows[:max_items] if max_items else rows))
                 break
@@ -107,7 +113,7 @@ def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int 
                 if prefix == "holdout"
                 else f"split '{names[0]}' is not in {source}"
             )
-            skipped[prefix] = reason
+            skipped[prefix] = hub_errors.get(prefix, reason)
     return splits, skipped
 
 
