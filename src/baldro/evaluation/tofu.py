@@ -35,8 +35,8 @@ from baldro.evaluation.scoring import SeqScore, score_sequences
 from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
 
 HOLDOUT_MISSING = (
-    "needs the holdout split '{split}' (questions never trained on), which is not in {source}; TOFU's public copy "
-    "has no holdout splits — add holdoutNN.json to evaluate membership inference"
+    "needs the holdout split '{split}' (questions the model never saw), which is not in {source}; add "
+    "{split}.json (locuslab/TOFU publishes holdout01/05/10) to evaluate membership inference"
 )
 
 
