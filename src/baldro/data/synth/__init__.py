@@ -17,7 +17,15 @@ Forgetting difficulty is heterogeneous by design — the situation BalDRO is bui
 ``uniform=True`` removes all three (the paper's edge case): fixed phrasings, no value shared by two authors, no extra
 copies.
 
-Memorisation budget: see :data:`MEMORISATION` (measured by ``benchmarks/tiny_memorise.py``).
+Sizes. Defaults: 40 authors x 8 questions (``full`` = 339 rows with seed 0: 320 facts + 19 extra copies; forget10 =
+4 authors = 32 rows; holdout10 = 4 other authors). Measured with ``benchmarks/tiny_memorise.py`` (plain PyTorch loop,
+the default tiny model: 2 layers, hidden 128, 2048-token BPE, 1.05 M parameters; chat format with the default system
+prompt, 12 857 tokens per epoch; AdamW lr 3e-3, batch 32, linear warm-up/decay, 25 epochs = 275 steps, 2 torch
+threads) on 2026-11-28, on this project's 2-core x86_64 build machine while other jobs shared it (load average 5-10):
+3.4 minutes wall, 2.3 CPU-minutes (both threads together; an idle 2-core machine should need between half of that
+and all of it, 1.2-2.3 minutes: an estimate, not measured), final epoch mean train loss 0.021, teacher-forced
+answer-token accuracy 1.000 on ``full`` and on ``forget10``, and every row's answer fully right (exact match 1.000).
+The loss curve was identical in two runs.
 """
 
 from baldro.data.synth.writer import DEFAULT_AUTHORS, DEFAULT_QUESTIONS, build_splits, n_authors_for, write_benchmark

@@ -13,8 +13,8 @@ from baldro.data.synth.general import general_rows, real_authors_rows, world_fac
 from baldro.data.synth.rows import FactRow, make_fact_row
 from baldro.errors import ConfigError
 
-DEFAULT_AUTHORS = 50
-DEFAULT_QUESTIONS = 10
+DEFAULT_AUTHORS = 40
+DEFAULT_QUESTIONS = 8
 PERCENTS = (1, 5, 10)
 COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
 COPY_COUNTS = (2, 3)
