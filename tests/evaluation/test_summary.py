@@ -108,3 +108,9 @@ def test_missing_inputs_are_listed_as_skipped(ou_eval):
     assert s["privleak"] is None
     assert {"forget_Q_A_PARA_Prob", "forget_truth_ratio", "forget_quality", "privleak", "mia_min_k"} <= set(s["skipped"])
     assert all(math.isfinite(s[k]) for k in MODEL_UTILITY_KEYS)
+
+
+def test_malformed_eval_values_name_the_metric(ou_eval):
+    ou_eval["retain_Q_A_Prob"]["value_by_index"]["1"]["prob"] = "high"
+    with pytest.raises(DataError, match="'retain_Q_A_Prob'"):
+        summarize(ou_eval)

@@ -116,7 +116,10 @@ def summarize(
     for name, entry in eval_json.items():
         if name in DERIVED or name == SKIPPED_KEY or not isinstance(entry, Mapping):
             continue
-        summary[name] = aggregate(name, entry, benchmark)
+        try:
+            summary[name] = aggregate(name, entry, benchmark)
+        except (ValueError, TypeError) as err:
+            raise DataError(f"metric '{name}': malformed per-item values in the eval file ({err})") from err
     if benchmark == "tofu":
         _forget_quality(eval_json, retain_eval, retain_name, summary, skipped)
         _model_utility(summary, skipped)
