@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
 
-from baldro.cli.data_synth import add_synth_parser
 from baldro.cli.main import main
-from baldro.errors import BaldroError
 
 
 def synth(argv: list[str]) -> int:
-    """Run ``baldro data synth`` through the parser ``add_synth_parser`` builds, as ``baldro.cli.main`` does."""
-    parser = argparse.ArgumentParser(prog="baldro data")
-    add_synth_parser(parser.add_subparsers(dest="data_command", required=True))
-    args = parser.parse_args(["synth", *argv])
-    try:
-        return args.func(args)
-    except BaldroError as err:
-        print(f"baldro: error: {err}")
-        return 2
+    return main(["data", "synth", *argv])
 
 
 def test_data_synth_writes_refuses_and_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -33,7 +22,7 @@ def test_data_synth_writes_refuses_and_overwrites(tmp_path: Path, capsys: pytest
     assert printed["rows"]["forget10"] == 3 and (out / "full.json").is_file()
     before = (out / "full.json").read_bytes()
     assert synth(["--out", str(out), "--authors", "10", "--questions", "3", "--seed", "2"]) == 2
-    assert "not empty" in capsys.readouterr().out and (out / "full.json").read_bytes() == before
+    assert "not empty" in capsys.readouterr().err and (out / "full.json").read_bytes() == before
     assert synth(["--out", str(out), "--authors", "10", "--questions", "4", "--uniform", "--overwrite"]) == 0
     assert json.loads((out / "META.json").read_text())["uniform"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench"]  # no temporary folders left behind
@@ -41,7 +30,7 @@ def test_data_synth_writes_refuses_and_overwrites(tmp_path: Path, capsys: pytest
 
 def test_data_synth_bad_sizes_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert synth(["--out", str(tmp_path / "x"), "--authors", "1"]) == 2
-    assert "--authors" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    assert "--authors" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_model_tiny_cli(synth_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
