@@ -114,3 +114,26 @@ def test_malformed_eval_values_name_the_metric(ou_eval):
     ou_eval["retain_Q_A_Prob"]["value_by_index"]["1"]["prob"] = "high"
     with pytest.raises(DataError, match="'retain_Q_A_Prob'"):
         summarize(ou_eval)
+
+
+def test_exact_agreement_with_open_unlearning_reductions(ou_eval, ou_retain_eval):
+    """The summary equals, to the last bit, the numpy/scipy reductions open-unlearning applies to the same values."""
+
+    def agg1d(x):
+        return np.mean(x, axis=tuple(range(1, x.ndim)))
+
+    def prob(name):
+        return float(np.mean(agg1d(np.array(_vals(ou_eval[name], "prob")))))
+
+    s = summarize(ou_eval, ou_retain_eval)
+    for name in ("forget_Q_A_Prob", "forget_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised"):
+        assert s[name] == prob(name)
+    tr = np.array(_vals(ou_eval["forget_truth_ratio"], "score"))
+    assert s["forget_truth_ratio"] == float(np.mean(np.minimum(tr, 1 / (tr + 1e-10))))
+    tr_r = np.array(_vals(ou_eval["retain_Truth_Ratio"], "score"))
+    assert s["retain_Truth_Ratio"] == float(np.mean(np.maximum(0, 1 - tr_r)))
+    rouge = np.array(_vals(ou_eval["wf_Q_A_ROUGE"], "rougeL_recall"))
+    assert s["wf_Q_A_ROUGE"] == float(np.mean(agg1d(rouge)))
+    assert s["model_utility"] == float(stats.hmean([s[k] for k in MODEL_UTILITY_KEYS]))
+    ret_tr = np.array(_vals(ou_retain_eval["forget_truth_ratio"], "score"))
+    assert s["forget_quality"] == stats.ks_2samp(1 / (tr + 1e-10), 1 / (ret_tr + 1e-10)).pvalue
