@@ -182,13 +182,13 @@ def random_tiny_model(tmp_path_factory, mini_tofu):
     return build_random_tiny_model(tmp_path_factory.mktemp("tiny_model"), ["Question: Answer:"] + texts)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_ou_eval():
     """The builder of open-unlearning-shaped TOFU_EVAL.json dicts (see :func:`make_ou_tofu_eval`)."""
     return make_ou_tofu_eval
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_mini_tofu():
     """The writer of few-row TOFU-style folders (see :func:`write_mini_tofu`)."""
     return write_mini_tofu

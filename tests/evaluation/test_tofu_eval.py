@@ -14,22 +14,13 @@ from baldro.evaluation.summary import MODEL_UTILITY_KEYS, summarize
 from baldro.evaluation.tofu import evaluate_tofu
 
 N = 3
-def _ou_eval(**kwargs):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_eval_conftest", Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.make_ou_tofu_eval(**kwargs)
-
-
 TOFU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
 
 
 @pytest.fixture(scope="module")
-def tofu_run(random_tiny_model, mini_tofu, tmp_path_factory):
+def tofu_run(random_tiny_model, mini_tofu, make_ou_eval, tmp_path_factory):
     out = tmp_path_factory.mktemp("tofu_out") / "run"
-    retain = _ou_eval(seed=5, n_forget=N)
+    retain = make_ou_eval(seed=5, n_forget=N)
     summary = evaluate_tofu(
         str(random_tiny_model), str(mini_tofu), retain_logs=retain, out_dir=out, batch_size=4,
         max_new_tokens=4, max_items=N, progress=False,
