@@ -119,19 +119,31 @@ class Anchor:
         return res
 
     def mia(self, forget: list[dict], holdout: list[dict], stat: str) -> float:
+        """One attack = its own tokenisation and forward passes over forget and holdout."""
         scores = {}
         for part, rows in (("forget", forget), ("holdout", holdout)):
             vals = []
             for _, batch in self._batches(self._dataset(rows, "answer")):
                 logits, labels = self._forward(batch)
-                if stat == "min_k":
+                if stat in ("min_k", "min_k_plus_plus"):
                     lps, labs = self._token_logprobs(logits, batch)
-                    vals += [metrics.min_k_score(lp.gather(1, lab[:, None])[:, 0].numpy()) for lp, lab in zip(lps, labs)]
+                    for lp, lab in zip(lps, labs):
+                        target = lp.gather(1, lab[:, None])[:, 0]
+                        if stat == "min_k":
+                            vals.append(metrics.min_k_score(target.numpy()))
+                        else:
+                            mu = (lp.exp() * lp).sum(-1)
+                            sigma = (lp.exp() * lp.square()).sum(-1) - mu.square()
+                            vals.append(metrics.min_k_plus_plus_score(target.numpy(), mu.numpy(), sigma.numpy()))
                 else:
                     ce = nn.functional.cross_entropy(
                         logits[:, :-1].transpose(-1, -2), labels[:, 1:], ignore_index=IGNORE, reduction="none"
                     ).sum(-1)
-                    vals += (ce / (labels != IGNORE).sum(-1)).tolist()
+                    avg = (ce / (labels != IGNORE).sum(-1)).tolist()
+                    if stat == "zlib":
+                        texts = [self.tok.decode(lab[lab != IGNORE].tolist(), skip_special_tokens=True) for lab in labels]
+                        avg = [metrics.zlib_score(a, t) for a, t in zip(avg, texts)]
+                    vals += avg
             scores[part] = vals
         return metrics.mia_auc(scores["forget"], scores["holdout"])
 
@@ -181,8 +193,8 @@ class Anchor:
                 out[f"{prefix}_Q_A_PERT_ROUGE"] = self.rouge(rows, "perturbed_answer")
         out["extraction_strength"] = self.em_es(splits["forget"], "es")
         out["exact_memorization"] = self.em_es(splits["forget"], "em")
-        out["mia_min_k"] = self.mia(splits["forget"], splits["holdout"], "min_k")
-        out["mia_loss"] = self.mia(splits["forget"], splits["holdout"], "loss")
+        for stat in ("min_k", "min_k_plus_plus", "loss", "zlib"):
+            out[f"mia_{stat}"] = self.mia(splits["forget"], splits["holdout"], stat)
         return out
 
 
@@ -248,8 +260,8 @@ def main() -> None:
         "cpu_time_ratio": round(c_anchor / c_ours, 2),
         "max_rel_prob_diff": float(np.max(np.abs(np.array(ours_p) / np.array(ref_p) - 1))),
         "generations_equal": gens_ours == gens_ref,
-        "mia_min_k_ours": ours["mia_min_k"]["agg_value"],
-        "mia_min_k_anchor": ref["mia_min_k"],
+        "mia_auc_ours": {k: ours[k]["agg_value"] for k in sorted(ours) if k.startswith("mia_")},
+        "mia_auc_anchor": {k: v for k, v in sorted(ref.items()) if k.startswith("mia_")},
     }
     if args.json:
         print(json.dumps(result))

@@ -19,4 +19,6 @@ def test_eval_bench_quick_prints_ratio_and_agrees() -> None:
     assert row["speedup"] == pytest.approx(row["anchor_s"] / row["ours_s"], abs=0.05)
     assert row["max_rel_prob_diff"] < 1e-4
     assert row["generations_equal"] is True
-    assert row["mia_min_k_ours"] == row["mia_min_k_anchor"]
+    assert set(row["mia_auc_ours"]) == {"mia_min_k", "mia_min_k_plus_plus", "mia_loss", "mia_zlib"}
+    for name, auc in row["mia_auc_ours"].items():
+        assert auc == pytest.approx(row["mia_auc_anchor"][name], abs=1e-9)

@@ -100,3 +100,18 @@ def test_exact_memorization_and_extraction_strength():
 def test_aggregate_to_1d_matches_numpy():
     x = np.array([[1.0, 2.0], [3.0, 5.0]])
     assert metrics.aggregate_to_1d(x).tolist() == [1.5, 4.0]
+
+
+def test_min_k_plus_plus_known_values():
+    lp, mu, sigma = [-1.0, -3.0, -2.0, -0.5, -4.0], [-2.0] * 5, [4.0] * 5
+    # z = (lp - mu) / 2 = 0.5, -0.5, 0, 0.75, -1; lowest 2: -1, -0.5
+    assert metrics.min_k_plus_plus_score(lp, mu, sigma) == pytest.approx(0.75)
+    assert metrics.min_k_plus_plus_score([-1.0], [-1.0], [0.0]) == pytest.approx(0.0)  # sigma clamped, no nan
+    assert metrics.min_k_plus_plus_score([], [], []) == 0.0
+
+
+def test_zlib_score():
+    import zlib
+
+    text = "The author was born in Paris."
+    assert metrics.zlib_score(2.0, text) == 2.0 / len(zlib.compress(text.encode()))

@@ -40,6 +40,10 @@ def test_scores_match_unbatched_full_logits(model_tok):
         assert s.avg_loss == pytest.approx(float(-logp.mean()), rel=1e-4)
         assert s.prob == pytest.approx(math.exp(-s.avg_loss), rel=1e-5)
         assert s.hits.tolist() == (logits[keep].argmax(-1) == tgt[keep]).tolist()
+        vocab = torch.log_softmax(logits[keep], -1)
+        mu = (vocab.exp() * vocab).sum(-1)
+        np.testing.assert_allclose(s.mu, mu.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(s.sigma, (vocab.exp() * vocab**2).sum(-1) - mu**2, rtol=1e-3, atol=1e-5)
 
 
 def test_length_batches_cover_all_longest_first():

@@ -11,11 +11,47 @@ from baldro.evaluation.retain_logs import load_retain_logs
 from baldro.evaluation.scoring import SeqScore
 from baldro.evaluation.summary import DERIVED, SKIPPED_KEY
 
+MIA_STATS = ("min_k", "min_k_plus_plus", "loss", "zlib")
 
-def mia_part(scores: list[SeqScore], stat: str) -> dict[str, Any]:
-    """One side (forget or holdout) of an MIA entry: per-item Min-K% (EOS prediction dropped) or avg_loss scores."""
-    vals = [metrics.min_k_score(s.token_logprobs[:-1]) if stat == "min_k" else s.avg_loss for s in scores]
+
+def _mia_score(s: SeqScore, stat: str, text: str) -> float:
+    if stat == "min_k":
+        return metrics.min_k_score(s.token_logprobs[:-1])
+    if stat == "min_k_plus_plus":
+        return metrics.min_k_plus_plus_score(s.token_logprobs[:-1], s.mu[:-1], s.sigma[:-1])
+    if stat == "zlib":
+        return metrics.zlib_score(s.avg_loss, text)
+    return s.avg_loss
+
+
+def mia_part(scores: list[SeqScore], stat: str, texts: list[str]) -> dict[str, Any]:
+    """One side (forget or holdout) of an MIA entry (open-unlearning's attacks, loss-like: members score lower).
+
+    ``min_k`` / ``min_k_plus_plus`` use the answer tokens without the EOS prediction; ``loss`` is avg_loss (EOS
+    included); ``zlib`` is avg_loss / zlib-compressed length of the decoded answer ``texts``.
+    """
+    vals = [_mia_score(s, stat, t) for s, t in zip(scores, texts)]
     return {"agg_value": metrics.mean_of_items(vals), "value_by_index": {str(i): {"score": v} for i, v in enumerate(vals)}}
+
+
+def mia_entries(
+    forget: list[SeqScore], forget_texts: list[str], holdout: list[SeqScore], holdout_texts: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``{"mia_<stat>": {"forget", "holdout", "auc", "agg_value"}}`` for every attack (AUCs filled by the caller)."""
+    return {
+        f"mia_{stat}": {
+            "forget": mia_part(forget, stat, forget_texts),
+            "holdout": mia_part(holdout, stat, holdout_texts),
+            "auc": None,
+            "agg_value": None,
+        }
+        for stat in MIA_STATS
+    }
+
+
+def decoded_answers(tokenizer: Any, labels: list[list[int]]) -> list[str]:
+    """The labelled tokens of each sequence decoded without special tokens (open-unlearning's target texts)."""
+    return [tokenizer.decode([t for t in lab if t >= 0], skip_special_tokens=True) for lab in labels]
 
 
 def load_retain(retain_logs: str | Path | Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:

@@ -9,6 +9,7 @@ last digit; ROUGE, the KS test, the harmonic mean and the AUC come from rouge-sc
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -97,6 +98,24 @@ def min_k_score(token_logprobs: Sequence[float], k: float = MIN_K_FRACTION) -> f
         return 0.0
     num_k = max(1, int(len(lp) * k))
     return -float(np.mean(np.sort(lp)[:num_k]))
+
+
+def min_k_plus_plus_score(
+    token_logprobs: Sequence[float], mu: Sequence[float], sigma: Sequence[float], k: float = MIN_K_FRACTION
+) -> float:
+    """Min-K%++ (Zhang et al., 2024): z_t = (log p(y_t) − μ_t) / √max(σ²_t, 1e-6) with μ_t, σ²_t the mean and
+    variance of log p over the vocabulary; −mean of the lowest ⌊k·n⌋ (at least 1) z_t; 0 for no token."""
+    lp = np.asarray(token_logprobs, dtype=np.float32)
+    if lp.size == 0:
+        return 0.0
+    z = (lp - np.asarray(mu, dtype=np.float32)) / np.sqrt(np.maximum(np.asarray(sigma, dtype=np.float32), 1e-6))
+    num_k = max(1, int(len(z) * k))
+    return -float(np.mean(sorted(z)[:num_k]))
+
+
+def zlib_score(avg_loss: float, text: str) -> float:
+    """zlib attack (Carlini et al., 2021): avg_loss / len(zlib.compress(text)) with text the decoded answer."""
+    return avg_loss / len(zlib.compress(text.encode("utf-8")))
 
 
 def mia_auc(forget_scores: Sequence[float], holdout_scores: Sequence[float]) -> float:

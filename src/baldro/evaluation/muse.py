@@ -4,8 +4,9 @@
 * ``forget_knowmem_ROUGE`` / ``retain_knowmem_ROUGE``: ``knowmem/{forget,retain}_qa`` questions after the
   ``*_qa_icl`` examples as ``Question: …\\nAnswer: …\\n\\n`` shots; greedy, 32 new tokens, stop at ``\\n\\n``,
   ``\\nQuestion`` and ``Question:``; ROUGE-L F1 against ``answer``.
-* ``mia_min_k`` (k = 0.4) and ``mia_loss`` on ``privleak/forget`` (members) vs ``privleak/holdout``, texts up to
-  2048 tokens (BOS + text + EOS, the EOS prediction excluded from Min-K%); ``privleak`` from ``mia_min_k``.
+* ``mia_min_k`` (k = 0.4), ``mia_min_k_plus_plus``, ``mia_loss`` and ``mia_zlib`` on ``privleak/forget`` (members)
+  vs ``privleak/holdout``, texts up to 2048 tokens (BOS + text + EOS, the EOS prediction excluded from Min-K%);
+  ``privleak`` from ``mia_min_k``.
 * ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt (same forward pass style).
 
 MUSE's models are base models, so prompts are plain text (no chat template).
@@ -22,7 +23,7 @@ from torch import nn
 from baldro.data.muse import MUSE_LAYOUT, MUSE_SUFFIXES, load_muse
 from baldro.errors import DataError
 from baldro.evaluation import metrics
-from baldro.evaluation.assemble import load_retain, mia_part, with_derived
+from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
@@ -79,12 +80,13 @@ class MuseRun:
             },
         }
 
-    def score(self, name: str, pairs: list[tuple[str, str]], max_length: int) -> list[SeqScore]:
+    def score(self, name: str, pairs: list[tuple[str, str]], max_length: int) -> tuple[list[SeqScore], list[list[int]]]:
         enc = [_completion(self.tok, p, t, max_length) for p, t in pairs]
-        return score_sequences(
-            self.model, [e[0] for e in enc], [e[1] for e in enc], self.pad_id, self.batch_size,
-            f"{name}: scoring", self.progress,
+        labels = [e[1] for e in enc]
+        scores = score_sequences(
+            self.model, [e[0] for e in enc], labels, self.pad_id, self.batch_size, f"{name}: scoring", self.progress
         )
+        return scores, labels
 
 
 def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
@@ -99,7 +101,7 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         out["forget_verbmem_ROUGE"] = run.rouge(
             "verbmem/forget", [r["prompt"] for r in verb], [r["gt"] for r in verb], max_new_tokens["verbmem"]
         )
-        scores = run.score("verbmem/forget", [(r["prompt"], r["gt"]) for r in verb], MIA_MAX_LENGTH)
+        scores, _ = run.score("verbmem/forget", [(r["prompt"], r["gt"]) for r in verb], MIA_MAX_LENGTH)
         out["extraction_strength"] = {
             "agg_value": None,
             "value_by_index": {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(scores)},
@@ -123,15 +125,12 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
     holdout = _try_load(source, "privleak", "holdout", max_items)
     if forget is None or holdout is None:
         missing = "privleak/forget" if forget is None else "privleak/holdout"
-        for m in ("mia_min_k", "mia_loss", "privleak"):
+        for m in (*(f"mia_{stat}" for stat in MIA_STATS), "privleak"):
             reasons[m] = f"{missing} is not in {source}"
     else:
-        f_sc = run.score("privleak/forget", [("", r["text"]) for r in forget], MIA_MAX_LENGTH)
-        h_sc = run.score("privleak/holdout", [("", r["text"]) for r in holdout], MIA_MAX_LENGTH)
-        for stat in ("min_k", "loss"):
-            out[f"mia_{stat}"] = {
-                "forget": mia_part(f_sc, stat), "holdout": mia_part(h_sc, stat), "auc": None, "agg_value": None,
-            }
+        f_sc, f_lab = run.score("privleak/forget", [("", r["text"]) for r in forget], MIA_MAX_LENGTH)
+        h_sc, h_lab = run.score("privleak/holdout", [("", r["text"]) for r in holdout], MIA_MAX_LENGTH)
+        out.update(mia_entries(f_sc, decoded_answers(run.tok, f_lab), h_sc, decoded_answers(run.tok, h_lab)))
     for name, entry in out.items():
         entry["agg_value"] = aggregate(name, entry, "muse")
         if name.startswith("mia_"):

@@ -6,7 +6,8 @@ positions, so every per-item statistic the benchmarks need comes from that singl
 
 * ``avg_loss`` = Σ_t NLL_t / n over answer tokens (EOS included), ``prob`` = exp(−avg_loss) (TOFU probability);
 * ``token_logprobs`` = log p(y_t) per answer token, in order (Min-K%, with the EOS prediction dropped by the caller);
-* ``hits`` = [argmax_t == y_t] per answer token (exact memorization, extraction strength).
+* ``hits`` = [argmax_t == y_t] per answer token (exact memorization, extraction strength);
+* ``mu``, ``sigma`` = mean and variance of log p over the vocabulary at each answer position (Min-K%++).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class SeqScore:
     prob: float
     token_logprobs: np.ndarray
     hits: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
 
     @property
     def n_tokens(self) -> int:
@@ -69,14 +72,21 @@ def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[
     rows, cols, targets = answer_positions(lab)
     selected = hidden[rows, cols]
     head = output_head(model)
-    logp_parts, hit_parts = [], []
+    logp_parts, hit_parts, mu_parts, sigma_parts = [], [], [], []
     for s in range(0, selected.shape[0], CHUNK_TOKENS):
-        logits = head(selected[s : s + CHUNK_TOKENS]).float()
+        vocab_logp = F.log_softmax(head(selected[s : s + CHUNK_TOKENS]).float(), dim=-1)
         tgt = targets[s : s + CHUNK_TOKENS]
-        logp_parts.append(-F.cross_entropy(logits, tgt, reduction="none"))
-        hit_parts.append(logits.argmax(dim=-1) == tgt)
-    logp = torch.cat(logp_parts) if logp_parts else hidden.new_zeros(0, dtype=torch.float32)
+        logp_parts.append(vocab_logp.gather(1, tgt[:, None])[:, 0])
+        hit_parts.append(vocab_logp.argmax(dim=-1) == tgt)
+        p = vocab_logp.exp()
+        mu = (p * vocab_logp).sum(-1)
+        mu_parts.append(mu)
+        sigma_parts.append((p * vocab_logp.square()).sum(-1) - mu.square())
+    empty = hidden.new_zeros(0, dtype=torch.float32)
+    logp = torch.cat(logp_parts) if logp_parts else empty
     hits = torch.cat(hit_parts) if hit_parts else torch.zeros(0, dtype=torch.bool, device=device)
+    mu_np = (torch.cat(mu_parts) if mu_parts else empty).cpu().numpy()
+    sigma_np = (torch.cat(sigma_parts) if sigma_parts else empty).cpu().numpy()
     counts = torch.bincount(rows, minlength=len(input_ids)).tolist()
     nll_sum = (-logp).new_zeros(len(input_ids)).index_add(0, rows, -logp)
     avg = nll_sum / torch.tensor(counts, dtype=torch.float32, device=device)
@@ -85,7 +95,8 @@ def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[
     avg_l, prob_l = avg.tolist(), prob.tolist()
     out, start = [], 0
     for r, n in enumerate(counts):
-        out.append(SeqScore(avg_l[r], prob_l[r], logp_np[start : start + n], hits_np[start : start + n]))
+        part = slice(start, start + n)
+        out.append(SeqScore(avg_l[r], prob_l[r], logp_np[part], hits_np[part], mu_np[part], sigma_np[part]))
         start += n
     return out
 

@@ -40,12 +40,12 @@ EXPECTED = {
         "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob", "retain_Q_A_ROUGE", "retain_Q_A_PARA_ROUGE",
         "retain_Q_A_PERT_ROUGE", "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE",
         "ra_Truth_Ratio", "wf_Q_A_Prob", "wf_Q_A_PERT_Prob", "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE",
-        "wf_Truth_Ratio", "model_utility", "extraction_strength", "exact_memorization", "mia_min_k", "mia_loss",
-        "privleak",
+        "wf_Truth_Ratio", "model_utility", "extraction_strength", "exact_memorization", "mia_min_k",
+        "mia_min_k_plus_plus", "mia_loss", "mia_zlib", "privleak",
     ),
     "muse": (
         "forget_knowmem_ROUGE", "retain_knowmem_ROUGE", "forget_verbmem_ROUGE", "extraction_strength",
-        "exact_memorization", "mia_min_k", "mia_loss", "privleak",
+        "exact_memorization", "mia_min_k", "mia_min_k_plus_plus", "mia_loss", "mia_zlib", "privleak",
     ),
 }
 NO_RETAIN_LOGS = (

@@ -26,7 +26,7 @@ from baldro.data.records import read_records
 from baldro.data.tofu import load_tofu_split, local_splits, partner_splits, validate_rows
 from baldro.errors import DataError
 from baldro.evaluation import metrics
-from baldro.evaluation.assemble import load_retain, mia_part, with_derived
+from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
@@ -246,7 +246,7 @@ def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, s
             else:
                 reasons[f"{prefix}_Q_A_Prob_normalised"] = split.notes["pert"]
         if prefix == "forget":
-            forget_answer = sc["answer"]
+            forget_answer, forget_labels = sc["answer"], sc["labels"]["answer"]
             out["extraction_strength"] = _entry(
                 {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(forget_answer)}
             )
@@ -254,16 +254,12 @@ def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, s
                 {str(i): {"score": metrics.exact_memorization(s.hits[:-1])} for i, s in enumerate(forget_answer)}
             )
     if "holdout" in splits and forget_answer is not None:
-        holdout = run.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")[0]
-        for stat in ("min_k", "loss"):
-            out[f"mia_{stat}"] = {
-                "forget": mia_part(forget_answer, stat),
-                "holdout": mia_part(holdout, stat),
-                "auc": None,
-                "agg_value": None,
-            }
+        holdout, holdout_labels = run.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")
+        out.update(mia_entries(
+            forget_answer, decoded_answers(run.tok, forget_labels), holdout, decoded_answers(run.tok, holdout_labels)
+        ))
     else:
-        for name in ("mia_min_k", "mia_loss", "privleak"):
+        for name in (*(f"mia_{stat}" for stat in MIA_STATS), "privleak"):
             reasons[name] = skipped.get("holdout", "needs the forget split")
     for name, entry in out.items():
         entry["agg_value"] = aggregate(name, entry, "tofu")
