@@ -25,7 +25,8 @@ threads) on 2026-11-28, on this project's 2-core x86_64 build machine while othe
 3.4 minutes wall, 2.3 CPU-minutes (both threads together; an idle 2-core machine should need between half of that
 and all of it, 1.2-2.3 minutes: an estimate, not measured), final epoch mean train loss 0.021, teacher-forced
 answer-token accuracy 1.000 on ``full`` and on ``forget10``, and every row's answer fully right (exact match 1.000).
-The loss curve was identical in two runs.
+The loss curve was identical in two runs. ``uniform=True`` (320 rows, 11 130 tokens per epoch), same settings: final
+loss 0.021, answer-token accuracy and exact match 1.000 (5.6 minutes wall, 3.3 CPU-minutes, load average ~7).
 """
 
 from baldro.data.synth.writer import DEFAULT_AUTHORS, DEFAULT_QUESTIONS, build_splits, n_authors_for, write_benchmark
