@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from baldro.core.sequence import IGNORE_INDEX, answer_positions, final_hidden_states, output_head
 
 CHUNK_TOKENS = 1024
+CHUNK_ELEMENTS = 2**26  # float32 [tokens, vocab] logits per chunk (256 MiB), e.g. 512 tokens at a 128k vocabulary
 
 
 @dataclass
@@ -73,9 +74,11 @@ def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[
     selected = hidden[rows, cols]
     head = output_head(model)
     logp_parts, hit_parts, mu_parts, sigma_parts = [], [], [], []
-    for s in range(0, selected.shape[0], CHUNK_TOKENS):
-        vocab_logp = F.log_softmax(head(selected[s : s + CHUNK_TOKENS]).float(), dim=-1)
-        tgt = targets[s : s + CHUNK_TOKENS]
+    vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [0])[0]
+    chunk = max(16, min(CHUNK_TOKENS, CHUNK_ELEMENTS // vocab)) if vocab else CHUNK_TOKENS
+    for s in range(0, selected.shape[0], chunk):
+        vocab_logp = F.log_softmax(head(selected[s : s + chunk]).float(), dim=-1)
+        tgt = targets[s : s + chunk]
         logp_parts.append(vocab_logp.gather(1, tgt[:, None])[:, 0])
         hit_parts.append(vocab_logp.argmax(dim=-1) == tgt)
         p = vocab_logp.exp()
