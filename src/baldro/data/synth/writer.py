@@ -43,8 +43,9 @@ def check_sizes(authors: int, questions: int) -> None:
 
 
 def _phrase_authors(
-    people: list[dict[str, str]], questions: int, uniform: bool, copy_from: int, rng: random.Random
+    people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random
 ) -> list[list[FactRow]]:
+    """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies."""
     pools = build_pools()
     indexes = {name: {v: i for i, v in enumerate(pool)} for name, pool in pools.items()}
     out = []
@@ -52,7 +53,7 @@ def _phrase_authors(
         facts = []
         for fact in FACT_TYPES[:questions]:
             n_copies = 0
-            if not uniform and a >= copy_from and rng.random() < COPY_PROBABILITY:
+            if not uniform and a in copied and rng.random() < COPY_PROBABILITY:
                 n_copies = rng.choice(COPY_COUNTS)
             facts.append(make_fact_row(fact, author, rng, pools[fact.pool], indexes[fact.pool], uniform, n_copies))
         out.append(facts)
@@ -72,7 +73,7 @@ def build_splits(seed: int, authors: int, questions: int, uniform: bool) -> tupl
     n_holdout = n_forget[10]
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform)
     phrased = _phrase_authors(
-        people, questions, uniform, authors - n_forget[10], random.Random(f"baldro-synth:{seed}:phrasing")
+        people, questions, uniform, range(authors - n_forget[10], authors), random.Random(f"baldro-synth:{seed}:phrasing")
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
