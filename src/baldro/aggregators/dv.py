@@ -1,4 +1,4 @@
-"""``dv`` (BalDRO-DV, Shao et al. 2026, Eq. for the Donsker–Varadhan dual of the KL-ball worst case).
+"""``dv`` (BalDRO-DV, Shao et al. 2026): the Donsker–Varadhan dual form of the KL-ball worst case.
 
 paper sign (default):   L = β·(logsumexp(ℓ/β) − log B) = β·log((1/B) Σ exp(ℓ_i/β)),  ∂L/∂ℓ = softmax(ℓ/β).
     A soft maximum: still-remembered (high-loss) samples get more weight; β→∞ gives the mean, β→0 the max.
