@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from torch import Tensor, nn
 from transformers import Trainer, TrainerCallback
 
@@ -45,6 +46,7 @@ from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, comp
 from baldro.training.runs import last_checkpoint
 
 PLAN_KEY = "_dro_slot"
+TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
 SPARSE_AGGREGATORS = (GroupAggregator,)
 
 
@@ -284,6 +286,8 @@ class UnlearnTrainer(Trainer):
         slot = forget.pop(PLAN_KEY, None)
         plan = self._plans.pop(int(slot[0]), None) if slot is not None else None
         out = self._global_loss(model, inputs, plan) if plan is not None else self._micro_loss(model, inputs)
+        if plan is None and model.training and self._ga_divisor() != self._window_size():
+            out.total = out.total * (self._ga_divisor() / self._window_size())  # the mean over micro-batches
         self._check_finite(out.total, forget["index"])
         if self.per_sample_log is not None and plan is None and model.training:
             step = self.state.global_step + 1
@@ -341,9 +345,16 @@ class UnlearnTrainer(Trainer):
             weights=plan.weights,
         )
 
-    def _ga_divisor(self) -> int:
-        """What ``training_step`` divides the loss by (transformers ≥ 4.50: the window's micro-batch count)."""
+    def _window_size(self) -> int:
+        """Micro-batches in this optimizer step's accumulation window."""
         return int(getattr(self, "current_gradient_accumulation_steps", None) or self.args.gradient_accumulation_steps)
+
+    def _ga_divisor(self) -> int:
+        """What ``training_step`` divides our loss by before ``backward``. transformers 4.46–4.47: nothing;
+        4.48–4.54: ``gradient_accumulation_steps``; ≥ 4.55: the window's micro-batch count."""
+        if getattr(self, "current_gradient_accumulation_steps", None):
+            return int(self.current_gradient_accumulation_steps)
+        return self.args.gradient_accumulation_steps if TRANSFORMERS_VERSION >= (4, 48) else 1
 
     def _check_finite(self, total: Tensor, index: Tensor) -> None:
         if not bool(torch.isfinite(total.detach()).all()):
