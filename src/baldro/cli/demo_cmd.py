@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke-sized run (about a minute)")
     p.add_argument("--uniform", action="store_true", help="benchmark without designed difficulty heterogeneity")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes for independent stages (default: 2)")
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings.uniform = args.uniform
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh)
+    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
     print(format_table(summary))
     log(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
     return 0

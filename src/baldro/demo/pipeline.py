@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +62,8 @@ def log(message: str) -> None:
     print(f"[baldro demo] {message}", file=sys.stderr, flush=True)
 
 
-def _stage(name: str, folder: Path, build: Callable[[Path], Any]) -> Path:
-    """Run ``build(folder)`` unless ``folder`` holds the completion marker; then write the marker."""
+def _stage(name: str, folder: Path, build: Callable[..., Any], *args: Any) -> Path:
+    """Run ``build(folder, *args)`` unless ``folder`` holds the completion marker; then write the marker."""
     if (folder / DONE).exists():
         log(f"{name}: cached ({folder})")
         return folder
@@ -68,10 +71,45 @@ def _stage(name: str, folder: Path, build: Callable[[Path], Any]) -> Path:
         shutil.rmtree(folder)
     t0 = time.perf_counter()
     log(f"{name} ...")
-    build(folder)
+    build(folder, *args)
     (folder / DONE).write_text("")
     log(f"{name}: done in {time.perf_counter() - t0:.1f} s")
     return folder
+
+
+@dataclass
+class Job:
+    """One or more stages that run in order in one worker: ``[(name, folder, build, args), ...]``."""
+
+    stages: list[tuple[str, Path, Callable[..., Any], tuple[Any, ...]]]
+
+
+def _run_job(job: Job) -> None:
+    for name, folder, build, args in job.stages:
+        _stage(name, folder, build, *args)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_jobs(jobs: list[Job], workers: int) -> None:
+    """Run independent jobs, ``workers`` at a time in separate processes (each with cpu_count/workers threads)."""
+    pending = [j for j in jobs if not all((folder / DONE).exists() for _, folder, _, _ in j.stages)]
+    for job in jobs:
+        if job not in pending:
+            _run_job(job)
+    if workers <= 1 or len(pending) <= 1:
+        for job in pending:
+            _run_job(job)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        for future in [pool.submit(_run_job, job) for job in pending]:
+            future.result()
 
 
 def _training(settings: DemoSettings, epochs: float, lr: float, batch: int, seed: int = 0) -> dict[str, Any]:
@@ -92,7 +130,7 @@ def _training(settings: DemoSettings, epochs: float, lr: float, batch: int, seed
     }
 
 
-def _finetune(model: Path, data: Path, split: str, out: Path, settings: DemoSettings, epochs: float) -> None:
+def _finetune(out: Path, model: Path, data: Path, split: str, settings: DemoSettings, epochs: float) -> None:
     from baldro.training import run_finetune
 
     run_finetune({
@@ -103,7 +141,7 @@ def _finetune(model: Path, data: Path, split: str, out: Path, settings: DemoSett
     })
 
 
-def _evaluate(model: Path, data: Path, forget_split: str, out: Path, settings: DemoSettings,
+def _evaluate(out: Path, model: Path, data: Path, forget_split: str, settings: DemoSettings,
               retain_logs: Path | None) -> None:
     from baldro.evaluation.tofu import evaluate_tofu
 
@@ -111,7 +149,7 @@ def _evaluate(model: Path, data: Path, forget_split: str, out: Path, settings: D
                   batch_size=settings.eval_batch, max_new_tokens=settings.max_new_tokens, progress=False)
 
 
-def _unlearn(method: str, seed: int, target: Path, data: Path, forget_split: str, out: Path,
+def _unlearn(out: Path, method: str, seed: int, target: Path, data: Path, forget_split: str,
              settings: DemoSettings) -> None:
     from baldro.training import run_unlearn
 
@@ -127,6 +165,18 @@ def _unlearn(method: str, seed: int, target: Path, data: Path, forget_split: str
     run_unlearn(cfg)
 
 
+def _write_benchmark(out: Path, settings: DemoSettings) -> None:
+    from baldro.data.synth import write_benchmark
+
+    write_benchmark(out, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform)
+
+
+def _build_tiny(out: Path, data: Path, settings: DemoSettings) -> None:
+    from baldro.modeling.tiny import build_tiny_model
+
+    build_tiny_model(data, out, layers=settings.layers, hidden=settings.hidden, seed=0)
+
+
 def run_demo(
     out_dir: str | Path = "demo_out",
     methods: tuple[str, ...] = DEFAULT_METHODS,
@@ -134,11 +184,10 @@ def run_demo(
     forget_split: str = "forget10",
     settings: DemoSettings | None = None,
     fresh: bool = False,
+    workers: int = 2,
 ) -> dict[str, Any]:
-    """Run (or resume) the demo; returns the content of ``summary.json``."""
-    from baldro.data.synth import write_benchmark
-    from baldro.modeling.tiny import build_tiny_model
-
+    """Run (or resume) the demo; returns the content of ``summary.json``. ``workers`` processes run the independent
+    stages (target / retain models, then the unlearning runs) side by side."""
     settings = settings or DemoSettings()
     for m in methods:
         method_config(m)
@@ -150,33 +199,39 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    data = _stage("benchmark", out / "data", lambda d: write_benchmark(
-        d, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform))
-    tiny = _stage("tiny model", out / "tiny", lambda d: build_tiny_model(
-        data, d, layers=settings.layers, hidden=settings.hidden, seed=0))
-    base = _stage("base model (general split)", out / "base",
-                  lambda d: _finetune(tiny, data, "general", d, settings, settings.base_epochs))
+    data = _stage("benchmark", out / "data", _write_benchmark, settings)
+    tiny = _stage("tiny model", out / "tiny", _build_tiny, data, settings)
+    base = _stage("base model (general split)", out / "base", _finetune, tiny, data, "general", settings,
+                  settings.base_epochs)
     retain_split = partner_splits(forget_split).retain
-    target = _stage("target model (full)", out / "target",
-                    lambda d: _finetune(base / "model", data, "full", d, settings, settings.target_epochs))
-    retain = _stage(f"retain model ({retain_split})", out / "retain",
-                    lambda d: _finetune(base / "model", data, retain_split, d, settings, settings.target_epochs))
-    retain_eval = _stage("evaluate retain model", out / "retain" / "eval",
-                         lambda d: _evaluate(retain / "model", data, forget_split, d, settings, None))
-    retain_logs = retain_eval / "TOFU_EVAL.json"
-    _stage("evaluate target model", out / "target" / "eval",
-           lambda d: _evaluate(target / "model", data, forget_split, d, settings, retain_logs))
-
-    runs: list[RunRecord] = []
+    target, retain = out / "target", out / "retain"
+    retain_logs = retain / "eval" / "TOFU_EVAL.json"
+    run_jobs([
+        Job([("target model (full)", target, _finetune, (base / "model", data, "full", settings,
+                                                         settings.target_epochs))]),
+        Job([(f"retain model ({retain_split})", retain, _finetune, (base / "model", data, retain_split, settings,
+                                                                     settings.target_epochs)),
+             ("evaluate retain model", retain / "eval", _evaluate, (retain / "model", data, forget_split, settings,
+                                                                     None))]),
+    ], workers)
+    jobs = [Job([("evaluate target model", target / "eval", _evaluate,
+                  (target / "model", data, forget_split, settings, retain_logs))])]
+    run_dirs: list[tuple[str, int, Path]] = []
     for method in methods:
         for seed in range(seeds):
             run_dir = out / "runs" / method.replace("+", "_") / f"seed{seed}"
-            _stage(f"unlearn {method} seed {seed}", run_dir / "train",
-                   lambda d, m=method, s=seed: _unlearn(m, s, target / "model", data, forget_split, d, settings))
-            _stage(f"evaluate {method} seed {seed}", run_dir / "eval",
-                   lambda d, r=run_dir: _evaluate(r / "train" / "model", data, forget_split, d, settings, retain_logs))
-            (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
-            runs.append(load_run(run_dir))
+            run_dirs.append((method, seed, run_dir))
+            jobs.append(Job([
+                (f"unlearn {method} seed {seed}", run_dir / "train", _unlearn,
+                 (method, seed, target / "model", data, forget_split, settings)),
+                (f"evaluate {method} seed {seed}", run_dir / "eval", _evaluate,
+                 (run_dir / "train" / "model", data, forget_split, settings, retain_logs)),
+            ]))
+    run_jobs(jobs, workers)
+    runs: list[RunRecord] = []
+    for method, seed, run_dir in run_dirs:
+        (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+        runs.append(load_run(run_dir))
 
     reference = {"target": _reference(out / "target", "target"), "retain": _reference(out / "retain", "retain")}
     summary = build_summary(runs, reference)
