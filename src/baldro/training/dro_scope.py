@@ -13,7 +13,11 @@ per-sample losses of every gradient-accumulation micro-batch on every process �
 
 The retain term, a token mean, is likewise normalised by the token count of the whole window on all processes.
 Cost: one extra no-grad forward of the forget batch for smooth aggregators; for BalDRO-G this pass is the ranking
-pass it needs anyway, and only the kept rows are then run with autograd.
+pass it needs anyway, and only the kept rows are then run with autograd. The pre-pass runs in training mode; with
+dropout the weights come from a different dropout draw than the gradient pass (exact when dropout is 0, as in
+Llama-family models). The Trainer's logged ``loss`` is then Σ w_i·ℓ_i (the loss expected under the worst-case
+weights), which equals the aggregate for ``mean`` and ``group`` but not for ``dv`` (a log-sum-exp).
+Not covered: DeepSpeed (its engine scales by accumulation itself) and FSDP's resharded LM head — untested.
 """
 
 from __future__ import annotations
