@@ -14,7 +14,7 @@ membership-inference metrics). Missing splits or fields skip the metrics that ne
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,65 +198,70 @@ def _truth_ratio_items(correct: list[SeqScore], pert: list[list[SeqScore]]) -> d
     return {str(i): {"score": float(v)} for i, v in enumerate(tr)}
 
 
+def _add_split(run: TofuRun, split: Split, out: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """Entries of one split (probabilities, ROUGE, truth ratio, normalised probability); returns its scores."""
+    prefix, notes = split.prefix, split.notes
+    sc = run.score_split(split)
+    pert = [list(row) for row in zip(*(sc[f"pert{k}"] for k in range(split.n_pert)))] if split.n_pert else None
+    qa = prefix in ("forget", "retain")  # splits with paraphrased answers
+    out[f"{prefix}_Q_A_Prob"] = _entry(_prob_items(sc["answer"]))
+    if qa:
+        _put(out, reasons, f"{prefix}_Q_A_PARA_Prob", split.has_para, lambda: _prob_items(sc["para"]), notes.get("para"))
+    _put(out, reasons, f"{prefix}_Q_A_PERT_Prob", pert is not None, lambda: _pert_items(pert), notes.get("pert"))
+    inputs, gens = run.generate(split)
+    out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["answer"]))
+    if qa:
+        _put(out, reasons, f"{prefix}_Q_A_PARA_ROUGE", split.has_para,
+             lambda: run.rouge(inputs, gens, sc["labels"]["para"]), notes.get("para"))
+        _put(out, reasons, f"{prefix}_Q_A_PERT_ROUGE", pert is not None,
+             lambda: _transpose([run.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]),
+             notes.get("pert"))
+    correct = sc.get("para") if qa else sc["answer"]
+    _put(out, reasons, "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio",
+         correct is not None and pert is not None, lambda: _truth_ratio_items(correct, pert),
+         notes.get("para") or notes.get("pert"))
+    if not qa:
+        _put(out, reasons, f"{prefix}_Q_A_Prob_normalised", pert is not None,
+             lambda: _normalised_items(sc["answer"], pert), notes.get("pert"))
+    return sc
+
+
+def _put(
+    out: dict[str, Any], reasons: dict[str, str], name: str, ok: bool, make: Callable[[], dict], reason: str | None
+) -> None:
+    """``out[name]`` = an entry of ``make()`` when its inputs are there (``ok``), else ``reasons[name]`` = ``reason``."""
+    if ok:
+        out[name] = _entry(make())
+    else:
+        reasons[name] = reason or "its inputs are missing"
+
+
+def _normalised_items(answer: list[SeqScore], pert: list[list[SeqScore]]) -> dict[str, dict[str, float]]:
+    norm = metrics.normalised_probs([s.prob for s in answer], [[s.prob for s in row] for row in pert])
+    return {str(i): {"prob": float(v)} for i, v in enumerate(norm)}
+
+
 def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, str]) -> dict[str, Any]:
     """The TOFU_EVAL.json dict (agg_values filled) and the reasons of every skipped metric under ``skipped``."""
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    forget_answer: list[SeqScore] | None = None
+    forget: dict[str, Any] | None = None
     for prefix in ("forget", "retain", "ra", "wf"):
         if prefix not in splits:
             for m in ("Q_A_Prob", "Q_A_PERT_Prob", "Q_A_ROUGE"):
                 reasons[f"{prefix}_{m}"] = skipped[prefix]
             continue
-        split = splits[prefix]
-        sc = run.score_split(split)
-        pert = [list(row) for row in zip(*(sc[f"pert{k}"] for k in range(split.n_pert)))] if split.n_pert else None
-        out[f"{prefix}_Q_A_Prob"] = _entry(_prob_items(sc["answer"]))
-        if prefix in ("forget", "retain"):
-            if split.has_para:
-                out[f"{prefix}_Q_A_PARA_Prob"] = _entry(_prob_items(sc["para"]))
-            else:
-                reasons[f"{prefix}_Q_A_PARA_Prob"] = split.notes["para"]
-        if pert is not None:
-            out[f"{prefix}_Q_A_PERT_Prob"] = _entry(_pert_items(pert))
-        else:
-            reasons[f"{prefix}_Q_A_PERT_Prob"] = split.notes["pert"]
-        inputs, gens = run.generate(split)
-        out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["answer"]))
-        if prefix in ("forget", "retain"):
-            if split.has_para:
-                out[f"{prefix}_Q_A_PARA_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["para"]))
-            else:
-                reasons[f"{prefix}_Q_A_PARA_ROUGE"] = split.notes["para"]
-            if pert is not None:
-                per = [run.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]
-                out[f"{prefix}_Q_A_PERT_ROUGE"] = _entry(_transpose(per))
-            else:
-                reasons[f"{prefix}_Q_A_PERT_ROUGE"] = split.notes["pert"]
-        tr_name = "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio"
-        correct = sc.get("para") if prefix in ("forget", "retain") else sc["answer"]
-        if correct is not None and pert is not None:
-            out[tr_name] = _entry(_truth_ratio_items(correct, pert))
-        else:
-            reasons[tr_name] = split.notes.get("para") or split.notes["pert"]
-        if prefix in ("ra", "wf"):
-            if pert is not None:
-                norm = metrics.normalised_probs([s.prob for s in sc["answer"]], [[s.prob for s in r] for r in pert])
-                out[f"{prefix}_Q_A_Prob_normalised"] = _entry({str(i): {"prob": float(v)} for i, v in enumerate(norm)})
-            else:
-                reasons[f"{prefix}_Q_A_Prob_normalised"] = split.notes["pert"]
+        sc = _add_split(run, splits[prefix], out, reasons)
         if prefix == "forget":
-            forget_answer, forget_labels = sc["answer"], sc["labels"]["answer"]
-            out["extraction_strength"] = _entry(
-                {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(forget_answer)}
-            )
-            out["exact_memorization"] = _entry(
-                {str(i): {"score": metrics.exact_memorization(s.hits[:-1])} for i, s in enumerate(forget_answer)}
-            )
-    if "holdout" in splits and forget_answer is not None:
+            forget = sc
+            hits = [s.hits[:-1] for s in sc["answer"]]  # EOS prediction excluded
+            out["extraction_strength"] = _entry({str(i): {"score": metrics.extraction_strength(h)} for i, h in enumerate(hits)})
+            out["exact_memorization"] = _entry({str(i): {"score": metrics.exact_memorization(h)} for i, h in enumerate(hits)})
+    if "holdout" in splits and forget is not None:
         holdout, holdout_labels = run.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")
         out.update(mia_entries(
-            forget_answer, decoded_answers(run.tok, forget_labels), holdout, decoded_answers(run.tok, holdout_labels)
+            forget["answer"], decoded_answers(run.tok, forget["labels"]["answer"]),
+            holdout, decoded_answers(run.tok, holdout_labels),
         ))
     else:
         for name in (*(f"mia_{stat}" for stat in MIA_STATS), "privleak"):
