@@ -263,7 +263,11 @@ class UnlearnTrainer(Trainer):
         return self.objective(fi).detach(), fi.stats.nll_mean.detach()
 
     def _weighted_forget(self, model: nn.Module, inputs: dict[str, Any], weights: Tensor) -> Tensor:
-        """Σ_i w_i·ℓ_i with autograd, running the model only on rows with w_i > 0."""
+        """Σ_i w_i·ℓ_i with autograd, running the model only on rows with w_i > 0 (sparse aggregators only: finding
+        the rows waits for the device)."""
+        if not isinstance(self.loss_fn.aggregator, SPARSE_AGGREGATORS):
+            ell = self.objective(self.forget_inputs(model, inputs))
+            return (weights.to(ell.dtype) * ell).sum()
         rows = (weights > 0).nonzero().flatten()
         if rows.numel() == 0:
             rows = torch.zeros(1, dtype=torch.long, device=weights.device)
@@ -288,7 +292,6 @@ class UnlearnTrainer(Trainer):
         out = self._global_loss(model, inputs, plan) if plan is not None else self._micro_loss(model, inputs)
         if plan is None and model.training and self._ga_divisor() != self._window_size():
             out.total = out.total * (self._ga_divisor() / self._window_size())  # the mean over micro-batches
-        self._check_finite(out.total, forget["index"])
         if self.per_sample_log is not None and plan is None and model.training:
             step = self.state.global_step + 1
             if self.per_sample_log.due(step):
@@ -355,6 +358,14 @@ class UnlearnTrainer(Trainer):
         if getattr(self, "current_gradient_accumulation_steps", None):
             return int(self.current_gradient_accumulation_steps)
         return self.args.gradient_accumulation_steps if TRANSFORMERS_VERSION >= (4, 48) else 1
+
+    def training_step(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Tensor:
+        """The Trainer's step, then a NaN/inf check on its (detached) loss — where the Trainer itself already waits
+        for the device — before the optimizer can apply the gradients."""
+        index = inputs["forget"]["index"]
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        self._check_finite(loss, index)
+        return loss
 
     def _check_finite(self, total: Tensor, index: Tensor) -> None:
         if not bool(torch.isfinite(total.detach()).all()):
