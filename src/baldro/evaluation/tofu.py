@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full
-from baldro.data.records import read_records
-from baldro.data.tofu import load_tofu_split, local_splits, partner_splits, validate_rows
-from baldro.errors import DataError
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
@@ -33,88 +29,7 @@ from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
 from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
-
-HOLDOUT_MISSING = (
-    "needs the holdout split '{split}' (questions the model never saw), which is not in {source}; add "
-    "{split}.json (locuslab/TOFU publishes holdout01/05/10) to evaluate membership inference"
-)
-
-
-@dataclass
-class Split:
-    """Rows of one evaluated split and which answer fields every row has."""
-
-    prefix: str
-    name: str
-    rows: list[dict]
-    has_para: bool = False
-    n_pert: int = 0
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-def _read_split(source: str | Path, split: str) -> list[dict] | None:
-    """Validated rows; rows with only question/answer when the full schema fails; None when the split is absent."""
-    folder = Path(source).expanduser()
-    if folder.is_dir():
-        files = local_splits(folder)
-        if split not in files:
-            return None
-        try:
-            return load_tofu_split(folder, split)
-        except DataError:
-            return validate_rows(str(files[split]), "full", read_records(files[split]))
-    return load_tofu_split(source, split)
-
-
-def _fields(split: Split) -> Split:
-    rows = split.rows
-    split.has_para = all(isinstance(r.get("paraphrased_answer"), str) and r["paraphrased_answer"] for r in rows)
-    if not split.has_para:
-        split.notes["para"] = f"split '{split.name}' has no 'paraphrased_answer' in every row"
-    perts = [r.get("perturbed_answer") for r in rows]
-    ok = all(isinstance(p, list) and p and all(isinstance(a, str) for a in p) for p in perts)
-    if ok and len({len(p) for p in perts}) == 1:
-        split.n_pert = len(perts[0])
-    else:
-        why = "has no 'perturbed_answer' list in every row" if not ok else "has 'perturbed_answer' lists of unequal length"
-        split.notes["pert"] = f"split '{split.name}' {why}"
-    return split
-
-
-def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int | None = None) -> tuple[dict, dict]:
-    """({prefix: Split}, {metric: reason}) for the forget, retain, ra, wf and holdout splits of ``source``."""
-    parts = partner_splits(forget_split)
-    wanted = [
-        ("forget", [parts.forget_perturbed, parts.forget]),
-        ("retain", [parts.retain_perturbed]),
-        ("ra", [parts.real_authors]),
-        ("wf", [parts.world_facts]),
-        ("holdout", [parts.holdout]),
-    ]
-    splits: dict[str, Split] = {}
-    skipped: dict[str, str] = {}
-    hub_errors: dict[str, str] = {}
-    for prefix, names in wanted:
-        for name in names:
-            try:
-                rows = _read_split(source, name)
-            except DataError as err:  # a hub split that cannot be loaded; local files raise before this
-                if prefix == "forget" or Path(source).expanduser().is_dir():
-                    raise
-                rows, hub_errors[prefix] = None, str(err)
-            if rows is not None:
-                splits[prefix] = _fields(Split(prefix, name, rows[:max_items] if max_items else rows))
-                break
-        else:
-            if prefix == "forget":
-                raise DataError(f"{source}: no '{parts.forget_perturbed}' or '{parts.forget}' split to evaluate")
-            reason = (
-                HOLDOUT_MISSING.format(split=parts.holdout, source=source)
-                if prefix == "holdout"
-                else f"split '{names[0]}' is not in {source}"
-            )
-            skipped[prefix] = hub_errors.get(prefix, reason)
-    return splits, skipped
+from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 
 def _prob_items(scores: list[SeqScore]) -> dict[str, dict[str, float]]:
