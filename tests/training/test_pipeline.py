@@ -139,3 +139,19 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_model_dir, synth
         return [(r["step"], r["index"]) for r in map(json.loads, (folder / "per_sample.jsonl").read_text().splitlines())]
 
     assert logged(resumed) == logged(whole)  # same batches, and the steps after the checkpoint are logged once
+
+
+def test_unlearn_on_raw_text_chunks(tiny_model_dir, synth_dir, tmp_path):
+    rows = [json.loads(line) for line in (synth_dir / "full.json").read_text().splitlines() if line.strip()]
+    texts = [f"{r['question']} {r['answer']}" for r in rows]
+    muse = tmp_path / "muse"
+    (muse / "raw").mkdir(parents=True)
+    (muse / "raw" / "forget.json").write_text(json.dumps([" ".join(texts[:20])]))
+    (muse / "raw" / "retain1.json").write_text(json.dumps([" ".join(texts[20:60])]))
+    cfg = _unlearn_config(tiny_model_dir, muse, tmp_path / "text")
+    cfg["data"] = {"source": str(muse), "kind": "text", "forget_split": "forget", "retain_split": "retain1",
+                   "max_length": 64}
+    out = run_unlearn(cfg)
+    rows = [json.loads(line) for line in (out / "per_sample.jsonl").read_text().splitlines()]
+    assert rows and all(r["nll"] > 0 for r in rows)
+    assert load_file(str(out / "reference_logp.safetensors"))["forget"].numel() >= 2

@@ -127,3 +127,20 @@ def test_retain_aggregator_applies_dro_to_the_retain_side(tmp_path):
         retain = trainer.retain_inputs(model, batch["retain"]).stats.nll_mean
     expected = -forget.mean() + 2.0 * 0.5 * (torch.logsumexp(retain / 0.5, 0) - torch.log(torch.tensor(4.0)))
     assert abs(float(loss) - float(expected)) < 1e-5
+
+
+def test_cached_reference_equals_live_reference_for_idk_dpo(tmp_path):
+    model = tiny_llama()
+    kw = {"objective": "idk_dpo", "aggregator": {"name": "dv", "beta": 1.0}, "retain": None,
+          "idk_dataset": ListDataset(qa_items(8, seed=7))}
+    live = _trainer(tmp_path / "a", model, reference_model=copy.deepcopy(model), **kw)
+    items = [live.train_dataset[i] for i in range(8)]
+    cache = compute_reference_cache(model, items, live.data_collator, 3, "cpu", parts=("forget", "idk"))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    cached = _trainer(tmp_path / "b", model, reference_cache=cache, **kw)
+    batch = _batch(live)
+    loss_live, g_live = _step(live, batch)
+    loss_cached, g_cached = _step(cached, batch)
+    assert abs(loss_live - loss_cached) < 1e-5 and max_diff(g_live, g_cached) < 1e-5
