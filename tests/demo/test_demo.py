@@ -56,7 +56,7 @@ def test_per_sample_log_has_weights_that_sum_to_one_per_step(demo_dir: Path) -> 
 def test_second_run_reuses_cached_stages(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = (demo_dir / "target" / "model" / "model.safetensors").stat().st_mtime_ns
     assert main(["demo", "--quick", "--out", str(demo_dir), "--methods", "npo"]) == 0
-    assert "target model (full): cached" in capsys.readouterr().err
+    assert "target model (full + general replay): cached" in capsys.readouterr().err
     assert (demo_dir / "target" / "model" / "model.safetensors").stat().st_mtime_ns == before
 
 

@@ -46,17 +46,23 @@ def fq_mu_plot(records: list[RunRecord], path: Path, reference: dict[str, RunRec
 
 
 def _quantile_bands(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    by_step: dict[int, list[float]] = defaultdict(list)
+    """10/50/90 % quantiles over all forget samples of each sample's latest logged value, after every step."""
+    by_step: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for row in rows:
         if key in row:
-            by_step[int(row["step"])].append(float(row[key]))
-    steps = np.array(sorted(by_step))
-    bands = np.array([np.quantile(by_step[s], [0.1, 0.5, 0.9]) for s in steps]) if len(steps) else np.zeros((0, 3))
-    return steps, bands
+            by_step[int(row["step"])].append((int(row["index"]), float(row[key])))
+    latest: dict[int, float] = {}
+    steps, bands = [], []
+    for step in sorted(by_step):
+        latest.update(by_step[step])
+        steps.append(step)
+        bands.append(np.quantile(list(latest.values()), [0.1, 0.5, 0.9]))
+    return np.array(steps), np.array(bands).reshape(-1, 3)
 
 
 def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> Path:
-    """Per-sample forget NLL over training steps: median and 10–90 % band per method (first seed of each)."""
+    """Per-sample forget NLL over training steps: median and 10–90 % band over the forget set (each sample at its
+    latest logged value), per method (first seed of each)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     seen: set[str] = set()
     colors = plt.get_cmap("tab10")
