@@ -257,7 +257,8 @@ def _finite(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-HEADLINE = ("forget_quality", "model_utility", "forget_truth_ratio", "privleak", "final_nll_iqr")
+HEADLINE = ("forget_quality", "model_utility", "forget_truth_ratio", "privleak", "final_loss_iqr", "final_nll_iqr")
+PER_SAMPLE = ("final_loss_iqr", "final_nll_iqr")
 
 
 def build_summary(runs: list[RunRecord], reference: dict[str, RunRecord]) -> dict[str, Any]:
@@ -276,14 +277,14 @@ def build_summary(runs: list[RunRecord], reference: dict[str, RunRecord]) -> dic
     out: dict[str, Any] = {"methods": methods}
     for name, record in reference.items():
         metrics = run_metrics(record)
-        out[name] = {k: _finite(metrics[k]) for k in HEADLINE if k != "final_nll_iqr"}
+        out[name] = {k: _finite(metrics[k]) for k in HEADLINE if k not in PER_SAMPLE}
         out[name]["model_dir"] = str(record.folder / "model")
     return out
 
 
 def format_table(summary: dict[str, Any]) -> str:
     """The terminal table: one row per method plus the target and retain models."""
-    cols = ("forget_quality", "model_utility", "forget_truth_ratio", "final_nll_iqr")
+    cols = ("forget_quality", "model_utility", "forget_truth_ratio", "final_loss_iqr", "final_nll_iqr")
     lines = [f"{'model':<22}" + "".join(f"{c:>20}" for c in cols)]
     rows = [(name, entry) for name, entry in summary["methods"].items()]
     rows += [(name, summary[name]) for name in ("target", "retain") if name in summary]

@@ -31,8 +31,9 @@ def write_report(
     if notes:
         lines += [notes, ""]
     lines += [
-        "Mean ± std over seeds. `final_nll_iqr` = 90 %−10 % inter-quantile range of the per-sample forget NLL at the "
-        "last logged step (the spread of forgetting; lower = more synchronous).",
+        "Mean ± std over seeds. `final_loss_iqr` / `final_nll_iqr` = 90 %−10 % inter-quantile range over the forget "
+        "set of each sample's last logged objective loss / answer NLL (the spread of forgetting; lower = more "
+        "synchronous).",
         "",
         markdown_table(method_table(records)),
         "",

@@ -10,11 +10,13 @@ import numpy as np
 
 from baldro.reports.records import RunRecord, read_per_sample
 
-METRICS = ("forget_quality", "log10_forget_quality", "model_utility", "forget_truth_ratio", "privleak", "final_nll_iqr")
+METRICS = ("forget_quality", "log10_forget_quality", "model_utility", "forget_truth_ratio", "privleak",
+           "final_loss_iqr", "final_nll_iqr")
 
 
-def final_nll_iqr(record: RunRecord, key: str = "nll") -> float:
-    """Inter-quantile range (90 % − 10 %) of each forget sample's last logged NLL: the spread of forgetting."""
+def final_iqr(record: RunRecord, key: str) -> float:
+    """Inter-quantile range (90 % − 10 %) over the forget set of each sample's last logged ``key`` (``loss``: the
+    objective's per-sample loss that the aggregator balances; ``nll``: the answer's token-mean NLL)."""
     if record.per_sample_path is None:
         return math.nan
     last: dict[int, float] = {}
@@ -35,7 +37,8 @@ def run_metrics(record: RunRecord) -> dict[str, float]:
         "model_utility": record.metric("model_utility"),
         "forget_truth_ratio": record.metric("forget_truth_ratio"),
         "privleak": record.metric("privleak"),
-        "final_nll_iqr": final_nll_iqr(record),
+        "final_loss_iqr": final_iqr(record, "loss"),
+        "final_nll_iqr": final_iqr(record, "nll"),
     }
 
 
