@@ -10,8 +10,8 @@ Variants (interleaved, one step each per round, median of the timed rounds after
                        model run every NPO step, and for BalDRO-G a grad-on ranking pass then a second pass on the kept
                        half with the retain batch subsampled to the kept size.
 
-Peak memory: CUDA ``max_memory_allocated`` per variant; on CPU the peak RSS of a fresh subprocess that runs only that
-variant (``--memory-only``). ``--json`` prints one JSON object per variant, then one line of ratios.
+Peak memory: CUDA ``max_memory_allocated`` per variant; on CPU the peak RSS, sampled every millisecond, of a fresh
+subprocess that runs only that variant (``--memory-only``; after one warm-up step, so set-up is excluded). ``--json`` prints one JSON object per variant, then one line of ratios.
 
     python benchmarks/step_bench.py --model tiny-bigvocab --json
     python benchmarks/step_bench.py --model llama-1b --batch 16 --seq 512 --json      # on a GPU
@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,11 +196,30 @@ def cpu_peak_rss(args: argparse.Namespace, variant: str) -> float:
     return float(out.strip().splitlines()[-1])
 
 
+def _rss_gib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**30
+
+
 def memory_only(args: argparse.Namespace) -> None:
+    """Peak RSS sampled every millisecond while this variant alone runs two steps (set-up excluded)."""
     s = build(args, (args.memory_only,))
+    fn, device = loss_fn(args.memory_only, s), torch.device(args.device)
+    timed_step(fn, s, device)
+    peak, done = [_rss_gib()], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_gib())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     for _ in range(2):
-        timed_step(loss_fn(args.memory_only, s), s, torch.device(args.device))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)  # KiB → GiB
+        timed_step(fn, s, device)
+    done.set()
+    sampler.join()
+    print(peak[0])
 
 
 def run(args: argparse.Namespace) -> list[dict]:

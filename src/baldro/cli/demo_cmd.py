@@ -10,7 +10,7 @@ from baldro.demo.methods import DEFAULT_METHODS
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="end-to-end unlearning demo on the embedded benchmark (offline, CPU)")
     p.add_argument("--out", default="demo_out", help="folder for every stage's output (default: demo_out)")
-    p.add_argument("--seeds", type=int, default=1, help="unlearning seeds per method (default: 1)")
+    p.add_argument("--seeds", type=int, default=None, help="unlearning seeds per method (default: 3; 1 with --quick)")
     p.add_argument("--forget-split", default="forget10")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help="comma-separated method presets, <base>[+g|+dv|+dv-official|+kl_radius|+chi2]")
@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings.uniform = args.uniform
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    summary = run_demo(args.out, methods, seeds, args.forget_split, settings, args.fresh, args.jobs)
     print(format_table(summary))
     log(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
     return 0
