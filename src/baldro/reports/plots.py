@@ -78,7 +78,7 @@ def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> P
         ax.fill_between(steps, bands[:, 0], bands[:, 2], color=color, alpha=0.15)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"per-sample forget {key} (10/50/90 % quantiles)")
-    ax.set_title("Asynchronous forgetting")
+    ax.set_title(f"Asynchronous forgetting ({key})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -21,7 +21,9 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     figures = [
         ("Forget Quality vs Model Utility", plots.fq_mu_plot(records, out / "fq_vs_mu.png", reference)),
-        ("Asynchronous forgetting", plots.asynchrony_plot(records, out / "asynchrony.png")),
+        ("Asynchronous forgetting: answer NLL", plots.asynchrony_plot(records, out / "asynchrony.png")),
+        ("Asynchronous forgetting: the objective's per-sample loss (what the aggregator balances)",
+         plots.asynchrony_plot(records, out / "asynchrony_loss.png", key="loss")),
         ("DRO weights", plots.weights_plot(records, out / "dro_weights.png")),
     ]
     beta = plots.beta_star_plot(records, out / "beta_star.png")
