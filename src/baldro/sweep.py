@@ -70,7 +70,8 @@ def run_sweep(
                                                                   "overwrite=true"]
                 cfg = apply_overrides(json.loads(json.dumps(base_config)), overrides)
                 model_dir = run_unlearn(cfg)
-                evaluate_tofu(model_dir, data["source"], forget_split=data.get("forget_split", "forget10"),
+                run_data = cfg.get("data") or {}
+                evaluate_tofu(model_dir, run_data["source"], forget_split=run_data.get("forget_split", "forget10"),
                               retain_logs=retain_logs, out_dir=run_dir / "eval", overwrite=True,
                               progress=False, **(eval_options or {}))
                 (run_dir / "run_info.json").write_text(json.dumps({"method": name, "seed": seed}) + "\n")

@@ -32,6 +32,9 @@ def test_summary_has_every_default_method_with_finite_metrics(demo_dir: Path) ->
         assert (Path(entry["model_dir"]) / "config.json").is_file()
     assert summary["target"]["forget_quality"] is not None
     assert summary["retain"]["model_utility"] is not None
+    for name in ("target", "retain"):
+        assert Path(summary[name]["model_dir"]) == demo_dir / name / "model"
+        assert (Path(summary[name]["model_dir"]) / "config.json").is_file()
 
 
 def test_report_and_plots_exist_and_are_png(demo_dir: Path) -> None:
@@ -72,3 +75,9 @@ def test_unknown_method_is_one_clear_error(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "unknown method 'npo+dvv'" in err and "dv-official" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_cached_folder_built_with_other_settings_is_refused(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--quick", "--uniform", "--out", str(demo_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "other settings (uniform)" in err and "--fresh" in err

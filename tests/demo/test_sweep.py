@@ -78,3 +78,29 @@ def test_sweep_runs_grid_and_resumes_after_interruption(tmp_path: Path, synth_di
     assert all(0 <= float(r["forget_quality"]) <= 1 for r in rows)
     assert (out / "results.md").read_text().count("| aggregator.beta=") == 2
     assert (out / "fq_vs_mu.png").stat().st_size > 1000
+
+
+def test_each_point_is_evaluated_on_its_own_data_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import baldro.evaluation.tofu as tofu_eval
+    from baldro.sweep import run_sweep
+
+    evaluated: list[tuple[str, str]] = []
+
+    def fake_unlearn(config: dict) -> Path:
+        folder = Path(config["output_dir"])
+        folder.mkdir(parents=True)
+        return folder
+
+    def fake_evaluate(model: Path, source: str, forget_split: str, out_dir: Path, **_: object) -> dict:
+        evaluated.append((str(source), forget_split))
+        Path(out_dir).mkdir(parents=True)
+        (Path(out_dir) / "TOFU_SUMMARY.json").write_text(json.dumps({"forget_quality": 0.5, "model_utility": 0.5}))
+        return {}
+
+    monkeypatch.setattr(training, "run_unlearn", fake_unlearn)
+    monkeypatch.setattr(tofu_eval, "evaluate_tofu", fake_evaluate)
+    base = {"data": {"source": "bench", "forget_split": "forget10"}, "output_dir": "x"}
+    run_sweep(base, parse_grid(["data.forget_split=forget01,forget05"]), tmp_path / "s")
+    assert evaluated == [("bench", "forget01"), ("bench", "forget05")]

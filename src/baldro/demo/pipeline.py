@@ -33,6 +33,7 @@ from baldro.reports.report import write_report
 from baldro.reports.tables import run_metrics
 
 DONE = ".baldro_done"
+DEMO_INPUTS = "demo_inputs.json"
 
 
 @dataclass
@@ -169,6 +170,22 @@ def _unlearn(out: Path, method: str, seed: int, target: Path, data: Path, forget
     run_unlearn(cfg)
 
 
+def _check_inputs(out: Path, key: dict[str, Any]) -> None:
+    """Cached stages are only valid for the settings they were built with: refuse a folder built with others."""
+    path = out / DEMO_INPUTS
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != key:
+            changed = sorted(k for k in set(previous["settings"]) | set(key["settings"])
+                             if previous["settings"].get(k) != key["settings"].get(k))
+            if previous.get("forget_split") != key["forget_split"]:
+                changed.append("forget_split")
+            raise ConfigError(f"{out} holds a demo built with other settings ({', '.join(changed)}); "
+                              "pass --fresh to rebuild it or choose another --out")
+    else:
+        path.write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
+
+
 def _write_benchmark(out: Path, settings: DemoSettings) -> None:
     from baldro.data.synth import write_benchmark
 
@@ -201,6 +218,8 @@ def run_demo(
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_inputs(out, {"settings": {k: v for k, v in vars(settings).items() if k != "extra"},
+                        "forget_split": forget_split})
     t_start = time.perf_counter()
 
     data = _stage("benchmark", out / "data", _write_benchmark, settings)
@@ -248,7 +267,7 @@ def run_demo(
 
 
 def _reference(folder: Path, name: str) -> RunRecord:
-    record = load_run(folder / "eval")
+    record = load_run(folder)
     record.method = name
     return record
 
