@@ -24,7 +24,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def fq_mu_plot(records: list[RunRecord], path: Path, reference: dict[str, RunRecord] | None = None) -> Path:
     """Forget Quality (log scale) against Model Utility: one point per run; target/retain models marked."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     methods = list(dict.fromkeys(r.method for r in records))
     colors = plt.get_cmap("tab10")
     for i, method in enumerate(methods):
@@ -34,13 +34,17 @@ def fq_mu_plot(records: list[RunRecord], path: Path, reference: dict[str, RunRec
             ax.scatter(*zip(*pts), label=method, color=colors(i % 10), alpha=0.8)
     for name, marker in (("target", "X"), ("retain", "*")):
         rec = (reference or {}).get(name)
-        if rec is not None and rec.metric("forget_quality") > 0:
-            ax.scatter(rec.metric("model_utility"), rec.metric("forget_quality"), marker=marker, s=160,
-                       color="black", label=f"{name} model")
+        if rec is None:
+            continue
+        fq, label = rec.metric("forget_quality"), f"{name} model"
+        if name == "retain" and math.isnan(fq):
+            fq, label = 1.0, "retain model (FQ = 1: the KS test against itself)"
+        if fq > 0:
+            ax.scatter(rec.metric("model_utility"), fq, marker=marker, s=160, color="black", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("Model Utility")
     ax.set_ylabel("Forget Quality (KS p-value, log scale)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
