@@ -22,9 +22,10 @@ Sizes. Defaults: 40 authors x 8 questions (``full`` = 339 rows with seed 0: 320 
 the default tiny model: 2 layers, hidden 128, 2048-token BPE, 1.05 M parameters; chat format with the default system
 prompt, 12 857 tokens per epoch; AdamW lr 3e-3, batch 32, linear warm-up/decay, 25 epochs = 275 steps, 2 torch
 threads) on 2026-11-28, on this project's 2-core x86_64 build machine while other jobs shared it (load average 5-10):
-3.4 minutes wall, 2.3 CPU-minutes (both threads together; an idle 2-core machine should need between half of that
-and all of it, 1.2-2.3 minutes: an estimate, not measured), final epoch mean train loss 0.023, teacher-forced
-answer-token accuracy 1.000 on ``full`` and on ``forget10``, and every row's answer fully right (exact match 1.000).
+3.4 minutes wall, 2.3 CPU-minutes, final epoch mean train loss 0.023, teacher-forced answer-token accuracy 1.000 on
+``full`` and on ``forget10``, and every row's answer fully right (exact match 1.000). On the idle machine
+(``--threads 1``, load average 0.9, same day): **0.7 minutes wall (42 s)**, the same loss (0.0229) and accuracy / exact
+match 1.000.
 ``uniform=True`` (320 rows, 11 130 tokens per epoch), same settings: final
 loss 0.021, answer-token accuracy and exact match 1.000 (5.6 minutes wall, 3.3 CPU-minutes, load average ~7).
 """
