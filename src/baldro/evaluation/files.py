@@ -72,15 +72,15 @@ def write_json(path: str | Path, data: Any) -> Path:
     return path
 
 
-def read_eval_json(path: str | Path) -> dict[str, Any]:
-    """A ``*_EVAL.json`` as a dict; a missing or malformed file raises :class:`DataError`."""
+def read_eval_json(path: str | Path, what: str = "eval file", hint: str = "") -> dict[str, Any]:
+    """A ``*_EVAL.json`` as a dict; a missing or malformed file raises :class:`DataError` naming ``what`` it is."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: eval file not found")
+        raise DataError(f"{path}: {what} not found{hint}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not valid JSON ({err}); expected a *_EVAL.json file") from err
+        raise DataError(f"{path}: {what} is not valid JSON ({err}); expected a *_EVAL.json file") from err
     if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object mapping metric names to results")
+        raise DataError(f"{path}: {what} must be a JSON object mapping metric names to results")
     return data

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from baldro.errors import DataError
+from baldro.evaluation.files import read_eval_json
 from baldro.evaluation.metrics import is_finite_number
 
 
 def load_retain_logs(path: str | Path) -> dict[str, Any]:
     """The parsed retain-model eval file; a missing or non-JSON-object file raises :class:`DataError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: retain logs not found; pass the TOFU_EVAL.json / MUSE_EVAL.json of a retain model")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: retain logs are not valid JSON ({err}); expected an *_EVAL.json file") from err
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: retain logs must be a JSON object mapping metric names to results")
-    return data
+    return read_eval_json(path, "retain logs", "; pass the TOFU_EVAL.json / MUSE_EVAL.json of a retain model")
 
 
 def retain_forget_truth_ratios(retain: Mapping[str, Any], name: str = "the retain logs") -> list[float]:
