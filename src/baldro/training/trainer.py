@@ -93,7 +93,8 @@ class UnlearnTrainer(Trainer):
     ``"global"``; ``reference_cache`` (a :class:`ReferenceCache`; computed in ``train()`` when needed and absent,
     and saved as ``reference_logp.safetensors`` in ``output_dir``); ``reference_model`` (a frozen copy of the
     initial model, needed by the ``kl`` retain term; used live by the objective only when ``compute_loss`` runs
-    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``.
+    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``; ``forget_unit`` and
+    ``retain_rows`` (``UnlearnLoss`` options, set by ``compat: released``).
     """
 
     loss_is_scaled_for_ga = False
@@ -117,6 +118,8 @@ class UnlearnTrainer(Trainer):
         reference_model: nn.Module | None = None,
         log_every: int | None = 1,
         chunk_tokens: int = 1024,
+        forget_unit: str = "sample",
+        retain_rows: str = "all",
         **kwargs: Any,
     ) -> None:
         if dro_scope not in ("micro", "global"):
@@ -130,9 +133,15 @@ class UnlearnTrainer(Trainer):
             forget_weight=forget_weight,
             retain_weight=retain_weight,
             retain_aggregator=_build(retain_aggregator, aggregators_mod),
+            forget_unit=forget_unit,
+            retain_rows=retain_rows,
         )
         if dro_scope == "global" and self.loss_fn.retain_aggregator is not None:
             raise ValueError("dro_scope='global' does not support retain_aggregator; use dro_scope='micro'")
+        if dro_scope == "global" and self.loss_fn.global_scope_problem():
+            raise ValueError(f"dro_scope='global' does not support {self.loss_fn.global_scope_problem()}; use 'micro'")
+        if forget_unit == "token" and isinstance(self.loss_fn.aggregator, SPARSE_AGGREGATORS):
+            raise ValueError("forget_unit='token' does not work with the group aggregator (it keeps whole rows)")
         self.dro_scope = dro_scope
         self.reference_cache = reference_cache
         self.reference_model = reference_model
@@ -316,7 +325,9 @@ class UnlearnTrainer(Trainer):
         total = lf.forget_weight * forget_value
         retain_value = None
         if lf.retain is not None and lf.retain_weight != 0:
-            retain_value = lf.retain_part(self.retain_inputs(model, inputs["retain"]))
+            retain = inputs["retain"]
+            rows = lf.retain_subset(weights, int(retain["input_ids"].shape[0]))
+            retain_value = lf.retain_part(self.retain_inputs(model, retain if rows is None else _rows(retain, rows)))
             total = total + lf.retain_weight * retain_value
         stats = dict(lf.aggregator.last_stats)
         stats["_nll"] = nll
