@@ -173,3 +173,22 @@ def test_trainer_matches_released_groupsimnpo(tmp_path):
         retain_loss = (rce * rmask).sum() / rmask.sum()
     assert k == 2
     assert float(got.detach()) == pytest.approx(float(forget + retain_loss), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kw", "pattern"),
+    [
+        ({"dro_scope": "global", "retain": {"name": "nll", "reduction": "sequence_sum"}},
+         r"dro_scope='global' does not support the retain reduction 'sequence_sum'"),
+        ({"dro_scope": "global", "retain_rows": "kept"}, r"dro_scope='global' does not support retain_rows 'kept'"),
+        ({"dro_scope": "global", "forget_unit": "token", "objective": "satimp"},
+         r"dro_scope='global' does not support forget_unit 'token'"),
+        ({"forget_unit": "token", "objective": "satimp", "aggregator": "group"},
+         r"forget_unit='token' does not work with the group aggregator"),
+    ],
+)
+def test_trainer_refuses_released_options_it_cannot_run(tmp_path, kw, pattern):
+    kw = {"objective": "ga", "aggregator": "dv", "retain": "nll", **kw}
+    with pytest.raises(ValueError, match=pattern):
+        UnlearnTrainer(model=tiny_llama(), args=args(tmp_path), forget_dataset=ListDataset(qa_items(4, seed=1)),
+                       retain_dataset=ListDataset(qa_items(4, seed=2)), processing_class=PadTokenizer(), **kw)
