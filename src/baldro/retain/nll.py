@@ -1,10 +1,9 @@
-"""``nll``: the retain NLL.
+"""``nll``: the retain NLL, a token mean over all answer tokens of the batch, equal to HF's ``outputs.loss`` (GradDiff,
+Liu et al. 2022; TOFU's retain loss); ``reduction='sequence_sum'``: the mean over sequences of the summed NLL.
 
-``reduction="token_mean"`` (default): a token mean over all answer tokens of the batch, Σ_i Σ_t NLL_{i,t} / Σ_i |y_i|,
-equal to HF's ``outputs.loss`` (GradDiff, Liu et al. 2022; TOFU's and open-unlearning's retain loss).
-``reduction="sequence_sum"``: the mean over sequences of the *summed* NLL, (1/B) Σ_i Σ_t NLL_{i,t} — what the
-released BalDRO code's DrNPO / DrSatImp trainers use (``compute_batch_nll(...).mean()``), i.e. λ scaled by the
-answer length (``compat: released``).
+``reduction="token_mean"`` (default): Σ_i Σ_t NLL_{i,t} / Σ_i |y_i| (open-unlearning's retain loss too).
+``reduction="sequence_sum"``: (1/B) Σ_i Σ_t NLL_{i,t} — what the released BalDRO code's DrNPO / DrSatImp trainers
+use (``compute_batch_nll(...).mean()``), i.e. λ scaled by the answer length (``compat: released``).
 """
 
 from __future__ import annotations
