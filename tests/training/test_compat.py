@@ -192,3 +192,26 @@ def test_trainer_refuses_released_options_it_cannot_run(tmp_path, kw, pattern):
     with pytest.raises(ValueError, match=pattern):
         UnlearnTrainer(model=tiny_llama(), args=args(tmp_path), forget_dataset=ListDataset(qa_items(4, seed=1)),
                        retain_dataset=ListDataset(qa_items(4, seed=2)), processing_class=PadTokenizer(), **kw)
+
+
+def test_trainer_matches_released_groupsatimp(tmp_path):
+    """GroupSatImp: SatImp's token mean over the answer tokens of the k kept rows (not a mean of per-row means)."""
+    model = tiny_llama()
+    beta1, gamma, ratio = 0.5, 0.1, 0.75
+    cfg = _cfg({"name": "satimp", "beta1": beta1, "beta2": 1.0}, {"name": "group", "ratio": ratio},
+               forget_weight=gamma)
+    trainer = _trainer(tmp_path, model, cfg)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    torch.manual_seed(5)
+    got = trainer.compute_loss(model, batch)
+    with torch.no_grad():
+        ce, mask = _token_ce(model, batch["forget"])
+        top = torch.topk(-(ce * mask).sum(-1) / mask.sum(-1), k=3).indices
+        p = (-ce[top]).exp()
+        forget = (-(p**beta1 * (1 - p)) * ce[top])[mask[top]].mean()
+        torch.manual_seed(5)
+        rows = torch.randperm(batch["retain"]["input_ids"].shape[0])[:3]
+        rce, rmask = _token_ce(model, {key: v[rows] for key, v in batch["retain"].items()})
+        retain_loss = (rce * rmask).sum() / rmask.sum()
+    assert mask[top].sum(-1).unique().numel() > 1  # rows of different lengths: the two means differ
+    assert float(got.detach()) == pytest.approx(float(gamma * forget + retain_loss), rel=1e-5)
