@@ -215,3 +215,37 @@ def test_trainer_matches_released_groupsatimp(tmp_path):
         retain_loss = (rce * rmask).sum() / rmask.sum()
     assert mask[top].sum(-1).unique().numel() > 1  # rows of different lengths: the two means differ
     assert float(got.detach()) == pytest.approx(float(gamma * forget + retain_loss), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("objective", "aggregator", "expected"),
+    [
+        ("satimp", {"name": "dv", "beta": 0.005}, {"forget_unit": "token", "retain_rows": "all", "sign": "official",
+                                                    "reduction": "sequence_sum"}),
+        ("npo", {"name": "group", "ratio": 0.5}, {"forget_unit": "sample", "retain_rows": "kept",
+                                                   "rounding": "floor", "rank_by": "likelihood"}),
+    ],
+)
+def test_run_unlearn_passes_the_released_loss_to_the_trainer(tiny_model_dir, synth_dir, tmp_path, monkeypatch,
+                                                             objective, aggregator, expected):
+    from baldro.training import run_unlearn
+
+    seen = {}
+    original = UnlearnTrainer.train
+
+    def spy(self, *a, **kw):
+        seen["loss"] = self.loss_fn
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(UnlearnTrainer, "train", spy)
+    out = run_unlearn({"model": {"path": str(tiny_model_dir)}, "data": {"source": str(synth_dir), "max_length": 96},
+                       "objective": {"name": objective}, "aggregator": aggregator, "compat": "released",
+                       "training": {"max_steps": 1, "per_device_train_batch_size": 4, "use_cpu": True,
+                                    "save_strategy": "no", "logging_strategy": "no", "disable_tqdm": True},
+                       "output_dir": str(tmp_path / "run")})
+    loss = seen["loss"]
+    got = {"forget_unit": loss.forget_unit, "retain_rows": loss.retain_rows,
+           **{k: getattr(loss.aggregator, k) for k in ("sign", "rounding", "rank_by") if k in expected},
+           **({"reduction": loss.retain.reduction} if "reduction" in expected else {})}
+    assert got == expected
+    assert yaml.safe_load((out / "config.yaml").read_text())["compat"] == "released"
