@@ -98,7 +98,8 @@ class UnlearnTrainer(Trainer):
     ``"global"``; ``reference_cache`` (a :class:`ReferenceCache`; computed in ``train()`` when needed and absent,
     and saved as ``reference_logp.safetensors`` in ``output_dir``); ``reference_model`` (a frozen copy of the
     initial model, needed by the ``kl`` retain term; used live by the objective only when ``compute_loss`` runs
-    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``.
+    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``; ``forget_unit`` and
+    ``retain_rows`` (``UnlearnLoss`` options, set by ``compat: released``).
     """
 
     def __init__(
@@ -120,6 +121,8 @@ class UnlearnTrainer(Trainer):
         reference_model: nn.Module | None = None,
         log_every: int | None = 1,
         chunk_tokens: int = 1024,
+        forget_unit: str = "sample",
+        retain_rows: str = "all",
         **kwargs: Any,
     ) -> None:
         self.scope = build_scope(dro_scope)
@@ -132,9 +135,11 @@ class UnlearnTrainer(Trainer):
             forget_weight=forget_weight,
             retain_weight=retain_weight,
             retain_aggregator=_build(retain_aggregator, aggregators_mod),
+            forget_unit=forget_unit,
+            retain_rows=retain_rows,
         )
-        if dro_scope == "global" and self.loss_fn.retain_aggregator is not None:
-            raise ValueError("dro_scope='global' does not support retain_aggregator; use dro_scope='micro'")
+        if dro_scope == "global" and self.loss_fn.global_scope_problem():
+            raise ValueError(f"dro_scope='global' does not support {self.loss_fn.global_scope_problem()}; use 'micro'")
         self.dro_scope = dro_scope
         self.reference_cache = reference_cache
         self.reference_model = reference_model
