@@ -11,9 +11,10 @@ head, and the lean path must repeat it exactly, in the model's dtype, before upc
 * ``z · lm_head_multiplier`` — Falcon-H1.
 
 Others do something else before or after the head (BERT-style ``cls``/LM-head blocks with a dense layer and norm,
-MiniCPM3's ``h / logits_scaling``, vocabulary truncation, multi-codebook heads, ...). Every ``*ForCausalLM`` of
-the installed transformers was checked on a tiny random config (``tests/core/test_lm_head.py`` and
-``docs/lean-lm-head.md``); only the classes listed here take the lean path. Any other class — including remote-code
+MiniCPM3's ``h / logits_scaling``, vocabulary truncation, multi-codebook heads, ...). Every class of
+transformers' ``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES`` (5.24) was run on a tiny random config, lean NLL against the
+NLL of ``model(...).logits`` (``docs/lean-lm-head.md``; ``pytest -m slow tests/core/test_lm_head.py`` re-checks
+every listed class); only the classes that matched to 1e-5 are listed here and take the lean path. Any other class — including remote-code
 models — gets ``None`` from :func:`logit_head`, and the caller falls back to full ``model(...).logits`` with a
 one-time warning. Source: each class's ``forward`` in transformers 5.x (``modeling_<name>.py``).
 """
