@@ -37,11 +37,12 @@ SIZES = dict(
 
 # values that make the post-processing bite on random logits
 LOGIT_TRANSFORMS = {
-    "final_logit_softcapping": 0.05,
-    "logits_soft_cap": 0.05,
+    "final_logit_softcapping": 0.5,
+    "logits_soft_cap": 0.5,
     "logit_scale": 8.0,
     "logits_scaling": 0.125,
 }
+SOFT_CAPS = ("final_logit_softcapping", "logits_soft_cap")
 
 MODEL_TYPE = {cls: mt for mt, cls in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.items()}
 
@@ -62,6 +63,8 @@ def tiny_config(name: str) -> transformers.PretrainedConfig:
     for key, value in LOGIT_TRANSFORMS.items():
         if getattr(config, key, None) is not None or (key == "final_logit_softcapping" and name.startswith("Gemma2")):
             setattr(config, key, value)
+            if key in SOFT_CAPS:  # logits of a few units, so that the cap of 0.5 bends them
+                config.initializer_range = 0.5
     return config
 
 
