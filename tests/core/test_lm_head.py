@@ -20,6 +20,9 @@ from baldro.core.sequence import (
     IGNORE_INDEX,
     _capture_decoder_output,
     _forward_kwargs,
+    answer_positions,
+    answer_token_kl,
+    final_hidden_states,
     model_sequence_stats,
     output_head,
     position_ids_from_mask,
@@ -113,6 +116,25 @@ def test_unknown_architecture_falls_back_to_logits_with_one_warning(monkeypatch)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(again, ref, atol=1e-5, rtol=0)
     assert float((head_only_nll(model, ids, mask, labels) - ref).abs().max()) > 0.1
+
+
+def test_fallback_feeds_the_kl_path_with_full_logits():
+    """For an unlisted class the 'hidden' features are the logits and the head is the identity, so the answer-token
+    KL (retain term ``kl``) is the KL of the model's own next-token distributions."""
+    torch.manual_seed(0)
+    model, other = (ScaledLlama(tiny_config("LlamaForCausalLM")).eval() for _ in range(2))
+    ids, mask, labels = batch(3)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        feats, other_feats = final_hidden_states(model, ids, mask), final_hidden_states(other, ids, mask)
+        assert feats.shape[-1] == VOCAB
+        got = answer_token_kl(feats, other_feats, labels, output_head(model), output_head(other))
+        rows, cols, _ = answer_positions(labels)
+        logp = model(input_ids=ids, attention_mask=mask).logits[rows, cols].log_softmax(-1)
+        ref_logp = other(input_ids=ids, attention_mask=mask).logits[rows, cols].log_softmax(-1)
+    want = (ref_logp.exp() * (ref_logp - logp)).sum(-1)
+    assert float(want.min()) > 1e-3
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
 def test_architectures_lean_and_fallback_are_disjoint_from_unverified_heads():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -23,10 +24,10 @@ from .tiny import ListDataset, PadTokenizer, args, qa_items, tiny_llama
 BETA = 0.1
 
 
-def _bf16_trainer(tmp_path, model, **kw):
+def _bf16_trainer(tmp_path, model, precision="bf16", **kw):
     return UnlearnTrainer(
         model=model,
-        args=args(tmp_path, learning_rate=0.0, max_steps=2, bf16=True),
+        args=args(tmp_path, learning_rate=0.0, max_steps=2, **{precision: True}),
         forget_dataset=ListDataset(qa_items(8, seed=1)),
         retain_dataset=ListDataset(qa_items(12, seed=2)),
         processing_class=PadTokenizer(),
@@ -45,11 +46,13 @@ def _spy(trainer, name, record):
     setattr(trainer, name, wrapped)
 
 
-def test_npo_log_ratio_is_zero_at_lr0_under_bf16_autocast(tmp_path):
+# fp16 on CPU: accelerate keeps native_amp off (no fp16 autocast there), so training and reference both run in float32
+@pytest.mark.parametrize(("precision", "autocast"), [("bf16", True), ("fp16", False)])
+def test_npo_log_ratio_is_zero_at_lr0_under_mixed_precision(tmp_path, precision, autocast):
     model = tiny_llama()
     assert next(model.parameters()).dtype == torch.float32
-    trainer = _bf16_trainer(tmp_path, model, objective={"name": "npo", "beta": BETA}, retain=None)
-    assert trainer.accelerator.native_amp  # the training forward really runs under bf16 autocast
+    trainer = _bf16_trainer(tmp_path, model, precision, objective={"name": "npo", "beta": BETA}, retain=None)
+    assert trainer.accelerator.native_amp is autocast  # bf16: the training forward really runs under autocast
     ratios, losses = [], []
     _spy(trainer, "forget_inputs", lambda fi: ratios.append((fi.stats.logp_sum - fi.ref_logp).detach()))
     _spy(trainer, "compute_loss", lambda total: losses.append(float(total.detach())))
