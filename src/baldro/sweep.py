@@ -53,6 +53,7 @@ def run_sweep(
     from baldro.evaluation.tofu import evaluate_tofu
     from baldro.training import run_unlearn
     from baldro.training.config import apply_overrides
+    from baldro.training.loading import prompt_format
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,9 +72,10 @@ def run_sweep(
                 cfg = apply_overrides(json.loads(json.dumps(base_config)), overrides)
                 model_dir = run_unlearn(cfg)
                 run_data = cfg.get("data") or {}
+                options = {"fmt": prompt_format(run_data.get("format")), **(eval_options or {})}
                 evaluate_tofu(model_dir, run_data["source"], forget_split=run_data.get("forget_split", "forget10"),
                               retain_logs=retain_logs, out_dir=run_dir / "eval", overwrite=True,
-                              progress=False, **(eval_options or {}))
+                              progress=False, **options)
                 (run_dir / "run_info.json").write_text(json.dumps({"method": name, "seed": seed}) + "\n")
             records.append(load_run(run_dir))
     write_results(records, out)

@@ -53,6 +53,9 @@ def test_files_have_open_unlearning_shape(tofu_run):
     assert ev["forget_truth_ratio"]["value_by_index"]["1"]["score"] == pytest.approx(tr, rel=1e-9)
     summary = json.loads((out / "TOFU_SUMMARY.json").read_text())
     assert all(ev[k]["agg_value"] == summary[k] for k in ("forget_Q_A_Prob", "forget_quality", "model_utility"))
+    # the prompt format is named in both files (a string: open-unlearning's readers skip it)
+    assert ev["prompt_format"] == summary["prompt_format"]
+    assert summary["prompt_format"].startswith("default (")
 
 
 def test_summarize_round_trip(tofu_run):

@@ -62,8 +62,8 @@ def load_model(spec: dict[str, Any]) -> Any:
 
 
 def prompt_format(spec: Any) -> Any:
-    """``data.format``: a preset name (``plain``, ``llama2``, ``chat``) or a mapping of ``PromptFormat`` fields
-    (optionally with ``preset``)."""
+    """``data.format``: a preset name (see ``baldro.data.formatting.PRESETS``) or a mapping of ``PromptFormat``
+    fields (optionally with ``preset``)."""
     from baldro.data.formatting import PromptFormat
 
     if spec is None:
@@ -74,6 +74,8 @@ def prompt_format(spec: Any) -> Any:
         raise ConfigError(f"data.format must be a preset name or a mapping, got {spec!r}")
     spec = dict(spec)
     preset = spec.pop("preset", None)
+    if not preset and spec:
+        spec.setdefault("name", "custom")
     try:
         return PromptFormat.preset(preset, **spec) if preset else PromptFormat(**spec)
     except TypeError as err:
