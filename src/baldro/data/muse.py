@@ -8,7 +8,8 @@ Local layout (``.json`` = a JSON list or JSON Lines, ``.jsonl``; raw text may al
     privleak/{forget,retain,holdout}                      text, like raw
 
 On the hub, ``subset`` is the config and ``split`` the split: ``load_dataset(id, subset, split=split)``.
-Raw text for training is tokenised and cut into ``max_length``-token chunks (2048 by default, as MUSE does).
+Raw text for training is cut into ``max_length``-token chunks (2048 by default) as open-unlearning does (see
+:mod:`baldro.data.pretraining`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from baldro.data.hub import load_hub_rows, looks_like_hub_id
+from baldro.data.pretraining import IGNORE_INDEX, chunk_texts, pretraining_item
 from baldro.data.records import check_object, check_str, numbered, read_records
-from baldro.errors import ConfigError, DataError
+from baldro.errors import DataError
 
 MUSE_LAYOUT: dict[str, tuple[str, ...]] = {
     "raw": ("forget", "retain1", "retain2", "holdout"),
@@ -106,34 +108,20 @@ def muse_split_counts(source: str | Path) -> dict[str, int]:
     return out
 
 
-def chunk_texts(texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> list[list[int]]:
-    """Tokenise the documents, join them with EOS, and cut the stream into ``max_length``-token chunks
-    (the last one may be shorter)."""
-    if max_length < 1:
-        raise ConfigError(f"max_length must be positive, got {max_length}")
-    eos = getattr(tokenizer, "eos_token_id", None)
-    stream: list[int] = []
-    for k, text in enumerate(texts):
-        if k and eos is not None:
-            stream.append(int(eos))
-        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
-
-
 class TextChunkDataset(Dataset):
-    """Token chunks for language-model training; item = ``{"input_ids", "attention_mask", "labels", "index"}``
-    with labels on every token (the model's causal shift ignores the first)."""
+    """MUSE raw text for language-model training, as open-unlearning's ``PretrainingDataset``: documents joined with
+    ``"\n\n"``, cut into ``max_length``-token chunks, each re-tokenised with BOS (see :mod:`baldro.data.pretraining`);
+    item = ``{"input_ids", "attention_mask", "labels", "index"}`` with labels on every text token."""
 
-    def __init__(self, chunks: list[list[int]]) -> None:
+    def __init__(self, items: list[tuple[list[int], list[int]]]) -> None:
         self.items = [
-            {"input_ids": list(c), "attention_mask": [1] * len(c), "labels": list(c), "index": i}
-            for i, c in enumerate(chunks)
-            if c
+            {"input_ids": list(ids), "attention_mask": [1] * len(ids), "labels": list(labels), "index": i}
+            for i, (ids, labels) in enumerate(pair for pair in items if any(t != IGNORE_INDEX for t in pair[1]))
         ]
 
     @classmethod
     def from_texts(cls, texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> TextChunkDataset:
-        return cls(chunk_texts(texts, tokenizer, max_length))
+        return cls([pretraining_item(tokenizer, "", c, max_length) for c in chunk_texts(texts, tokenizer, max_length)])
 
     def __len__(self) -> int:
         return len(self.items)
