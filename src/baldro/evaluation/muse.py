@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import nn
 
-from baldro.data.muse import MUSE_LAYOUT, MUSE_SUFFIXES, load_muse
+from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
 from baldro.data.pretraining import pretraining_item
 from baldro.errors import DataError
 from baldro.evaluation import metrics
@@ -45,10 +45,15 @@ MIA_MAX_LENGTH = 2048
 def _try_load(source: str | Path, subset: str, split: str, max_items: int | None) -> list[dict] | None:
     """Rows of ``subset/split``; None when a local folder does not have that file."""
     folder = Path(source).expanduser()
-    if folder.is_dir() and not any((folder / subset / f"{split}{s}").exists() for s in MUSE_SUFFIXES):
+    if folder.is_dir() and not muse_files(folder, subset, split):
         return None
     rows = load_muse(source, subset, split)
     return rows[:max_items] if max_items else rows
+
+
+def _alias_hint(subset: str, split: str) -> str:
+    aliases = MUSE_ALIASES.get((subset, split), ())
+    return f" (nor {', '.join(f'{subset}/{a}' for a in aliases)})" if aliases else ""
 
 
 def _icl_prefix(shots: list[dict] | None) -> str:
@@ -143,7 +148,7 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         name = f"{which}_knowmem_ROUGE"
         qa = _try_load(source, "knowmem", f"{which}_qa", max_items)
         if qa is None:
-            reasons[name] = f"knowmem/{which}_qa is not in {source}"
+            reasons[name] = f"knowmem/{which}_qa is not in {source}{_alias_hint('knowmem', f'{which}_qa')}"
             continue
         prefix = _icl_prefix(_try_load(source, "knowmem", f"{which}_qa_icl", None))
         prompts = [f"{prefix}Question: {r['question']}\nAnswer: " for r in qa]
