@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,16 +38,40 @@ def load_tokenizer(path: str | Path) -> Any:
     return tok
 
 
-def load_model(spec: dict[str, Any]) -> Any:
-    """``AutoModelForCausalLM`` from ``model.path`` (a local folder or hub id) in ``model.dtype`` (default float32)."""
-    from transformers import AutoModelForCausalLM
-
+def check_model_source(spec: dict[str, Any], training: bool = False, lora: bool = False) -> Path:
+    """Check ``model.path`` before any work: a local folder must hold ``config.json``; for ``training``, a checkpoint
+    whose config still carries ``quantization_config`` (e.g. converted from GGUF, or saved with bitsandbytes) cannot
+    be trained in full (transformers' Trainer refuses it) unless a LoRA adapter is trained on it (``lora``).
+    Returns the local path."""
     path = spec.get("path")
     if not path:
         raise ConfigError("the config needs model.path: a folder with a Hugging Face causal LM (or a hub id)")
     local = Path(str(path)).expanduser()
     if (str(path).startswith((".", "/", "~")) or local.exists()) and not (local / "config.json").is_file():
         raise ConfigError(f"model.path {path} is not a model folder (no config.json there); check the path")
+    if training and not lora and (local / "config.json").is_file():
+        try:
+            config = json.loads((local / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{local / 'config.json'}: not valid JSON ({err})") from err
+        quant = config.get("quantization_config") if isinstance(config, dict) else None
+        if quant is not None:
+            method = quant.get("quant_method", "unknown") if isinstance(quant, dict) else "unknown"
+            raise ConfigError(
+                f"{local / 'config.json'}: the checkpoint carries a quantization_config (quant_method {method!r}), "
+                "which cannot be fully fine-tuned: save a de-quantized copy (load it with transformers and "
+                "save_pretrained in bfloat16/float32, or delete the 'quantization_config' entry if the weights are "
+                "stored unquantized), or train a LoRA adapter on it (lora: {...})"
+            )
+    return local
+
+
+def load_model(spec: dict[str, Any]) -> Any:
+    """``AutoModelForCausalLM`` from ``model.path`` (a local folder or hub id) in ``model.dtype`` (default float32)."""
+    from transformers import AutoModelForCausalLM
+
+    path = spec.get("path")
+    local = check_model_source(spec)
     dtype = spec.get("dtype", "float32")
     if dtype not in DTYPES:
         raise ConfigError(f"model.dtype {dtype!r} is not one of {', '.join(DTYPES)}")
