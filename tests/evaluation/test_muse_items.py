@@ -46,3 +46,35 @@ def test_lengths_are_capped_at_the_models_positions_with_one_warning(run):
 
 def test_position_limit_is_read_from_the_config(run):
     assert model_position_limit(run.model) == run.model.config.max_position_embeddings
+
+
+def test_verbmem_items_insert_one_space_like_open_unlearning(run):
+    prompt, gt = "Author 1 wrote", "a green book."
+    scores, labels = run.score("verbmem", [(prompt, gt)], 2048, insert_space=True)
+    full = run.tok(prompt + " " + gt)["input_ids"]
+    n_prompt = len(run.tok(prompt)["input_ids"])
+    assert labels[0] == [-100] * n_prompt + full[n_prompt:]
+    assert scores[0].n_tokens == len(full) - n_prompt
+
+
+def test_evaluator_scores_verbmem_with_the_space_and_privleak_without(run, tmp_path, monkeypatch):
+    import json
+
+    import baldro.evaluation.muse as muse_eval
+
+    (tmp_path / "verbmem").mkdir()
+    (tmp_path / "verbmem" / "forget.json").write_text(json.dumps([{"prompt": "Author 1 wrote", "gt": "a book."}]))
+    (tmp_path / "privleak").mkdir()
+    for split in ("forget", "holdout"):
+        (tmp_path / "privleak" / f"{split}.json").write_text(json.dumps(["The book of author 1 is red."]))
+    seen = []
+    real = muse_eval.pretraining_item
+
+    def spy(tok, prefix, text, max_length, insert_space=False):
+        seen.append((prefix, insert_space, max_length))
+        return real(tok, prefix, text, max_length, insert_space)
+
+    monkeypatch.setattr(muse_eval, "pretraining_item", spy)
+    muse_eval.build_muse_eval(run, tmp_path, None, {"verbmem": 2, "knowmem": 2})
+    assert ("Author 1 wrote", True, 2048) in seen
+    assert [s for s in seen if s[0] == ""] == [("", False, 2048)] * 2

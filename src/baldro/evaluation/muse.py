@@ -9,8 +9,8 @@
   vs ``privleak/holdout``: items as open-unlearning's ``preprocess_pretraining_instance`` (BOS + at most 2048 text
   tokens, no EOS; see :mod:`baldro.data.pretraining`); Min-K% / Min-K%++ drop the last labelled token as their
   ``tokenwise_logprobs`` does, ``mia_loss`` keeps it; ``privleak`` from ``mia_min_k``.
-* ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt (same items, last labelled
-  token dropped as open-unlearning does).
+* ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt and one inserted space
+  (open-unlearning's ``MUSE_forget_verbmem`` sets ``insert_space: True``), last labelled token dropped as they do.
 
 Every sequence is also capped at the model's ``max_position_embeddings`` (with one warning): prompts for generation
 lose tokens from the left (keeping the first) so that prompt + new tokens fit; scored items are cut on the right.
@@ -111,8 +111,10 @@ class MuseRun:
             },
         }
 
-    def score(self, name: str, pairs: list[tuple[str, str]], max_length: int) -> tuple[list[SeqScore], list[list[int]]]:
-        enc = [pretraining_item(self.tok, p, t, max_length) for p, t in pairs]
+    def score(
+        self, name: str, pairs: list[tuple[str, str]], max_length: int, insert_space: bool = False
+    ) -> tuple[list[SeqScore], list[list[int]]]:
+        enc = [pretraining_item(self.tok, p, t, max_length, insert_space) for p, t in pairs]
         if self.limit is not None and any(len(e[0]) > self.limit for e in enc):
             self._cap_note(name)
             enc = [(ids[: self.limit], lab[: self.limit]) for ids, lab in enc]
@@ -135,7 +137,9 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         out["forget_verbmem_ROUGE"] = run.rouge(
             "verbmem/forget", [r["prompt"] for r in verb], [r["gt"] for r in verb], max_new_tokens["verbmem"]
         )
-        scores, _ = run.score("verbmem/forget", [(r["prompt"], r["gt"]) for r in verb], MIA_MAX_LENGTH)
+        # open-unlearning's MUSE_forget_verbmem dataset sets insert_space: True (prompt + " " + gt)
+        pairs = [(r["prompt"], r["gt"]) for r in verb]
+        scores, _ = run.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
         out["extraction_strength"] = {
             "agg_value": None,
             "value_by_index": {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(scores)},
