@@ -67,3 +67,18 @@ def test_training_chunks_are_retokenised_with_bos(bos_tok):
 def test_stream_of_exact_multiple_has_no_empty_chunk(bos_tok):
     n = len(bos_tok(TEXT, add_special_tokens=False)["input_ids"])
     assert len(chunk_texts([TEXT], bos_tok, max_length=n)) == 1  # open-unlearning adds an empty second chunk
+
+
+def test_training_chunks_fit_the_models_positions(bos_tok, tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from baldro.training.loading import text_dataset
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "forget.json").write_text(json.dumps([TEXT * 3]))
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=8))
+    with pytest.warns(UserWarning, match="max_position_embeddings=8: raw/forget is cut into 7-token chunks"):
+        ds = text_dataset({"source": str(tmp_path), "max_length": 2048}, "forget", bos_tok, model)
+    assert max(len(item["input_ids"]) for item in ds) <= 8
+    assert len(text_dataset({"source": str(tmp_path), "max_length": 2048}, "forget", bos_tok)) == 1

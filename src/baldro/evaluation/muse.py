@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from baldro.core.positions import max_positions
 from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
 from baldro.data.pretraining import pretraining_item
 from baldro.errors import DataError
@@ -60,14 +61,7 @@ def _icl_prefix(shots: list[dict] | None) -> str:
     return "".join(f"Question: {r['question']}\nAnswer: {r['answer']}\n\n" for r in shots or [])
 
 
-def model_position_limit(model: Any) -> int | None:
-    """The longest sequence the model can take (``max_position_embeddings`` / ``n_positions``), None if unknown."""
-    config = getattr(model, "config", None)
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+model_position_limit = max_positions  # kept under this name for callers of the evaluator
 
 
 class MuseRun:

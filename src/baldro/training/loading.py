@@ -118,11 +118,25 @@ def qa_dataset(data: dict[str, Any], split: str, tokenizer: Any, name: str, rows
     return QADataset(rows, tokenizer, prompt_format(data.get("format")), int(data.get("max_length", 512)), name=name)
 
 
-def text_dataset(data: dict[str, Any], split: str, tokenizer: Any) -> Any:
-    """A ``TextChunkDataset`` of MUSE ``raw/<split>`` text of ``data.source``, in ``max_length``-token chunks."""
+def text_dataset(data: dict[str, Any], split: str, tokenizer: Any, model: Any = None) -> Any:
+    """A ``TextChunkDataset`` of MUSE ``raw/<split>`` text of ``data.source``, in ``max_length``-token chunks (each
+    re-tokenised with BOS, as open-unlearning does). With ``model``, chunks are shortened so that BOS + chunk fits its
+    ``max_position_embeddings`` (with a warning)."""
+    from baldro.core.positions import max_positions
     from baldro.data.muse import TextChunkDataset, load_muse
 
     if not data.get("source"):
         raise ConfigError("the config needs data.source: a MUSE-style folder or hub id")
     texts = [row["text"] for row in load_muse(data["source"], "raw", split)]
-    return TextChunkDataset.from_texts(texts, tokenizer, int(data.get("max_length", 2048)))
+    length = int(data.get("max_length", 2048))
+    limit = max_positions(model) if model is not None else None
+    n_special = len(tokenizer("", add_special_tokens=True)["input_ids"])
+    if limit is not None and length + n_special > limit:
+        warnings.warn(
+            f"data.max_length={length} (+{n_special} special token) is longer than the model's "
+            f"max_position_embeddings={limit}: raw/{split} is cut into {limit - n_special}-token chunks",
+            UserWarning,
+            stacklevel=2,
+        )
+        length = limit - n_special
+    return TextChunkDataset.from_texts(texts, tokenizer, length)
