@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_args(t)
     t.add_argument("--data", required=True, help="TOFU-style folder (e.g. ../shared/data/tofu) or hub id")
     t.add_argument("--forget-split", default="forget10")
-    t.add_argument("--format", default=None, help="prompt format preset: plain, llama2 or chat (default: chat template if the tokenizer has one)")
+    t.add_argument(
+        "--format", default=None,
+        help="prompt format preset: plain, llama2, chat or an open-unlearning model config name (llama-3.2-1b-instruct, "
+        "gemma-7b-it, ...; see docs/prompt-formats.md); default: the chat template if the tokenizer has one",
+    )
     t.add_argument("--max-new-tokens", type=int, default=200)
     t.add_argument("--max-length", type=int, default=512)
     t.set_defaults(func=run_tofu)

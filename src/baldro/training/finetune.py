@@ -42,12 +42,12 @@ class ModelInputsCollator:
         return batch
 
 
-def finetune_dataset(data: dict[str, Any], tokenizer: Any) -> Any:
+def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) -> Any:
     splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
     if data["kind"] == "qa":
         parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
     elif data["kind"] == "text":
-        parts = [text_dataset(data, s, tokenizer) for s in splits]
+        parts = [text_dataset(data, s, tokenizer, model) for s in splits]
     else:
         raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -59,7 +59,7 @@ def build_finetune_trainer(run: Run) -> Any:
     return Trainer(
         model=run.model,
         args=run.args,
-        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer),
+        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer, run.model),
         data_collator=ModelInputsCollator(run.tokenizer),
         processing_class=run.tokenizer,
     )

@@ -11,7 +11,7 @@ import yaml
 
 from baldro.errors import ConfigError
 from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
-from baldro.training.loading import MODEL_KEYS, load_model, load_tokenizer
+from baldro.training.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.runs import CONFIG_FILE, RunFolder, close_run, open_run, plan_run
 
@@ -42,6 +42,7 @@ class Run:
         from accelerate import PartialState
 
         self.cfg = cfg
+        check_model_source(section(cfg, "model"), training=True, lora=bool(cfg.get("lora")))  # before any folder is made
         self.folder: RunFolder = plan_run(cfg["output_dir"], bool(cfg.get("overwrite")), bool(cfg.get("resume")))
         self.args = training_arguments(section(cfg, "training"), self.folder.work, **forced_args)
         self.state = PartialState()

@@ -95,8 +95,8 @@ def build_unlearn_trainer(run: Run) -> Any:
     data = section(cfg, "data")
     idk = None
     if data["kind"] == "text":
-        forget = text_dataset(data, data["forget_split"], run.tokenizer)
-        retain_set = text_dataset(data, data["retain_split"], run.tokenizer) if retain_term is not None else None
+        forget = text_dataset(data, data["forget_split"], run.tokenizer, run.model)
+        retain_set = text_dataset(data, data["retain_split"], run.tokenizer, run.model) if retain_term is not None else None
     else:
         forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
         forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
