@@ -18,6 +18,7 @@ from baldro.errors import ConfigError
 from baldro.reports.plots import fq_mu_plot
 from baldro.reports.records import RunRecord, load_run
 from baldro.reports.tables import markdown_table, method_table, run_metrics
+from baldro.runfolder import write_run_info
 
 
 def parse_grid(specs: list[str]) -> list[tuple[str, list[str]]]:
@@ -74,7 +75,7 @@ def run_sweep(
                 evaluate_tofu(model_dir, run_data["source"], forget_split=run_data.get("forget_split", "forget10"),
                               retain_logs=retain_logs, out_dir=run_dir / "eval", overwrite=True,
                               progress=False, **(eval_options or {}))
-                (run_dir / "run_info.json").write_text(json.dumps({"method": name, "seed": seed}) + "\n")
+                write_run_info(run_dir, method=name, seed=seed)
             records.append(load_run(run_dir))
     write_results(records, out)
     return records

@@ -31,8 +31,8 @@ from baldro.errors import ConfigError
 from baldro.reports.records import RunRecord, load_run
 from baldro.reports.report import write_report
 from baldro.reports.tables import run_metrics
+from baldro.runfolder import is_done, mark_done, write_run_info
 
-DONE = ".baldro_done"
 DEMO_INPUTS = "demo_inputs.json"
 
 
@@ -68,7 +68,7 @@ def log(message: str) -> None:
 
 def _stage(name: str, folder: Path, build: Callable[..., Any], *args: Any) -> Path:
     """Run ``build(folder, *args)`` unless ``folder`` holds the completion marker; then write the marker."""
-    if (folder / DONE).exists():
+    if is_done(folder):
         log(f"{name}: cached ({folder})")
         return folder
     if folder.exists():
@@ -76,7 +76,7 @@ def _stage(name: str, folder: Path, build: Callable[..., Any], *args: Any) -> Pa
     t0 = time.perf_counter()
     log(f"{name} ...")
     build(folder, *args)
-    (folder / DONE).write_text("")
+    mark_done(folder)
     log(f"{name}: done in {time.perf_counter() - t0:.1f} s")
     return folder
 
@@ -101,7 +101,7 @@ def _init_worker(threads: int) -> None:
 
 def run_jobs(jobs: list[Job], workers: int) -> None:
     """Run independent jobs, ``workers`` at a time in separate processes (each with cpu_count/workers threads)."""
-    pending = [j for j in jobs if not all((folder / DONE).exists() for _, folder, _, _ in j.stages)]
+    pending = [j for j in jobs if not all(is_done(folder) for _, folder, _, _ in j.stages)]
     for job in jobs:
         if job not in pending:
             _run_job(job)
@@ -253,7 +253,7 @@ def run_demo(
     run_jobs(jobs, workers)
     runs: list[RunRecord] = []
     for method, seed, run_dir in run_dirs:
-        (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+        write_run_info(run_dir, method=method, seed=seed)
         runs.append(load_run(run_dir))
 
     reference = {"target": _reference(out / "target", "target"), "retain": _reference(out / "retain", "retain")}

@@ -39,11 +39,11 @@ from baldro.core.sequence import (
 from baldro.errors import BaldroError
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
+from baldro.runfolder import last_checkpoint
 from baldro.training.dro_scope import MicroPlan, gather_cat, rank_offset, split_weights
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
-from baldro.training.runs import last_checkpoint
 
 PLAN_KEY = "_dro_slot"
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
