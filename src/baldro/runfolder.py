@@ -134,12 +134,8 @@ class FolderLock:
             self.stale = record
             warnings.warn(f"{self.folder}: taking over the lock left by {describe_holder(record)}, {alive}",
                           stacklevel=2)
-        own = {
-            "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "host": socket.gethostname(),
-            "command": " ".join(["baldro", *sys.argv[1:]]) if Path(sys.argv[0]).name == "baldro" else "",
-        }
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else ""
+        own = {"pid": os.getpid(), "started": now(), "host": socket.gethostname(), "command": command[:300]}
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, (json.dumps(own) + "\n").encode())

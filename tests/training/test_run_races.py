@@ -107,3 +107,21 @@ def test_kill_9_then_a_plain_rerun_is_refused_and_resume_gives_the_same_run(tiny
     info = json.loads((out / "run_info.json").read_text())
     assert [r["from"] for r in info["resumed"]] == ["checkpoint-2"] and info["resumed"][0]["config_changes"] == {}
     assert not lock_path(out).exists()
+
+
+@pytest.mark.slow
+def test_two_ranks_share_one_run_folder_and_rank_0_holds_the_lock(tiny_model_dir, synth_dir, tmp_path):
+    import shutil
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, tiny_model_dir, synth_dir, out, max_steps=2)
+    env = {**os.environ, "PYTHONPATH": str(Path(baldro.__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "baldro.cli.main", "unlearn",
+                           "--config", cfg], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["command"] == "unlearn" and "finished" in info
+    assert len(_rows(out)) == 16  # both ranks' micro-batches logged
+    assert not partial_path(out).exists() and not lock_path(out).exists()
