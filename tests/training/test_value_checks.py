@@ -41,18 +41,18 @@ def _cfg(tmp_path, model):
     ("data.max_length=0", "data.max_length=0 must be > 0"),
     ("log_every=0", "log_every=0 must be > 0"),
 ])
-def test_bad_value_exits_2_with_one_line_before_anything_is_loaded_or_written(tmp_path, capsys, override, expected):
-    # the model path does not exist: a value check that ran after loading would report the model instead
-    cfg = _cfg(tmp_path, tmp_path / "no_model")
+def test_bad_value_exits_2_with_one_line_before_anything_is_loaded_or_written(tiny_model_dir, tmp_path, capsys,
+                                                                            override, expected):
+    cfg = _cfg(tmp_path, tiny_model_dir)
     assert main(["unlearn", "--config", cfg, "--set", override]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"baldro: error: {expected}" or (expected in err and len(err.splitlines()) == 1), err
-    assert not (tmp_path / "out").exists()  # no run folder, no hidden .partial, no lock
+    assert not (tmp_path / "out").exists()  # no lock, no hidden .partial: the model loads only after both
 
 
-def test_finetune_values_are_checked_too(tmp_path, capsys):
+def test_finetune_values_are_checked_too(tiny_model_dir, tmp_path, capsys):
     cfg = tmp_path / "ft.yaml"
-    cfg.write_text(yaml.safe_dump({"model": {"path": str(tmp_path / "no_model")}, "data": {"source": "d"},
+    cfg.write_text(yaml.safe_dump({"model": {"path": str(tiny_model_dir)}, "data": {"source": "d"},
                                    "output_dir": str(tmp_path / "out" / "ft")}))
     assert main(["finetune", "--config", str(cfg), "--set", "data.max_length=-3"]) == 2
     assert "data.max_length=-3 must be > 0" in capsys.readouterr().err
@@ -74,3 +74,24 @@ def test_resume_compares_only_result_changing_keys():
     new = {"aggregator": {"name": "dv", "beta": 5}, "training": {"seed": 0, "logging_steps": 1, "max_steps": 4},
            "resume": True}
     assert config_changes(saved, new) == {"aggregator.beta": [2.0, 5], "training.max_steps": [None, 4]}
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("model.dtype=float8", "model.dtype 'float8' is not one of"),
+    ("lora={r: 0}", "lora.r=0 must be > 0"),
+    ("lora={r: 4, dropout: 1.5}", "lora.dropout=1.5 must be < 1"),
+    ("lora={r: 4, merge: perhaps}", "lora.merge='perhaps' must be true or false"),
+    ("overwrite=yes please", "overwrite='yes please' must be true or false"),
+])
+def test_model_lora_and_flags_are_checked_before_the_lock(tiny_model_dir, tmp_path, capsys, override, expected):
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    assert main(["unlearn", "--config", cfg, "--set", override]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_model_path_without_a_model_is_refused_before_the_lock(tmp_path, capsys):
+    cfg = _cfg(tmp_path, tmp_path / "no_model")
+    assert main(["unlearn", "--config", cfg]) == 2
+    assert "no_model is not a model folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

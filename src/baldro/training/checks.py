@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import types
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from baldro.errors import ConfigError
@@ -125,3 +127,52 @@ def check_unlearn_values(cfg: dict[str, Any]) -> None:
     number("data.idk_seed", data.get("idk_seed"), integer=True, minimum=0)
     number("log_every", cfg.get("log_every"), integer=True, minimum=0, strict=True, allow_none=True)
     number("chunk_tokens", cfg.get("chunk_tokens"), integer=True, minimum=0, strict=True)
+
+
+def check_model(model: dict[str, Any]) -> None:
+    """``model.path`` given (a local path must be a model folder), ``model.dtype`` known, before anything loads."""
+    from baldro.training.loading import DTYPES
+
+    path = model.get("path")
+    path = os.fspath(path) if isinstance(path, os.PathLike) else path
+    if not path or not isinstance(path, str):
+        raise ConfigError("the config needs model.path: a folder with a Hugging Face causal LM (or a hub id)")
+    local = Path(path).expanduser()
+    if (path.startswith((".", "/", "~")) or local.exists()) and not (local / "config.json").is_file():
+        raise ConfigError(f"model.path {path} is not a model folder (no config.json there); check the path")
+    if model.get("dtype", "float32") not in DTYPES:
+        raise ConfigError(f"model.dtype {model.get('dtype')!r} is not one of {', '.join(DTYPES)}")
+
+
+def check_lora(lora: Any) -> None:
+    """``lora: {r > 0, alpha > 0, 0 ≤ dropout < 1, target_modules, merge, bias}`` (or null)."""
+    if lora is None:
+        return
+    if not isinstance(lora, dict):
+        raise ConfigError(f"lora must be a mapping or null, got {lora!r}")
+    from baldro.training.config import check_keys
+    from baldro.training.lora import LORA_KEYS
+
+    check_keys(lora, LORA_KEYS, "lora.")
+    number("lora.r", lora.get("r", 8), integer=True, minimum=0, strict=True)
+    number("lora.alpha", lora.get("alpha", 16), minimum=0, strict=True)
+    number("lora.dropout", lora.get("dropout", 0.0), minimum=0)
+    if lora.get("dropout", 0.0) >= 1:
+        raise ConfigError(f"lora.dropout={lora['dropout']!r} must be < 1")
+    if not isinstance(lora.get("merge", False), bool):
+        raise ConfigError(f"lora.merge={lora['merge']!r} must be true or false")
+    targets = lora.get("target_modules")
+    if targets is not None and not (isinstance(targets, str) or (
+            isinstance(targets, list) and all(isinstance(t, str) for t in targets))):
+        raise ConfigError(f"lora.target_modules={targets!r} must be a list of module names")
+
+
+def check_common(cfg: dict[str, Any]) -> None:
+    """What every run config shares: the model, LoRA, the run flags."""
+    check_model(cfg.get("model") or {})
+    check_lora(cfg.get("lora"))
+    for flag in ("overwrite", "resume", "allow_config_change"):
+        if not isinstance(cfg.get(flag, False), bool):
+            raise ConfigError(f"{flag}={cfg[flag]!r} must be true or false")
+    if not isinstance(cfg.get("output_dir"), str | os.PathLike):
+        raise ConfigError(f"output_dir={cfg.get('output_dir')!r} must be a folder path")

@@ -23,7 +23,7 @@ from baldro.runfolder import (
     read_run_info,
     write_run_info,
 )
-from baldro.training.checks import check_training
+from baldro.training.checks import check_common, check_training
 from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
 from baldro.training.config_diff import check_resume_config
 from baldro.training.loading import MODEL_KEYS, load_model, load_tokenizer
@@ -48,6 +48,7 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
         raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
     check_keys(training, [n for n in training_argument_names() if n != "output_dir"], "training.")
     check_training(training)
+    check_common(cfg)
     return cfg
 
 
