@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from baldro.cli.main import main
+from baldro.runfolder import partial_path
 from baldro.training import run_finetune, run_unlearn
-from baldro.training.runs import partial_path
 
 TRAINING = {
     "max_steps": 2,

@@ -8,7 +8,6 @@ demo can cache them separately.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,10 @@ def evaluate_into(folder: Path, model_dir: str | Path, data: str | Path, forget_
 
 
 def write_run_info(run_dir: Path, method: str, seed: int) -> None:
-    (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+    """Label a run folder with its method and seed (merged into its ``run_info.json``)."""
+    from baldro import runfolder
+
+    runfolder.write_run_info(run_dir, method=method, seed=seed)
 
 
 def unlearn_then_evaluate(config: dict[str, Any], run_dir: str | Path, method: str, seed: int,

@@ -13,6 +13,7 @@ from typing import Any
 from torch.utils.data import ConcatDataset
 
 from baldro.errors import ConfigError
+from baldro.training.checks import check_max_length
 from baldro.training.config import section
 from baldro.training.loading import qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
@@ -42,6 +43,14 @@ class ModelInputsCollator:
         return batch
 
 
+def check_finetune(cfg: dict[str, Any]) -> None:
+    """The data section's values, before the run starts."""
+    data = section(cfg, "data")
+    check_max_length(data)
+    if data.get("kind") not in ("qa", "text"):
+        raise ConfigError(f"data.kind {data.get('kind')!r} must be 'qa' or 'text'")
+
+
 def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) -> Any:
     splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
     if data["kind"] == "qa":
@@ -67,10 +76,12 @@ def build_finetune_trainer(run: Run) -> Any:
 
 def run_finetune(config: dict[str, Any]) -> Path:
     """Fine-tune from a config mapping; returns the finished run folder."""
-    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS,
+                    check_finetune, command="finetune")
 
 
 def resolve_finetune(config: dict[str, Any]) -> dict[str, Any]:
     """The config with defaults filled in, validated without loading anything (raises ConfigError)."""
     cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    check_finetune(cfg)
     return cfg
