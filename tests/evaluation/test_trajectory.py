@@ -153,3 +153,24 @@ def test_config_errors_come_before_any_folder(tiny_model_dir, synth_dir, retain_
     err = capsys.readouterr().err
     assert "forget_truth_ratio" in err and "eval_max_items" in err
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_only_the_main_process_writes_and_a_resume_drops_later_rows(synth_dir, tmp_path):
+    from types import SimpleNamespace
+
+    cb = TrajectoryCallback(2, synth_dir, max_items=2)
+
+    def no_eval(model, tokenizer):
+        raise AssertionError("a non-main process must not evaluate")
+
+    cb.evaluate = no_eval
+    args = SimpleNamespace(output_dir=str(tmp_path))
+    cb.on_train_begin(args, SimpleNamespace(global_step=0, epoch=0.0, is_world_process_zero=False), None)
+    cb.on_step_end(args, SimpleNamespace(global_step=2, epoch=0.5, is_world_process_zero=False), None)
+    assert not (tmp_path / TRAJECTORY_FILE).exists()
+    path = tmp_path / TRAJECTORY_FILE
+    path.write_text("".join(json.dumps({"step": s}) + "\n" for s in (0, 2, 4)))
+    resumed = TrajectoryCallback(2, synth_dir, max_items=2)
+    resumed.evaluate = no_eval  # step 2 is already in the file: no new evaluation at train begin
+    resumed.on_train_begin(args, SimpleNamespace(global_step=2, epoch=0.5, is_world_process_zero=True), None)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [0, 2]
