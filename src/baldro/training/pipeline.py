@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,14 +155,20 @@ def run_with(
     data_keys: tuple,
     check: Callable[[dict], None] | None = None,
     command: str = "run",
+    callbacks: Sequence[Any] = (),
 ) -> Path:
-    """Resolve and ``check`` the config (before any folder is touched), then lock, prepare, train, save, move."""
+    """Resolve and ``check`` the config (before any folder is touched), then lock, prepare, train, save, move.
+
+    ``callbacks``: extra ``transformers.TrainerCallback``s added to the trainer (e.g. the unlearning-curve
+    evaluation of :mod:`baldro.evaluation.trajectory`, which the caller builds: training does not import it)."""
     cfg = resolve(config, defaults, keys, data_keys)
     if check is not None:
         check(cfg)
     run = Run(cfg, command, remove_unused_columns=False)
     try:
         trainer = build(run)
+        for callback in callbacks:
+            trainer.add_callback(callback)
     except BaseException:
         run.fail()
         raise
