@@ -99,12 +99,14 @@ def run_muse(args: argparse.Namespace) -> int:
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    from baldro.evaluation.assemble import load_retain
+    # Not evaluation.assemble: it imports the scoring code (torch); re-scoring a file needs numpy/scipy only.
     from baldro.evaluation.files import read_eval_json, write_json
+    from baldro.evaluation.retain_logs import load_retain_logs
     from baldro.evaluation.summary import summarize
 
     benchmark = args.benchmark or ("muse" if Path(args.eval_json).name.upper().startswith("MUSE") else "tofu")
-    retain, name = load_retain(args.retain_logs)
+    retain = load_retain_logs(args.retain_logs) if args.retain_logs else None
+    name = args.retain_logs or "the retain logs"
     summary = summarize(read_eval_json(args.eval_json), retain, benchmark, retain_name=name)
     if args.out:
         write_json(args.out, summary)
