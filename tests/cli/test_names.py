@@ -17,7 +17,7 @@ def test_registry_names_match_the_registries() -> None:
 
 
 def test_presets_and_tiny_defaults_match_their_sources() -> None:
-    from baldro.demo import methods
+    from baldro.experiments import methods
     from baldro.modeling import tiny
 
     assert list(names.PRESET_BASES) == list(methods.BASES)

@@ -104,3 +104,40 @@ def test_npo_with_dv_end_to_end(make_stats):
     npo = [(2 / 0.1) * math.log1p(math.exp(0.1 * (lp - r))) for lp, r in zip(logp, ref.tolist())]
     dv = 2.0 * math.log(sum(math.exp(v / 2.0) for v in npo) / 3)
     assert float(out.total.detach()) == pytest.approx(dv, abs=1e-12)
+
+
+def test_fixed_weights_on_a_subset_of_rows_is_the_weighted_sum_of_those_rows(make_stats):
+    """weights fixed in advance (BalDRO-G's ranking pass, the global pre-pass): forget part = Σ_{i∈rows} w_i·ℓ_i,
+    with ℓ computed only on ``rows``; the retain token mean is scaled by ``retain_share``."""
+    weights = torch.tensor([0.0, 0.25, 0.75])
+    kept = [FORGET[1], FORGET[2]]  # the statistics of rows 1 and 2 only
+    loss = UnlearnLoss(objectives.build("ga"), aggregators.build("group", ratio=0.5), retain.build("nll"), 2.0, 3.0)
+    out = loss(ForgetInputs(make_stats(kept)), RetainInputs(make_stats(RETAIN)), weights=weights,
+               rows=torch.tensor([1, 2]), retain_share=0.5)
+    ga = [-sum(row) / len(row) for row in kept]
+    forget = 0.25 * ga[0] + 0.75 * ga[1]
+    retain_nll = sum(sum(row) for row in RETAIN) / sum(len(row) for row in RETAIN)
+    assert float(out.forget_loss) == pytest.approx(forget, abs=1e-12)
+    assert float(out.retain_loss) == pytest.approx(0.5 * retain_nll, abs=1e-12)
+    assert float(out.total.detach()) == pytest.approx(2.0 * forget + 3.0 * 0.5 * retain_nll, abs=1e-12)
+    assert out.weights.tolist() == weights.tolist() and out.retain_share == 0.5
+
+
+def test_plan_is_the_aggregators_weights_and_sparse_is_declared_by_the_aggregator(make_stats):
+    ell = torch.tensor([0.3, 2.0, 1.0, 0.1])
+    group = UnlearnLoss(objectives.build("ga"), aggregators.build("group", ratio=0.5))
+    dv = UnlearnLoss(objectives.build("ga"), aggregators.build("dv", beta=0.5))
+    assert group.plan(ell).tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert dv.plan(ell).tolist() == pytest.approx(torch.softmax(ell / 0.5, 0).tolist(), abs=1e-7)
+    assert group.sparse and not dv.sparse
+
+
+def test_weight_statistics_and_loss_quantiles_by_hand():
+    from baldro.composition import loss_quantiles, weight_statistics
+
+    uniform = weight_statistics(torch.full((4,), 0.25))
+    assert uniform == pytest.approx({"ess": 4.0, "max_weight": 0.25, "weight_entropy": math.log(4), "kept_fraction": 1.0})
+    skewed = weight_statistics(torch.tensor([0.5, 0.5, 0.0, 0.0]))
+    assert skewed == pytest.approx({"ess": 2.0, "max_weight": 0.5, "weight_entropy": math.log(2), "kept_fraction": 0.5})
+    q = loss_quantiles(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert q == pytest.approx({"loss_q10": 1.4, "loss_q50": 3.0, "loss_q90": 4.6, "loss_mean": 3.0})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
@@ -14,9 +14,11 @@ class Aggregator:
 
     ``weights`` is detached, non-negative, sums to 1 and equals ∂loss/∂losses: the effective worst-case distribution
     Q over the batch. ``nll`` (per-sample mean NLL) is only read by aggregators that rank by likelihood.
-    ``last_stats`` holds scalars worth logging from the last call (e.g. ``beta_star``).
+    ``last_stats`` holds scalars worth logging from the last call (e.g. ``beta_star``). ``sparse``: the weights are
+    zero on some rows, so a trainer may run autograd only on the others (BalDRO-G).
     """
 
+    sparse: ClassVar[bool] = False
     last_stats: dict[str, float]
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -67,6 +68,7 @@ def group_weights(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tens
 @AGGREGATORS.register("group")
 @dataclass
 class GroupAggregator(Aggregator):
+    sparse: ClassVar[bool] = True
     ratio: float = 0.5
     rank_by: str = "loss"
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)

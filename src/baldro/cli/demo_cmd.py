@@ -23,13 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from baldro.demo.pipeline import DemoSettings, format_table, log, run_demo
+    from baldro.experiments.demo import DemoSettings, format_table, log, run_demo
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings.uniform = args.uniform
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    summary = run_demo(args.out, methods, seeds, args.forget_split, settings, args.fresh, args.jobs)
+    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
     print(format_table(summary))
     log(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
     return 0

@@ -12,7 +12,7 @@ OBJECTIVES: tuple[str, ...] = ("ga", "idk_dpo", "idk_nll", "npo", "satimp", "sim
 AGGREGATORS: tuple[str, ...] = ("chi2", "dv", "group", "kl_radius", "mean")
 RETAIN_TERMS: tuple[str, ...] = ("kl", "nll")
 
-# Method presets ``<base>[+<variant>]`` of ``baldro demo`` (source: baldro.demo.methods).
+# Method presets ``<base>[+<variant>]`` of ``baldro demo`` (source: baldro.experiments.methods).
 PRESET_BASES: tuple[str, ...] = ("ga", "graddiff", "npo", "simnpo", "satimp", "wga", "idk_dpo")
 PRESET_VARIANTS: tuple[str, ...] = ("g", "dv", "dv-official", "kl_radius", "chi2")
 DEFAULT_METHODS: tuple[str, ...] = ("npo", "npo+g", "npo+dv", "npo+dv-official")

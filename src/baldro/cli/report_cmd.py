@@ -26,7 +26,7 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from baldro.reports.records import load_run
+    from baldro.reports.records import load_reference, load_run
     from baldro.reports.report import write_report
 
     records = [load_run(p) for p in expand(args.runs)]
@@ -34,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("target", "retain"):
         folder = getattr(args, name) or next((str(Path(r) / name) for r in args.runs if (Path(r) / name / "eval").is_dir()), None)
         if folder:
-            reference[name] = load_run(folder)
-            reference[name].method = name
+            reference[name] = load_reference(folder, name)
     path = write_report(records, args.out, reference or None)
     print(path)
     return 0

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from baldro.sweep import parse_grid, run_sweep
+    from baldro.experiments.sweep import parse_grid, run_sweep
     from baldro.training.config import apply_overrides, load_yaml
 
     base = apply_overrides(load_yaml(args.config), args.overrides)

@@ -1,4 +1,5 @@
-"""Report plots (matplotlib, Agg backend): FQ–MU scatter, asynchronous-forgetting bands, DRO weights, β* traces."""
+"""Report plots (matplotlib, Agg backend): FQ–MU scatter, asynchronous-forgetting panels, DRO weight concentration
+(effective sample size, max weight), β* traces."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from baldro.reports.records import RunRecord, read_per_sample  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -37,7 +40,7 @@ def fq_mu_plot(records: list[RunRecord], path: Path, reference: dict[str, RunRec
         if rec is None:
             continue
         fq, label = rec.metric("forget_quality"), f"{name} model"
-        if name == "retain" and math.isnan(fq):
+        if name == "retain" and (math.isnan(fq) or fq == 1.0):
             fq, label = 1.0, "retain model (FQ = 1: the KS test against itself)"
         if fq > 0:
             ax.scatter(rec.metric("model_utility"), fq, marker=marker, s=160, color="black", label=label)
@@ -64,53 +67,87 @@ def _quantile_bands(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]
     return np.array(steps), np.array(bands).reshape(-1, 3)
 
 
-def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> Path:
-    """Per-sample forget NLL over training steps: median and 10–90 % band over the forget set (each sample at its
-    latest logged value), per method (first seed of each)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    seen: set[str] = set()
-    colors = plt.get_cmap("tab10")
+def _integer_steps(ax: plt.Axes) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _first_seed_logs(records: list[RunRecord]) -> list[tuple[str, list[dict]]]:
+    """``(method, per-sample rows)`` of the first run of each method that has a per-sample log."""
+    seen: dict[str, list[dict]] = {}
     for record in records:
-        if record.method in seen or record.per_sample_path is None:
-            continue
-        seen.add(record.method)
-        steps, bands = _quantile_bands(read_per_sample(record.per_sample_path), key)
-        if len(steps) == 0:
-            continue
-        color = colors((len(seen) - 1) % 10)
-        ax.plot(steps, bands[:, 1], color=color, label=f"{record.method} (median)")
-        ax.fill_between(steps, bands[:, 0], bands[:, 2], color=color, alpha=0.15)
-    ax.set_xlabel("training step")
-    ax.set_ylabel(f"per-sample forget {key} (10/50/90 % quantiles)")
-    ax.set_title(f"Asynchronous forgetting ({key})")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+        if record.method not in seen and record.per_sample_path is not None:
+            seen[record.method] = read_per_sample(record.per_sample_path)
+    return list(seen.items())
+
+
+def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> Path:
+    """Per-sample forget ``key`` over training steps, one panel per method (first seed of each): median line and
+    10–90 % band over the forget set (each sample at its latest logged value). The NLL panels share their y axis; the
+    objective losses do not (each objective has its own scale)."""
+    logs = [(m, _quantile_bands(rows, key)) for m, rows in _first_seed_logs(records)]
+    logs = [(m, (steps, bands)) for m, (steps, bands) in logs if len(steps)]
+    cols = min(4, max(1, len(logs)))
+    rows = max(1, math.ceil(len(logs) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 0.6, 2.8 * rows + 0.6), sharex=True,
+                             sharey=key == "nll", squeeze=False, layout="constrained")
+    colors = plt.get_cmap("tab10")
+    for i, (ax, (method, (steps, bands))) in enumerate(zip(axes.flat, logs)):
+        ax.fill_between(steps, bands[:, 0], bands[:, 2], color=colors(i % 10), alpha=0.25, label="10–90 %")
+        ax.plot(steps, bands[:, 1], color=colors(i % 10), label="median")
+        ax.set_title(method, fontsize=10)
+        ax.grid(alpha=0.3)
+        _integer_steps(ax)
+    for ax in list(axes.flat)[len(logs):]:
+        ax.set_visible(False)
+    if not logs:
+        axes[0, 0].text(0.5, 0.5, "no per-sample logs", ha="center", va="center", transform=axes[0, 0].transAxes)
+    else:
+        axes[0, 0].legend(fontsize=8)
+    fig.supxlabel("optimizer step")
+    fig.supylabel(f"per-sample forget {key}")
+    fig.suptitle(f"Asynchronous forgetting: spread of the per-sample {key} over the forget set", fontsize=11)
     return _save(fig, path)
 
 
-def weights_plot(records: list[RunRecord], path: Path, n_steps: int = 3) -> Path:
-    """Distribution of the DRO weights × batch size (1 = uniform) at a few steps, per method."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    seen: set[str] = set()
-    for record in records:
-        if record.method in seen or record.per_sample_path is None:
-            continue
-        seen.add(record.method)
-        by_step: dict[int, list[float]] = defaultdict(list)
-        for row in read_per_sample(record.per_sample_path):
-            if "weight" in row:
-                by_step[int(row["step"])].append(float(row["weight"]))
-        steps = sorted(by_step)
-        if not steps:
-            continue
-        picks = sorted({steps[int(i)] for i in np.linspace(0, len(steps) - 1, min(n_steps, len(steps)))})
-        for step in picks:
-            w = np.array(by_step[step]) * len(by_step[step])
-            ax.hist(w, bins=20, alpha=0.4, label=f"{record.method} step {step}")
-    ax.set_xlabel("DRO weight × batch size (1 = uniform)")
-    ax.set_ylabel("samples")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+def dro_statistics(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per logged step: ``(steps, ESS / n, n · max weight)`` of that step's forget-batch weights, ESS = 1 / Σ w²
+    (Kish's effective sample size). Uniform weights give 1 and 1; all weight on one sample gives 1/n and n."""
+    by_step: dict[int, list[float]] = defaultdict(list)
+    for row in rows:
+        if "weight" in row:
+            by_step[int(row["step"])].append(float(row["weight"]))
+    steps = sorted(by_step)
+    ess, peak = [], []
+    for step in steps:
+        w = np.array(by_step[step])
+        w = w / w.sum()
+        ess.append(1.0 / float(np.sum(w**2)) / len(w))
+        peak.append(float(w.max()) * len(w))
+    return np.array(steps), np.array(ess), np.array(peak)
+
+
+def dro_stats_plot(records: list[RunRecord], path: Path) -> Path:
+    """How far each method's per-sample weights are from uniform over training (first seed of each): effective sample
+    size as a fraction of the batch (1 = uniform) and the largest weight × batch size (1 = uniform)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), sharex=True, layout="constrained")
+    colors = plt.get_cmap("tab10")
+    for i, (method, rows) in enumerate(_first_seed_logs(records)):
+        steps, ess, peak = dro_statistics(rows)
+        if len(steps):
+            style = {"color": colors(i % 10), "label": method, "marker": "o" if len(steps) < 30 else None,
+                     "markersize": 3}
+            left.plot(steps, ess, **style)
+            right.plot(steps, peak, **style)
+    left.set_ylabel("effective sample size / batch (1 = uniform)")
+    left.set_ylim(0, 1.05)
+    right.set_ylabel("max weight × batch size (1 = uniform)")
+    right.set_ylim(bottom=0)
+    for ax in (left, right):
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+        _integer_steps(ax)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("DRO weights: how concentrated each forget batch's weights are", fontsize=11)
     return _save(fig, path)
 
 
@@ -122,14 +159,16 @@ def beta_star_plot(records: list[RunRecord], path: Path) -> Path | None:
             continue
         points = {int(r["step"]): float(r["beta_star"]) for r in read_per_sample(record.per_sample_path) if "beta_star" in r}
         if points:
-            traces.append((record.method, sorted(points.items())))
+            label = record.method if record.seed is None else f"{record.method} seed {record.seed}"
+            traces.append((label, sorted(points.items())))
     if not traces:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, pts in traces:
         ax.plot(*zip(*pts), label=method)
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
+    ax.set_xlabel("optimizer step")
+    _integer_steps(ax)
     ax.set_ylabel("β*")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -61,6 +61,16 @@ def load_run(folder: str | Path) -> RunRecord:
     )
 
 
+def load_reference(folder: str | Path, name: str) -> RunRecord:
+    """A reference model's run (``target`` / ``retain``). The retain model's Forget Quality is 1 by construction (the
+    KS test of its truth ratios against themselves): it is set so, so that tables and plots show the same value."""
+    record = load_run(folder)
+    record.method = name
+    if name == "retain" and math.isnan(record.metric("forget_quality")):
+        record.summary = {**record.summary, "forget_quality": 1.0}
+    return record
+
+
 def read_per_sample(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``per_sample.jsonl`` log."""
     with path.open() as fh:

@@ -6,7 +6,19 @@ from pathlib import Path
 
 from baldro.reports import plots
 from baldro.reports.records import RunRecord
-from baldro.reports.tables import markdown_table, method_table
+from baldro.reports.tables import METRIC_DOCS, METRICS, markdown_table, method_table
+
+FIGURE_NOTES = {
+    "fq_vs_mu.png": "One point per run; up and right is better. The retain model sits at FQ = 1 by construction (its "
+                    "truth ratios tested against themselves); the target model shows where unlearning starts.",
+    "asynchrony.png": "One panel per method (first seed): median and 10–90 % band of each forget sample's answer NLL. "
+                      "A band that stays wide means some samples are forgotten much later than others.",
+    "asynchrony_loss.png": "The same for the objective's per-sample loss, the quantity the DRO aggregator reweights.",
+    "dro_stats.png": "Left: effective sample size 1/Σw² as a fraction of the batch (1 = uniform weights, the mean "
+                     "aggregator; 0.5 = half the batch carries the weight, as BalDRO-G). Right: the largest weight × "
+                     "batch size (1 = uniform).",
+    "beta_star.png": "The kl_radius aggregator's dual temperature β* per step (small β* = weights close to a max).",
+}
 
 
 def write_report(
@@ -24,7 +36,7 @@ def write_report(
         ("Asynchronous forgetting: answer NLL", plots.asynchrony_plot(records, out / "asynchrony.png")),
         ("Asynchronous forgetting: the objective's per-sample loss (what the aggregator balances)",
          plots.asynchrony_plot(records, out / "asynchrony_loss.png", key="loss")),
-        ("DRO weights", plots.weights_plot(records, out / "dro_weights.png")),
+        ("DRO weights: effective sample size and max weight", plots.dro_stats_plot(records, out / "dro_stats.png")),
     ]
     beta = plots.beta_star_plot(records, out / "beta_star.png")
     if beta is not None:
@@ -33,17 +45,19 @@ def write_report(
     if notes:
         lines += [notes, ""]
     lines += [
-        "Mean ± std over seeds. `final_loss_iqr` / `final_nll_iqr` = 90 %−10 % inter-quantile range over the forget "
-        "set of each sample's last logged objective loss / answer NLL (the spread of forgetting; lower = more "
-        "synchronous).",
+        "Mean ± std over seeds (± 0 with one seed); n/a = not defined for that row.",
         "",
         markdown_table(method_table(records)),
         "",
     ]
     if reference:
-        lines += ["Reference models:", "", markdown_table(method_table(list(reference.values()))), ""]
+        lines += ["Reference models (not unlearned, so no per-sample spread):", "",
+                  markdown_table(method_table(list(reference.values()))), ""]
+    lines += ["## Columns", ""]
+    lines += [f"- `{name}`: {METRIC_DOCS[name]}." for name in METRICS]
+    lines += [""]
     for caption, path in figures:
-        lines += [f"## {caption}", "", f"![{caption}]({path.name})", ""]
+        lines += [f"## {caption}", "", f"![{caption}]({path.name})", "", FIGURE_NOTES.get(path.name, ""), ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

@@ -12,6 +12,23 @@ from baldro.reports.records import RunRecord, read_per_sample
 
 METRICS = ("forget_quality", "log10_forget_quality", "model_utility", "forget_truth_ratio", "privleak",
            "final_loss_iqr", "final_nll_iqr")
+# One line per column, for the terminal legend and report.md (definitions as open-unlearning computes them).
+METRIC_DOCS = {
+    "forget_quality": "Forget Quality: p-value of the KS test between the forget set's truth ratios and the retain "
+                      "model's (higher = closer to a model never trained on the forget set; the retain model is 1 by "
+                      "construction)",
+    "log10_forget_quality": "log10 of Forget Quality (how many orders of magnitude below 1)",
+    "model_utility": "Model Utility: harmonic mean of answer probability, ROUGE-L and truth ratio on the retain, "
+                     "real-authors and world-facts sets (higher = more useful)",
+    "forget_truth_ratio": "mean over the forget set of min(TR, 1/TR), TR = P(wrong answers) / P(paraphrased answer) "
+                          "(1 = the model cannot tell right from wrong)",
+    "privleak": "PrivLeak: Min-K% membership-inference AUC (forget vs holdout) relative to the retain model's, in % "
+                "(0 = like the retain model; negative = the forget set is still easier to detect, i.e. under-unlearned; "
+                "positive = over-unlearned)",
+    "final_loss_iqr": "90 % - 10 % quantile range over the forget set of each sample's last logged objective loss "
+                      "(the spread that the DRO aggregator balances; lower = more synchronous forgetting)",
+    "final_nll_iqr": "the same range for each sample's last logged answer NLL",
+}
 
 
 def final_iqr(record: RunRecord, key: str) -> float:

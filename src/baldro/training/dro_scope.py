@@ -1,6 +1,8 @@
-"""DRO weights over the whole effective batch (``dro_scope: global``).
+"""Where the DRO weights are computed: two small strategies, each owning its plan, its loss scaling and its NLL.
 
-``micro`` (the anchors' behaviour) aggregates each device micro-batch on its own. ``global`` aggregates the
+``micro`` (:class:`MicroScope`, open-unlearning's and the released code's behaviour) aggregates each device
+micro-batch on its own; for BalDRO-G it ranks the micro-batch in a no-grad pass and runs autograd on the kept rows
+only. ``global`` (:class:`GlobalScope`) aggregates the
 per-sample losses of every gradient-accumulation micro-batch on every process — the effective batch — exactly:
 
 1. a no-grad pre-pass over the accumulation window (the Trainer fetches the whole window up front in
@@ -22,11 +24,20 @@ Not covered: DeepSpeed (its engine scales by accumulation itself) and FSDP's res
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+
+from baldro.composition import LossOutput
+
+if TYPE_CHECKING:
+    from baldro.training.trainer import UnlearnTrainer
+
+SCOPES = ("micro", "global")
 
 
 @dataclass
@@ -36,7 +47,6 @@ class MicroPlan:
     weights: Tensor
     scale: float
     retain_tokens_total: int | None = None
-    log_rows: dict[str, list] = field(default_factory=dict)
 
 
 def gather_cat(local: Tensor) -> Tensor:
@@ -64,3 +74,117 @@ def split_weights(weights: Tensor, sizes: list[int], offset: int) -> list[Tensor
         out.append(weights[start : start + n])
         start += n
     return out
+
+
+def weighted_loss(
+    trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any], weights: Tensor, retain_tokens_total: int | None
+) -> LossOutput:
+    """``UnlearnLoss`` with the weights fixed in advance: Σ_i w_i·ℓ_i with autograd (for a sparse aggregator only on
+    the rows with w_i > 0 — finding them waits for the device) plus the retain term, its token mean scaled to this
+    micro-batch's share of ``retain_tokens_total`` when given."""
+    lf = trainer.loss_fn
+    rows = None
+    if lf.sparse:
+        rows = (weights > 0).nonzero().flatten()
+        if rows.numel() == weights.numel():
+            rows = None
+        elif rows.numel() == 0:  # no kept row here (global scope): a zero-weighted row keeps the graph connected
+            rows = torch.zeros(1, dtype=torch.long, device=weights.device)
+    forget = trainer.forget_inputs(model, inputs, rows)
+    retain = trainer.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
+    share = 1.0
+    if retain is not None and retain_tokens_total is not None:
+        share = int(retain.stats.n_tokens.sum()) / max(retain_tokens_total, 1)
+    return lf(forget, retain, weights=weights, rows=rows, retain_share=share)
+
+
+def detached_losses(trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """(ℓ, token-mean NLL) of every forget row without autograd — the ranking / pre-pass."""
+    with torch.no_grad():
+        forget = trainer.forget_inputs(model, inputs)
+        return trainer.objective(forget).detach(), forget.stats.nll_mean.detach()
+
+
+class MicroScope:
+    """Aggregate each device micro-batch on its own."""
+
+    name = "micro"
+
+    def plan_window(self, trainer: UnlearnTrainer, batch_samples: list[dict[str, Any]]) -> None:
+        """Nothing to plan ahead."""
+
+    def loss(self, trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
+        lf = trainer.loss_fn
+        if lf.sparse:
+            ell, nll = detached_losses(trainer, model, inputs)
+            out = weighted_loss(trainer, model, inputs, lf.plan(ell, nll), None)
+            out.per_sample, out.nll = ell, nll  # log every row's loss, not only the kept ones'
+        else:
+            forget = trainer.forget_inputs(model, inputs)
+            retain = trainer.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
+            out = lf(forget, retain)
+        if model.training:
+            divisor, window = trainer.ga_divisor(), trainer.window_size()
+            if divisor != window:
+                out.total = out.total * (divisor / window)  # the mean over the window's micro-batches
+            trainer.record_batch(
+                inputs["forget"]["index"], out.per_sample, out.weights, out.nll, out.stats, out.forget_loss
+            )
+        return out
+
+
+class GlobalScope(MicroScope):
+    """Aggregate over the whole effective batch (every micro-batch of the accumulation window on every process).
+
+    :meth:`plan_window` runs when the Trainer fetches a window and queues one :class:`MicroPlan` per micro-batch, in
+    order; :meth:`loss` takes them in the same order. Outside training (or with no plan queued) it falls back to the
+    micro scope."""
+
+    name = "global"
+
+    def __init__(self) -> None:
+        self.plans: deque[MicroPlan] = deque()
+
+    def plan_window(self, trainer: UnlearnTrainer, batch_samples: list[dict[str, Any]]) -> None:
+        lf = trainer.loss_fn
+        model = trainer.model_wrapped
+        was_training = model.training
+        model.train()
+        losses, nlls, indices, sizes, retain_tokens = [], [], [], [], 0
+        for batch in batch_samples:
+            prepared = trainer._prepare_inputs(batch)
+            ell, nll = detached_losses(trainer, model, prepared)
+            losses.append(ell.float())
+            nlls.append(nll.float())
+            indices.append(prepared["forget"]["index"])
+            sizes.append(ell.numel())
+            if "retain" in prepared:
+                retain_tokens += int((prepared["retain"]["labels"][:, 1:] != -100).sum())
+        model.train(was_training)
+        local = torch.cat(losses)
+        all_losses, all_nll = gather_cat(local), gather_cat(torch.cat(nlls))
+        all_index = gather_cat(torch.cat(indices))
+        trainer.check_finite(all_losses.sum(), all_index[~torch.isfinite(all_losses)])
+        value, weights = lf.aggregator(all_losses, nll=all_nll)
+        weights = weights.detach()
+        retain_total = int(gather_cat(torch.tensor([retain_tokens], device=local.device)).sum())
+        scale = float(trainer.accelerator.num_processes)
+        for w in split_weights(weights, sizes, rank_offset(local.numel())):
+            self.plans.append(MicroPlan(weights=w, scale=scale, retain_tokens_total=retain_total))
+        stats = dict(lf.aggregator.last_stats)
+        trainer.record_batch(all_index, all_losses, weights, all_nll, stats, value.detach(), gathered=True)
+
+    def loss(self, trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
+        if not (model.training and self.plans):
+            return super().loss(trainer, model, inputs)
+        plan = self.plans.popleft()
+        out = weighted_loss(trainer, model, inputs, plan.weights, plan.retain_tokens_total)
+        out.total = out.total * plan.scale * trainer.ga_divisor()
+        out.per_sample = plan.weights.new_zeros(0)  # logged with the plan, over the whole window
+        return out
+
+
+def build_scope(name: str) -> MicroScope:
+    if name not in SCOPES:
+        raise ValueError(f"dro_scope must be 'micro' or 'global', got {name!r}")
+    return GlobalScope() if name == "global" else MicroScope()

@@ -8,6 +8,13 @@ of NPO / IdkDPO come from a cache computed once (:mod:`baldro.training.reference
 in a no-grad pass and runs autograd on the kept rows only, and ``dro_scope="global"`` aggregates over the whole
 effective batch (:mod:`baldro.training.dro_scope`).
 
+Every path computes ``UnlearnLoss`` (the one place the formula lives) through a DRO-scope strategy
+(:class:`~baldro.training.dro_scope.MicroScope` / ``GlobalScope``). Besides ``loss``, the Trainer's ``log()``
+receives, averaged over the logging window: ``forget/loss`` (the aggregate), ``forget/loss_mean`` and
+``forget/loss_q10|q50|q90`` (the per-sample losses), ``retain/loss``, and ``dro/ess`` (1/Σw²), ``dro/max_weight``,
+``dro/weight_entropy``, ``dro/kept_fraction`` and ``dro/beta_star`` (kl_radius) — so ``report_to: tensorboard``
+or ``wandb`` plots them (TensorBoard is tested; W&B goes through the same ``log()`` but is not tested offline).
+
 Batches are ``{"forget": {...}, "retain": {...}, "idk": {...}}`` (``baldro.data.collate.UnlearnCollator``) where each
 part has ``input_ids``, ``attention_mask``, ``labels`` and ``index``.
 """
@@ -15,6 +22,7 @@ part has ``input_ids``, ``attention_mask``, ``labels`` and ``index``.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +35,7 @@ from baldro import aggregators as aggregators_mod
 from baldro import objectives as objectives_mod
 from baldro import retain as retain_mod
 from baldro.aggregators import Aggregator
-from baldro.aggregators.group import GroupAggregator
-from baldro.composition import LossOutput, UnlearnLoss
+from baldro.composition import UnlearnLoss, loss_quantiles, weight_statistics
 from baldro.core.sequence import (
     answer_token_kl,
     final_hidden_states,
@@ -39,15 +46,13 @@ from baldro.core.sequence import (
 from baldro.errors import BaldroError
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
-from baldro.training.dro_scope import MicroPlan, gather_cat, rank_offset, split_weights
+from baldro.training.dro_scope import build_scope, gather_cat
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
 from baldro.training.runs import last_checkpoint
 
-PLAN_KEY = "_dro_slot"
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
-SPARSE_AGGREGATORS = (GroupAggregator,)
 
 
 class NonFiniteLossError(BaldroError):
@@ -96,8 +101,6 @@ class UnlearnTrainer(Trainer):
     without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``.
     """
 
-    loss_is_scaled_for_ga = False
-
     def __init__(
         self,
         model: nn.Module | None = None,
@@ -119,8 +122,7 @@ class UnlearnTrainer(Trainer):
         chunk_tokens: int = 1024,
         **kwargs: Any,
     ) -> None:
-        if dro_scope not in ("micro", "global"):
-            raise ValueError(f"dro_scope must be 'micro' or 'global', got {dro_scope!r}")
+        self.scope = build_scope(dro_scope)
         if isinstance(retain, dict) and "weight" in retain:
             retain_weight = float(retain["weight"])
         self.loss_fn = UnlearnLoss(
@@ -137,8 +139,7 @@ class UnlearnTrainer(Trainer):
         self.reference_cache = reference_cache
         self.reference_model = reference_model
         self.chunk_tokens = chunk_tokens
-        self._plans: dict[int, MicroPlan] = {}
-        self._next_slot = 0
+        self._metrics: defaultdict[str, list[float]] = defaultdict(list)
         if args is not None:
             args.remove_unused_columns = False
         if kwargs.get("train_dataset") is None and forget_dataset is not None:
@@ -257,27 +258,6 @@ class UnlearnTrainer(Trainer):
         token_kl = answer_token_kl(hidden, ref_hidden, labels, head, output_head(self.reference_model), self.chunk_tokens)
         return RetainInputs(stats=stats_from_hidden(hidden, labels, head, self.chunk_tokens), token_kl=token_kl)
 
-    def _per_sample_losses(self, model: nn.Module, inputs: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        """Detached (ℓ, NLL) of every forget row — the ranking / pre-pass (call under ``torch.no_grad``)."""
-        fi = self.forget_inputs(model, inputs)
-        return self.objective(fi).detach(), fi.stats.nll_mean.detach()
-
-    def _weighted_forget(self, model: nn.Module, inputs: dict[str, Any], weights: Tensor) -> Tensor:
-        """Σ_i w_i·ℓ_i with autograd, running the model only on rows with w_i > 0 (sparse aggregators only: finding
-        the rows waits for the device)."""
-        if not isinstance(self.loss_fn.aggregator, SPARSE_AGGREGATORS):
-            ell = self.objective(self.forget_inputs(model, inputs))
-            return (weights.to(ell.dtype) * ell).sum()
-        rows = (weights > 0).nonzero().flatten()
-        if rows.numel() == 0:
-            rows = torch.zeros(1, dtype=torch.long, device=weights.device)
-            fi = self.forget_inputs(model, inputs, rows)
-            return 0.0 * self.objective(fi).sum()
-        dense = rows.numel() == weights.numel()
-        fi = self.forget_inputs(model, inputs, None if dense else rows)
-        ell = self.objective(fi)
-        return (weights[rows].to(ell.dtype) * ell).sum()
-
     # ----- the loss -------------------------------------------------------------------------------------------
     def compute_loss(
         self,
@@ -286,73 +266,52 @@ class UnlearnTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        forget = inputs["forget"]
-        slot = forget.pop(PLAN_KEY, None)
-        plan = self._plans.pop(int(slot[0]), None) if slot is not None else None
-        out = self._global_loss(model, inputs, plan) if plan is not None else self._micro_loss(model, inputs)
-        if plan is None and model.training and self._ga_divisor() != self._window_size():
-            out.total = out.total * (self._ga_divisor() / self._window_size())  # the mean over micro-batches
-        if self.per_sample_log is not None and plan is None and model.training:
-            step = self.state.global_step + 1
-            if self.per_sample_log.due(step):
-                nll = out.stats.pop("_nll")
-                rows = [gather_cat(t.detach().float()) for t in (forget["index"], out.per_sample, out.weights, nll)]
-                if self.args.should_save:
-                    self.per_sample_log.write(step, rows[0].long(), *rows[1:], out.stats)
+        """``UnlearnLoss`` on this micro-batch, through the DRO scope's strategy (:mod:`baldro.training.dro_scope`)."""
+        out = self.scope.loss(self, model, inputs)
+        if model.training and out.retain_loss is not None:
+            self._metrics["retain/loss"].append(float(out.retain_loss) / out.retain_share)
         return (out.total, {"loss": out.total}) if return_outputs else out.total
 
-    def _micro_loss(self, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
-        lf = self.loss_fn
-        if isinstance(lf.aggregator, SPARSE_AGGREGATORS):
-            with torch.no_grad():
-                ell, nll = self._per_sample_losses(model, inputs)
-            _, weights = lf.aggregator(ell, nll=nll)
-            forget_value = self._weighted_forget(model, inputs, weights)
-            per_sample = ell
-        else:
-            fi = self.forget_inputs(model, inputs)
-            forget_value, per_sample, weights = lf.forget_part(fi)
-            nll = fi.stats.nll_mean.detach()
-        total = lf.forget_weight * forget_value
-        retain_value = None
-        if lf.retain is not None and lf.retain_weight != 0:
-            retain_value = lf.retain_part(self.retain_inputs(model, inputs["retain"]))
-            total = total + lf.retain_weight * retain_value
-        stats = dict(lf.aggregator.last_stats)
-        stats["_nll"] = nll
-        return LossOutput(
-            total=total,
-            forget_loss=forget_value.detach(),
-            retain_loss=None if retain_value is None else retain_value.detach(),
-            per_sample=per_sample.detach(),
-            weights=weights.detach(),
-            stats=stats,
-        )
+    def record_batch(
+        self,
+        index: Tensor,
+        per_sample: Tensor,
+        weights: Tensor,
+        nll: Tensor | None,
+        stats: dict[str, float],
+        forget_loss: Tensor,
+        gathered: bool = False,
+    ) -> None:
+        """Metrics for :meth:`log` and rows for ``per_sample.jsonl`` of one aggregation (a micro-batch, or the whole
+        window under ``dro_scope: global``; ``gathered``: the tensors already hold every process's rows)."""
+        metrics = self._metrics
+        metrics["forget/loss"].append(float(forget_loss))
+        for key, value in loss_quantiles(per_sample).items():
+            metrics[f"forget/{key}"].append(value)
+        for key, value in {**weight_statistics(weights), **stats}.items():
+            metrics[f"dro/{key}"].append(float(value))
+        step = self.state.global_step + 1
+        if self.per_sample_log is None or not self.per_sample_log.due(step) or nll is None:
+            return
+        rows = [index, per_sample, weights, nll]
+        if not gathered:
+            rows = [gather_cat(t.detach().float()) for t in rows]
+        if self.args.should_save:
+            self.per_sample_log.write(step, rows[0].long(), *rows[1:], stats)
 
-    def _global_loss(self, model: nn.Module, inputs: dict[str, Any], plan: MicroPlan) -> LossOutput:
-        lf = self.loss_fn
-        forget_value = self._weighted_forget(model, inputs, plan.weights)
-        total = lf.forget_weight * forget_value
-        retain_value = None
-        if lf.retain is not None and lf.retain_weight != 0:
-            ri = self.retain_inputs(model, inputs["retain"])
-            local_tokens = int(ri.stats.n_tokens.sum())
-            share = local_tokens / max(plan.retain_tokens_total or 1, 1)
-            retain_value = lf.retain.loss(ri) * share
-            total = total + lf.retain_weight * retain_value
-        return LossOutput(
-            total=total * plan.scale * self._ga_divisor(),
-            forget_loss=forget_value.detach(),
-            retain_loss=None if retain_value is None else retain_value.detach(),
-            per_sample=plan.weights.new_zeros(0),
-            weights=plan.weights,
-        )
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """The Trainer's log, plus the forget/retain losses and DRO statistics averaged since the last log (as TRL's
+        trainers do), so that ``report_to`` (TensorBoard, W&B) shows them."""
+        if "loss" in logs and self._metrics:
+            logs = {**logs, **{key: sum(v) / len(v) for key, v in self._metrics.items() if v}}
+            self._metrics.clear()
+        super().log(logs, *args, **kwargs)
 
-    def _window_size(self) -> int:
+    def window_size(self) -> int:
         """Micro-batches in this optimizer step's accumulation window."""
         return int(getattr(self, "current_gradient_accumulation_steps", None) or self.args.gradient_accumulation_steps)
 
-    def _ga_divisor(self) -> int:
+    def ga_divisor(self) -> int:
         """What ``training_step`` divides our loss by before ``backward``. transformers 4.46–4.47: nothing;
         4.48–4.54: ``gradient_accumulation_steps``; ≥ 4.55: the window's micro-batch count."""
         if getattr(self, "current_gradient_accumulation_steps", None):
@@ -364,10 +323,10 @@ class UnlearnTrainer(Trainer):
         for the device — before the optimizer can apply the gradients."""
         index = inputs["forget"]["index"]
         loss = super().training_step(model, inputs, *args, **kwargs)
-        self._check_finite(loss, index)
+        self.check_finite(loss, index)
         return loss
 
-    def _check_finite(self, total: Tensor, index: Tensor) -> None:
+    def check_finite(self, total: Tensor, index: Tensor) -> None:
         if not bool(torch.isfinite(total.detach()).all()):
             raise NonFiniteLossError(
                 f"the loss is {float(total.detach().float())} at step {self.state.global_step + 1} on forget dataset "
@@ -385,41 +344,6 @@ class UnlearnTrainer(Trainer):
     # ----- global DRO scope -----------------------------------------------------------------------------------
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any) -> Any:
         batch_samples, num_items = super().get_batch_samples(epoch_iterator, num_batches, *args, **kwargs)
-        if self.dro_scope == "global" and batch_samples:
-            self._plan_window(batch_samples)
+        if batch_samples:
+            self.scope.plan_window(self, batch_samples)
         return batch_samples, num_items
-
-    def _plan_window(self, batch_samples: list[dict[str, Any]]) -> None:
-        """The no-grad pre-pass: weights of the aggregator on the whole effective batch (see ``dro_scope``)."""
-        lf = self.loss_fn
-        model = self.model_wrapped
-        was_training = model.training
-        model.train()
-        losses, nlls, indices, sizes, retain_tokens = [], [], [], [], 0
-        with torch.no_grad():
-            for batch in batch_samples:
-                prepared = self._prepare_inputs(batch)
-                ell, nll = self._per_sample_losses(model, prepared)
-                losses.append(ell.float())
-                nlls.append(nll.float())
-                indices.append(prepared["forget"]["index"])
-                sizes.append(ell.numel())
-                if "retain" in prepared:
-                    retain_tokens += int((prepared["retain"]["labels"][:, 1:] != -100).sum())
-        model.train(was_training)
-        local = torch.cat(losses)
-        all_losses, all_nll = gather_cat(local), gather_cat(torch.cat(nlls))
-        all_index = gather_cat(torch.cat(indices))
-        self._check_finite(all_losses.sum(), all_index[~torch.isfinite(all_losses)])
-        _, weights = lf.aggregator(all_losses, nll=all_nll)
-        retain_total = int(gather_cat(torch.tensor([retain_tokens], device=local.device)).sum())
-        scale = float(self.accelerator.num_processes)
-        offset = rank_offset(local.numel())
-        for batch, w in zip(batch_samples, split_weights(weights.detach(), sizes, offset)):
-            slot = self._next_slot
-            self._next_slot += 1
-            self._plans[slot] = MicroPlan(weights=w, scale=scale, retain_tokens_total=retain_total)
-            batch["forget"][PLAN_KEY] = torch.tensor([slot])
-        step = self.state.global_step + 1
-        if self.per_sample_log is not None and self.args.should_save and self.per_sample_log.due(step):
-            self.per_sample_log.write(step, all_index, all_losses, weights, all_nll, dict(lf.aggregator.last_stats))

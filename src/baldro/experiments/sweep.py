@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from baldro.errors import ConfigError
+from baldro.experiments.step import unlearn_then_evaluate
 from baldro.reports.plots import fq_mu_plot
 from baldro.reports.records import RunRecord, load_run
 from baldro.reports.tables import markdown_table, method_table, run_metrics
@@ -50,8 +51,6 @@ def run_sweep(
     eval_options: dict[str, Any] | None = None,
 ) -> list[RunRecord]:
     """Run every grid point × seed that has no finished evaluation yet; write the result tables and plot."""
-    from baldro.evaluation.tofu import evaluate_tofu
-    from baldro.training import run_unlearn
     from baldro.training.config import apply_overrides
 
     out = Path(out_dir)
@@ -65,17 +64,11 @@ def run_sweep(
         for seed in range(seeds):
             run_dir = out / name / f"seed{seed}"
             if not (run_dir / "eval" / "TOFU_SUMMARY.json").exists():
-                overrides = [f"{k}={v}" for k, v in assignment] + [f"training.seed={seed}",
-                                                                  f"output_dir={run_dir / 'train' / 'model'}",
-                                                                  "overwrite=true"]
+                overrides = [f"{k}={v}" for k, v in assignment] + [f"training.seed={seed}", "overwrite=true"]
                 cfg = apply_overrides(json.loads(json.dumps(base_config)), overrides)
-                model_dir = run_unlearn(cfg)
-                run_data = cfg.get("data") or {}
-                evaluate_tofu(model_dir, run_data["source"], forget_split=run_data.get("forget_split", "forget10"),
-                              retain_logs=retain_logs, out_dir=run_dir / "eval", overwrite=True,
-                              progress=False, **(eval_options or {}))
-                (run_dir / "run_info.json").write_text(json.dumps({"method": name, "seed": seed}) + "\n")
-            records.append(load_run(run_dir))
+                records.append(unlearn_then_evaluate(cfg, run_dir, name, seed, retain_logs, eval_options))
+            else:
+                records.append(load_run(run_dir))
     write_results(records, out)
     return records
 

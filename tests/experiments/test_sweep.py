@@ -10,7 +10,7 @@ import yaml
 
 import baldro.training as training
 from baldro.cli.main import main
-from baldro.sweep import grid_points, parse_grid, point_name
+from baldro.experiments.sweep import grid_points, parse_grid, point_name
 
 
 def _base_config(path: Path, model: Path, data: Path) -> Path:
@@ -84,7 +84,7 @@ def test_each_point_is_evaluated_on_its_own_data_overrides(tmp_path: Path, monke
     import json
 
     import baldro.evaluation.tofu as tofu_eval
-    from baldro.sweep import run_sweep
+    from baldro.experiments.sweep import run_sweep
 
     evaluated: list[tuple[str, str]] = []
 

@@ -1,1 +1,0 @@
-"""The end-to-end demo on the embedded benchmark (``baldro demo``) and the method presets it shares with sweeps."""

@@ -1,0 +1,172 @@
+"""The stage runner shared by the demo (and the study): cached stages, worker processes, one progress line.
+
+A stage is ``build(folder, *args)``; it is skipped when ``folder`` holds the completion marker. Everything a stage
+prints (Hugging Face bars, the Trainer's ``{'loss': ...}`` dicts, warnings) goes to ``<folder>/stage.log``, at the
+file-descriptor level so that C extensions and already-configured logging handlers are caught too; the console gets
+one whole line per finished stage from the main process: ``[baldro demo 5/14 0:42] <stage>: done in 12.3 s``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DONE = ".baldro_done"
+STAGE_LOG = "stage.log"
+
+
+@dataclass
+class Stage:
+    """``build(folder, *args)`` writes the stage's output into ``folder`` (a picklable module-level function)."""
+
+    name: str
+    folder: Path
+    build: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return (self.folder / DONE).exists()
+
+
+@dataclass
+class Job:
+    """Stages that run in order in one worker."""
+
+    stages: list[Stage]
+
+
+@dataclass
+class Progress:
+    """Prints one line per finished stage: position over all stages, elapsed time, what happened."""
+
+    total: int
+    prefix: str = "baldro"
+    count: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def line(self, event: dict[str, Any]) -> str:
+        elapsed = int(time.perf_counter() - self.start)
+        status = event["status"]
+        if status == "done":
+            status = f"done in {event['seconds']:.1f} s"
+        elif status == "failed":
+            status = f"FAILED after {event['seconds']:.1f} s; its output: {event['log']}"
+        return f"[{self.prefix} {self.count}/{self.total} {elapsed // 60}:{elapsed % 60:02d}] {event['name']}: {status}"
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.count += event["status"] != "failed"
+        print(self.line(event), file=sys.stderr, flush=True)
+
+
+_SINK: Callable[[dict[str, Any]], Any] | None = None  # a worker's queue.put; None in the main process
+
+
+@contextmanager
+def captured_output(log_path: Path) -> Iterator[None]:
+    """Send stdout and stderr (Python objects and file descriptors 1, 2) to ``log_path`` for the block."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with log_path.open("a") as fh:
+        saved = os.dup(1), os.dup(2)
+        try:
+            os.dup2(fh.fileno(), 1)
+            os.dup2(fh.fileno(), 2)
+            with redirect_stdout(fh), redirect_stderr(fh):
+                yield
+        finally:
+            fh.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run_stage(stage: Stage, report: Callable[[dict[str, Any]], Any]) -> None:
+    """Run one stage unless it is cached; its output goes to ``<folder>/stage.log`` (``.<folder>.log`` beside the
+    folder while it runs or when it failed)."""
+    if stage.done:
+        report({"name": stage.name, "status": "cached"})
+        return
+    if stage.folder.exists():
+        shutil.rmtree(stage.folder)
+    stage.folder.parent.mkdir(parents=True, exist_ok=True)
+    log = stage.folder.parent / f".{stage.folder.name}.log"
+    log.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:
+        with captured_output(log):
+            stage.build(stage.folder, *stage.args)
+    except BaseException:
+        report({"name": stage.name, "status": "failed", "seconds": time.perf_counter() - t0, "log": str(log)})
+        raise
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    log.replace(stage.folder / STAGE_LOG)
+    (stage.folder / DONE).write_text("")
+    report({"name": stage.name, "status": "done", "seconds": time.perf_counter() - t0})
+
+
+def _run_job(job: Job, report: Callable[[dict[str, Any]], Any] | None = None) -> None:
+    for stage in job.stages:
+        run_stage(stage, report or _SINK or (lambda event: None))
+
+
+def _init_worker(threads: int, events: Any) -> None:
+    global _SINK
+    import torch
+
+    torch.set_num_threads(threads)
+    _SINK = events.put
+
+
+def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) -> None:
+    """Run independent jobs, ``workers`` at a time in separate processes (each with cpu_count/workers threads); the
+    main process prints every stage's line as it finishes."""
+    progress = progress or Progress(sum(len(j.stages) for j in jobs))
+    pending = [j for j in jobs if not all(s.done for s in j.stages)]
+    for job in jobs:
+        if job not in pending:
+            _run_job(job, progress)
+    if workers <= 1 or len(pending) <= 1:
+        for job in pending:
+            _run_job(job, progress)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+
+    expected, received = sum(len(j.stages) for j in pending), 0
+
+    def drain(timeout: float) -> None:
+        nonlocal received
+        try:
+            while received < expected:
+                progress(events.get(timeout=timeout))
+                received, timeout = received + 1, 0.0
+        except queue.Empty:
+            pass
+
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(threads, events)) as pool:
+        futures = [pool.submit(_run_job, job) for job in pending]
+        while wait(futures, timeout=0)[1]:
+            drain(0.2)
+        drain(2.0)  # the last lines can trail the futures (the queue's feeder thread)
+        for future in futures:
+            future.result()
+
+
+def run_stages(stages: list[Stage], progress: Progress) -> None:
+    """Run stages one after the other in this process."""
+    for stage in stages:
+        run_stage(stage, progress)

@@ -1,0 +1,50 @@
+"""The one "unlearn, then evaluate" step of the demo, the sweep and the study.
+
+A run folder ``<run>/`` holds ``train/model`` (what ``baldro unlearn`` writes, with ``per_sample.jsonl``), ``eval/``
+(``TOFU_EVAL.json`` + ``TOFU_SUMMARY.json``) and ``run_info.json`` (``{"method": ..., "seed": ...}``), the layout
+:func:`baldro.reports.records.load_run` reads. The two halves are also stage builders (``build(folder, ...)``) so the
+demo can cache them separately.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from baldro.reports.records import RunRecord, load_run
+
+
+def unlearn_into(folder: Path, config: dict[str, Any]) -> Path:
+    """``baldro unlearn`` with ``config``, its model written to ``folder/model``; returns the model folder."""
+    from baldro import training
+
+    return Path(training.run_unlearn({**config, "output_dir": str(Path(folder) / "model")}))
+
+
+def evaluate_into(folder: Path, model_dir: str | Path, data: str | Path, forget_split: str,
+                  retain_logs: str | Path | None = None, eval_options: dict[str, Any] | None = None) -> None:
+    """``baldro eval tofu`` of ``model_dir`` on ``data``/``forget_split`` into ``folder`` (replaced if present);
+    ``retain_logs``: the retain model's ``TOFU_EVAL.json``, the Forget Quality / PrivLeak reference."""
+    from baldro.evaluation import tofu
+
+    tofu.evaluate_tofu(model_dir, data, forget_split=forget_split, retain_logs=retain_logs, out_dir=folder,
+                       overwrite=True, progress=False, **(eval_options or {}))
+
+
+def write_run_info(run_dir: Path, method: str, seed: int) -> None:
+    (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+
+
+def unlearn_then_evaluate(config: dict[str, Any], run_dir: str | Path, method: str, seed: int,
+                          retain_logs: str | Path | None = None,
+                          eval_options: dict[str, Any] | None = None) -> RunRecord:
+    """Unlearn with ``config`` into ``run_dir/train``, evaluate on the config's own data into ``run_dir/eval``, label
+    the folder ``method`` / ``seed``; returns the loaded run."""
+    run_dir = Path(run_dir)
+    model_dir = unlearn_into(run_dir / "train", config)
+    data = config.get("data") or {}
+    evaluate_into(run_dir / "eval", model_dir, data["source"], data.get("forget_split", "forget10"), retain_logs,
+                  eval_options)
+    write_run_info(run_dir, method, seed)
+    return load_run(run_dir)
