@@ -2,7 +2,7 @@
 
 Each command runs in a fresh interpreter (``python -m baldro.cli.main ...``, what the ``baldro`` script runs) and its
 wall time is taken around ``subprocess.run``; the median and the minimum of ``--repeats`` runs are reported. Wall
-time depends on the machine's load, so each row also carries two figures that do not: ``modules`` (how many modules
+time depends on the machine's load (the child's user+sys CPU time, ``cpu_s_median``, less so), so each row also carries two figures that do not: ``modules`` (how many modules
 ``python -X importtime`` saw imported) and ``heavy`` (which of torch, transformers, datasets, matplotlib, scipy,
 sklearn, nltk were among them), plus the ``--top`` largest cumulative top-level imports.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,11 +69,14 @@ def parse_importtime(stderr: str, top: int) -> tuple[int, list[str], list[tuple[
 def measure(args: list[str], repeats: int, top: int, env: dict[str, str]) -> dict[str, Any]:
     """Wall times of ``repeats`` fresh runs, then one ``-X importtime`` run for the load-independent figures."""
     cmd = [sys.executable, "-m", "baldro.cli.main", *args]
-    walls = []
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"cli_bench: `baldro {' '.join(args)}` failed (exit {done.returncode}): {done.stderr}")
     traced = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env)
@@ -81,6 +85,7 @@ def measure(args: list[str], repeats: int, top: int, env: dict[str, str]) -> dic
         "command": "baldro " + " ".join(args),
         "wall_s_median": round(statistics.median(walls), 3),
         "wall_s_min": round(min(walls), 3),
+        "cpu_s_median": round(statistics.median(cpus), 3),
         "modules": modules,
         "heavy": heavy,
         "top_imports_s": [[name, round(s, 3)] for name, s in roots],
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tops = ", ".join(f"{n} {s:.2f}" for n, s in row["top_imports_s"])
             print(f"{row['command']:<58} {row['wall_s_median']:6.3f} s (min {row['wall_s_min']:.3f}, target "
-                  f"{target} s: {'met' if row['met'] else 'NOT met'})  {row['modules']} modules, heavy "
+                  f"{target} s: {'met' if row['met'] else 'NOT met'}; cpu {row['cpu_s_median']:.3f} s)  {row['modules']} modules, heavy "
                   f"{row['heavy'] or 'none'}; top: {tops}")
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     footer = {"loadavg": [float(x) for x in load], "cpus": os.cpu_count(), "repeats": repeats,

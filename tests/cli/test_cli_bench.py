@@ -18,7 +18,7 @@ def test_cli_bench_quick_prints_every_row_and_the_load() -> None:
     assert [r["command"].split(" TMP")[0] for r in rows] == ["baldro --help", "baldro eval --help",
                                                              "baldro eval summarize"]
     for row in rows:
-        assert 0 < row["wall_s_min"] <= row["wall_s_median"] and row["modules"] > 10
+        assert 0 < row["wall_s_min"] <= row["wall_s_median"] and row["modules"] > 10 and row["cpu_s_median"] > 0
         assert "torch" not in row["heavy"] and "transformers" not in row["heavy"]
         assert row["met"] == (row["wall_s_median"] <= row["target_s"])
         assert all(s >= 0 for _, s in row["top_imports_s"]) and len(row["top_imports_s"]) <= 5
