@@ -6,6 +6,8 @@ time depends on the machine's load (the child's user+sys CPU time, ``cpu_s_media
 ``python -X importtime`` saw imported) and ``heavy`` (which of torch, transformers, datasets, matplotlib, scipy,
 sklearn, nltk were among them), plus the ``--top`` largest cumulative top-level imports.
 
+``eval summarize`` runs twice: on a file with an MIA entry (ROC AUC: scikit-learn) and on one without (scipy only).
+
 Targets (issue 12): ``--help`` and every ``<cmd> --help`` ≤ 0.5 s, ``eval summarize`` on a small file ≤ 1.5 s.
 
     python benchmarks/cli_bench.py [--repeats 5] [--json] [--quick]
@@ -34,8 +36,9 @@ _ROUGE = ("retain_Q_A_ROUGE", "ra_Q_A_ROUGE", "wf_Q_A_ROUGE")
 _TR = ("retain_Truth_Ratio", "ra_Truth_Ratio", "wf_Truth_Ratio", "forget_truth_ratio")
 
 
-def small_eval(n: int, shift: float) -> dict[str, Any]:
-    """A TOFU_EVAL.json in open-unlearning's shape with ``n`` deterministic items per metric (values in (0, 1))."""
+def small_eval(n: int, shift: float, mia: bool = True) -> dict[str, Any]:
+    """A TOFU_EVAL.json in open-unlearning's shape with ``n`` deterministic items per metric (values in (0, 1));
+    ``mia`` adds a ``mia_min_k`` entry (its AUC needs scikit-learn)."""
 
     def items(field: str, k: int) -> dict[str, Any]:
         by_index = {str(i): {field: 0.05 + 0.9 * ((i * 0.618 + k * 0.1 + shift) % 1.0)} for i in range(n)}
@@ -48,7 +51,8 @@ def small_eval(n: int, shift: float) -> dict[str, Any]:
         out[key] = items("rougeL_recall", k)
     for k, key in enumerate(_TR):
         out[key] = items("score", k)
-    out["mia_min_k"] = {"agg_value": 0.5, "forget": items("score", 1), "holdout": items("score", 2)}
+    if mia:
+        out["mia_min_k"] = {"agg_value": 0.5, "forget": items("score", 1), "holdout": items("score", 2)}
     return out
 
 
@@ -106,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         model, retain = Path(tmp) / "TOFU_EVAL.json", Path(tmp) / "retain_TOFU_EVAL.json"
         model.write_text(json.dumps(small_eval(args.items, 0.0)))
         retain.write_text(json.dumps(small_eval(args.items, 0.3)))
+        no_mia = Path(tmp) / "no_mia_TOFU_EVAL.json"
+        no_mia.write_text(json.dumps(small_eval(args.items, 0.0, mia=False)))
         runs = [["--help"]] + [[c, "--help"] for c in (("eval",) if args.quick else COMMANDS)]
         runs.append(["eval", "summarize", str(model), "--retain-logs", str(retain)])
+        if not args.quick:
+            runs.append(["eval", "summarize", str(no_mia), "--retain-logs", str(retain)])
         rows = [measure(r, repeats, args.top, env) for r in runs]
     for row in rows:
         target = SUMMARIZE_TARGET_S if "summarize" in row["command"] else HELP_TARGET_S
