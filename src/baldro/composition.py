@@ -12,10 +12,20 @@ Two ways to aggregate, the same gradient:
   aggregator's when w = ∂L/∂ℓ at the same ℓ (Danskin / the chain rule). The trainer uses it for BalDRO-G (``w`` from a
   no-grad ranking pass; ``rows`` = the kept rows, the only ones run with autograd) and for ``dro_scope: global``
   (``w`` from the whole effective batch; ``retain_share`` s = this micro-batch's share of the window's retain tokens).
+
+Hardness ranking: a ``group`` aggregator with ``rank_by="auto"`` takes the objective's declared ranking
+(``Objective.rank_by``: likelihood for satimp / wga, loss otherwise); an explicit ``rank_by="loss"`` with an
+objective whose loss is not monotone in hardness is refused (ValueError).
+
+Released-code options (set together by ``compat: released``, see docs/compat.md): ``forget_unit="token"`` runs the
+aggregator over the per-token losses of the whole batch instead of per-sample losses (DrSatImp's DV); a sample's
+weight is then the sum of its tokens' weights. ``retain_rows="kept"`` evaluates the retain term on a uniformly random
+subset of as many retain rows as forget rows carry weight (the Group trainers' ``compute_retain_group``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -23,6 +33,7 @@ import torch
 from torch import Tensor
 
 from baldro.aggregators import Aggregator
+from baldro.aggregators.group import GroupAggregator
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
 
@@ -78,6 +89,21 @@ class UnlearnLoss:
     forget_weight: float = 1.0
     retain_weight: float = 1.0
     retain_aggregator: Aggregator | None = None
+    forget_unit: str = "sample"
+    retain_rows: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.forget_unit not in FORGET_UNITS:
+            raise ValueError(f"invalid forget_unit={self.forget_unit!r}: must be one of {', '.join(FORGET_UNITS)}")
+        if self.retain_rows not in RETAIN_ROWS:
+            raise ValueError(f"invalid retain_rows={self.retain_rows!r}: must be one of {', '.join(RETAIN_ROWS)}")
+        self.aggregator = resolve_ranking(self.objective, self.aggregator)
+        if self.forget_unit == "token" and type(self.objective).token_losses is Objective.token_losses:
+            raise ValueError(
+                f"forget_unit 'token' needs an objective defined per token (satimp, wga), not {type(self.objective).__name__}"
+            )
+        if self.forget_unit == "token" and self.sparse:
+            raise ValueError("forget_unit='token' does not work with the group aggregator (it keeps whole rows)")
 
     @property
     def sparse(self) -> bool:
@@ -93,6 +119,38 @@ class UnlearnLoss:
         _, weights = self.aggregator(per_sample.detach(), nll=None if nll is None else nll.detach())
         return weights.detach()
 
+    def forget_part(self, inputs: ForgetInputs) -> tuple[Tensor, Tensor, Tensor]:
+        """(aggregate, per-sample losses, per-sample weights) of the forget batch, aggregated densely."""
+        if self.forget_unit == "token":
+            stats = inputs.stats
+            token_losses = self.objective.token_losses(inputs)
+            value, token_weights = self.aggregator(token_losses, nll=stats.token_nll.detach())
+            weights = token_weights.new_zeros(stats.batch_size).index_add(0, stats.sample_index, token_weights)
+            return value, stats.token_mean(token_losses), weights
+        per_sample = self.objective(inputs)
+        value, weights = self.aggregator(per_sample, nll=inputs.stats.nll_mean.detach())
+        return value, per_sample, weights
+
+    def retain_subset(self, weights: Tensor, retain_batch_size: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Retain rows to use: None (all) unless ``retain_rows="kept"``; then min(k, B_retain) rows drawn uniformly
+        without replacement, k = the forget rows with weight > 0 (the released ``randperm(B)[:k]``)."""
+        if self.retain_rows == "all":
+            return None
+        k = min(int((weights > 0).sum()), retain_batch_size)
+        return torch.randperm(retain_batch_size, generator=generator)[:k].to(weights.device)
+
+    def global_scope_problem(self) -> str | None:
+        """Why this loss cannot run with ``dro_scope="global"`` (None when it can)."""
+        if self.retain_aggregator is not None:
+            return "retain_aggregator"
+        if self.forget_unit != "sample":
+            return "forget_unit 'token'"
+        if self.retain_rows != "all":
+            return "retain_rows 'kept'"
+        if getattr(self.retain, "reduction", "token_mean") != "token_mean":
+            return "the retain reduction 'sequence_sum'"
+        return None
+
     def retain_value(self, inputs: RetainInputs) -> Tensor:
         assert self.retain is not None
         if self.retain_aggregator is None:
@@ -107,14 +165,16 @@ class UnlearnLoss:
         weights: Tensor | None = None,
         rows: Tensor | None = None,
         retain_share: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> LossOutput:
         """The loss of one batch. ``weights``: fixed weights over the batch's rows (see the module docstring);
-        ``rows``: which rows ``forget`` holds when it was computed on a subset (default: all)."""
-        per_sample = self.objective(forget)
+        ``rows``: which rows ``forget`` holds when it was computed on a subset (default: all); ``generator``: for
+        the random retain rows of ``retain_rows="kept"``."""
         nll = forget.stats.nll_mean.detach()
         if weights is None:
-            forget_value, weights = self.aggregator(per_sample, nll=nll)
+            forget_value, per_sample, weights = self.forget_part(forget)
         else:
+            per_sample = self.objective(forget)
             w = weights if rows is None else weights[rows]
             forget_value = (w.to(per_sample.dtype) * per_sample).sum()
         total = self.forget_weight * forget_value
@@ -124,7 +184,8 @@ class UnlearnLoss:
                 raise ValueError("this loss has a retain term: pass the retain batch's RetainInputs")
             if retain_share != 1.0 and self.retain_aggregator is not None:
                 raise ValueError("a retain share (dro_scope: global) does not combine with retain_aggregator")
-            retain_value = self.retain_value(retain) * retain_share
+            subset = self.retain_subset(weights, retain.stats.batch_size, generator)
+            retain_value = self.retain_value(retain if subset is None else select_retain(retain, subset)) * retain_share
             total = total + self.retain_weight * retain_value
         return LossOutput(
             total=total,
@@ -136,3 +197,34 @@ class UnlearnLoss:
             stats=dict(self.aggregator.last_stats),
             retain_share=retain_share,
         )
+
+
+FORGET_UNITS = ("sample", "token")
+RETAIN_ROWS = ("all", "kept")
+
+
+def resolve_ranking(objective: Objective, aggregator: Aggregator) -> Aggregator:
+    """The aggregator with a group ``rank_by="auto"`` replaced by the objective's ranking; ValueError for an explicit
+    ``rank_by="loss"`` with an objective whose loss does not measure hardness."""
+    if not isinstance(aggregator, GroupAggregator):
+        return aggregator
+    if aggregator.rank_by == "auto":
+        return dataclasses.replace(aggregator, rank_by=objective.rank_by)
+    if aggregator.rank_by == "loss" and not objective.loss_is_hardness:
+        name = type(objective).__name__
+        raise ValueError(
+            f"group aggregator rank_by='loss' is meaningless with objective {name}: its loss goes to 0 both for "
+            "remembered and for fully forgotten samples; use rank_by: likelihood (or auto)"
+        )
+    return aggregator
+
+
+def select_retain(inputs: RetainInputs, rows: Tensor) -> RetainInputs:
+    """The retain inputs of the given rows only (statistics and, when present, the per-token KL)."""
+    stats = inputs.stats
+    token_kl = inputs.token_kl
+    if token_kl is not None:  # SequenceStats.select keeps the tokens of the kept rows in their original order
+        keep = torch.zeros(stats.batch_size, dtype=torch.bool, device=stats.sample_index.device)
+        keep[rows.to(keep.device)] = True
+        token_kl = token_kl[keep[stats.sample_index]]
+    return RetainInputs(stats=stats.select(rows), token_kl=token_kl)

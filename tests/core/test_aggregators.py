@@ -384,7 +384,7 @@ def test_parameter_names_are_exactly_as_specified():
     configs = {name: set(aggregators.build(name).config()) for name in aggregators.names()}
     assert configs == {
         "mean": set(),
-        "group": {"ratio", "rank_by"},
+        "group": {"ratio", "rank_by", "rounding"},
         "dv": {"beta", "sign"},
         "kl_radius": {"rho"},
         "chi2": {"tau"},

@@ -52,7 +52,7 @@ def test_unknown_name_suggests_the_closest():
         (objectives, "satimp", {"beta": 1.0}, "beta1, beta2, granularity"),
         (objectives, "ga", {"beta": 1.0}, "none"),
         (aggregators, "kl_radius", {"beta": 1.0}, "rho"),
-        (retain, "nll", {"weight": 1.0}, "none"),
+        (retain, "nll", {"weight": 1.0}, "reduction"),
     ],
 )
 def test_unknown_parameters_list_the_allowed_ones(module, name, params, allowed):

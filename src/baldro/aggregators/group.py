@@ -1,7 +1,10 @@
 """``group`` (BalDRO-G, Shao et al. 2026, Sec. 4): mean over the hardest ⌈ratio·B⌉ samples of the batch.
 
 "Hardest" = highest loss (``rank_by="loss"``, the paper's text) or lowest current mean NLL, i.e. the most likely
-(``rank_by="likelihood"``, what the released code ranks by; pass ``nll``). The gradient flows only through the kept
+(``rank_by="likelihood"``, what the released code ranks by; pass ``nll``). ``rank_by="auto"`` (default) takes the
+ranking the objective declares (``Objective.rank_by``; resolved by ``UnlearnLoss``: likelihood for satimp and wga,
+whose loss is not monotone in hardness); on its own, with only losses to go by, it ranks by loss.
+``rounding="floor"`` keeps k = max(1, ⌊ratio·B⌋) rows, as the released code does (``compat: released``). The gradient flows only through the kept
 samples, each with weight 1/k. Ties at the cut are resolved deterministically and symmetrically: the samples tied
 with the k-th ranking key share the remaining weight equally (the CVaR subgradient that treats equals equally), so
 equal losses give uniform weights and permuting the batch permutes the weights. Ranking by loss, this does not
@@ -20,12 +23,15 @@ from torch import Tensor
 from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
 from baldro.core.registry import require
 
-RANK_BY = ("loss", "likelihood")
+RANK_BY = ("auto", "loss", "likelihood")
+ROUNDINGS = ("ceil", "floor")
 
 
-def kept_count(ratio: float, batch_size: int) -> int:
-    """k = ⌈ratio·B⌉, at least 1 (rounded to 9 decimals first so 0.3·10 keeps 3, not 4)."""
-    return max(1, math.ceil(round(ratio * batch_size, 9)))
+def kept_count(ratio: float, batch_size: int, rounding: str = "ceil") -> int:
+    """k = ⌈ratio·B⌉ (or ⌊ratio·B⌋ with ``rounding="floor"``), at least 1 (ratio·B rounded to 9 decimals first so
+    0.3·10 keeps 3, not 4 or 2)."""
+    exact = round(ratio * batch_size, 9)
+    return max(1, math.floor(exact) if rounding == "floor" else math.ceil(exact))
 
 
 def _ranking_key(losses: Tensor, rank_by: str, nll: Tensor | None) -> Tensor:
@@ -45,17 +51,21 @@ def _ranking_key(losses: Tensor, rank_by: str, nll: Tensor | None) -> Tensor:
     return key.float() if key.dtype in (torch.float16, torch.bfloat16) else key
 
 
-def group_select(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None) -> Tensor:
-    """Indices (sorted ascending) of k = ⌈ratio·B⌉ kept samples; ties at the cut keep the lower batch index."""
+def group_select(
+    losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None, rounding: str = "ceil"
+) -> Tensor:
+    """Indices (sorted ascending) of the k kept samples; ties at the cut keep the lower batch index."""
     key = _ranking_key(losses, rank_by, nll)
     order = torch.sort(key, descending=True, stable=True).indices
-    return order[: kept_count(ratio, losses.numel())].sort().values
+    return order[: kept_count(ratio, losses.numel(), rounding)].sort().values
 
 
-def group_weights(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None) -> Tensor:
+def group_weights(
+    losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tensor | None = None, rounding: str = "ceil"
+) -> Tensor:
     """BalDRO-G weights: 1/k on samples ranked strictly above the k-th key; samples tied with it share the rest."""
     key = _ranking_key(losses, rank_by, nll)
-    k = kept_count(ratio, losses.numel())
+    k = kept_count(ratio, losses.numel(), rounding)
     threshold = torch.sort(key, descending=True).values[k - 1]
     nan, nan_cut = key.isnan(), threshold.isnan()
     above = (key > threshold) | (nan & ~nan_cut)  # NaN ranks hardest (as in torch.sort): it is kept, so the value
@@ -70,14 +80,17 @@ def group_weights(losses: Tensor, ratio: float, rank_by: str = "loss", nll: Tens
 class GroupAggregator(Aggregator):
     sparse: ClassVar[bool] = True
     ratio: float = 0.5
-    rank_by: str = "loss"
+    rank_by: str = "auto"
+    rounding: str = "ceil"
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         require(0 < self.ratio <= 1, "ratio", self.ratio, "in (0, 1]")
         require(self.rank_by in RANK_BY, "rank_by", self.rank_by, f"one of {', '.join(RANK_BY)}")
+        require(self.rounding in ROUNDINGS, "rounding", self.rounding, f"one of {', '.join(ROUNDINGS)}")
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)
-        weights = group_weights(losses, self.ratio, self.rank_by, nll)
+        rank_by = "loss" if self.rank_by == "auto" else self.rank_by
+        weights = group_weights(losses, self.ratio, rank_by, nll, self.rounding)
         return (weights * losses).sum(), weights

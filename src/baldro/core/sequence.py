@@ -8,7 +8,9 @@ Two paths give the same numbers (tested to 1e-5 in float32):
 * :func:`stats_from_logits` — from full ``[B, T, V]`` logits (simple, but the logits must exist).
 * :func:`stats_from_hidden` — the lean path: from the final hidden states ``[B, T, H]``, applying the LM head
   *module* only at answer-token positions, a chunk of tokens at a time, upcasting each chunk to float32. No
-  ``[B, T, V]`` float32 tensor is ever built.
+  ``[B, T, V]`` float32 tensor is ever built. The "head" is :func:`output_head`: the output-embedding module plus
+  whatever the architecture does to the logits after it (soft-capping, scaling; :mod:`baldro.core.lm_head`);
+  architectures not known to that module fall back to full logits (one warning per class).
 
 Both return a :class:`SequenceStats` holding the per-token NLL of every answer token (flattened) and the sample it
 belongs to, from which per-sample sums and means follow.
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from baldro.core.lm_head import logit_head
 
 IGNORE_INDEX = -100
 DEFAULT_CHUNK_TOKENS = 1024
@@ -100,13 +105,13 @@ def stats_from_logits(logits: Tensor, labels: Tensor) -> SequenceStats:
 def stats_from_hidden(
     hidden: Tensor,
     labels: Tensor,
-    lm_head: nn.Module,
+    lm_head: Callable[[Tensor], Tensor],
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
 ) -> SequenceStats:
     """Lean statistics: the LM head module applied only at answer positions, ``chunk_tokens`` at a time.
 
-    ``lm_head`` must be the output-embedding *module* (``model.get_output_embeddings()``) so that PEFT wrappers and
-    parameter sharding (FSDP, DeepSpeed ZeRO-3) see the call.
+    ``lm_head`` is :func:`output_head` (it calls the output-embedding *module*, so that PEFT wrappers and parameter
+    sharding (FSDP, DeepSpeed ZeRO-3) see the call, then the architecture's logit post-processing).
     """
     rows, cols, targets = answer_positions(labels)
     selected = hidden[rows, cols]
@@ -122,8 +127,8 @@ def answer_token_kl(
     hidden: Tensor,
     ref_hidden: Tensor,
     labels: Tensor,
-    lm_head: nn.Module,
-    ref_lm_head: nn.Module,
+    lm_head: Callable[[Tensor], Tensor],
+    ref_lm_head: Callable[[Tensor], Tensor],
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
 ) -> Tensor:
     """KL(π_ref ‖ π_θ) of the next-token distributions at each answer position, flattened like ``token_nll``."""
@@ -176,12 +181,13 @@ def _capture_decoder_output(model: nn.Module) -> Iterator[dict[str, Tensor]]:
         handle.remove()
 
 
-def _forward_kwargs(model: nn.Module, attention_mask: Tensor | None) -> dict[str, object]:
-    """``logits_to_keep=1`` and ``position_ids`` from the attention mask, where the model's forward accepts them."""
+def _forward_kwargs(model: nn.Module, attention_mask: Tensor | None, keep_logits: bool = True) -> dict[str, object]:
+    """``logits_to_keep=1`` (unless ``keep_logits`` is false) and ``position_ids`` from the attention mask, where
+    the model's forward accepts them."""
     params = inspect.signature(_unwrap(model).forward).parameters
     kwargs: dict[str, object] = {}
     for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in params:
+        if keep_logits and name in params:
             kwargs[name] = 1
             break
     if attention_mask is not None and attention_mask.dim() == 2 and "position_ids" in params:
@@ -198,15 +204,35 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
-def final_hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-    """Final (normed) hidden states ``[B, T, H]`` of a causal LM, computed through the model's own ``forward``.
+def final_hidden_states(
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    forward_context: Callable[[], AbstractContextManager] | None = None,
+) -> Tensor:
+    """Final (normed) hidden states ``[B, T, H]`` of a causal LM, computed through the model's own ``forward`` —
+    the features that :func:`output_head` maps to the model's logits.
 
     The call goes through the outermost wrapper (DDP, FSDP, PEFT) so distributed hooks run; ``labels`` are never
     passed (the model would compute a second loss) and only the last position's logits are computed. With an
     attention mask, ``position_ids`` follow it (:func:`position_ids_from_mask`), so left and right padding give each
-    sample the numbers it gets alone.
+    sample the numbers it gets alone. ``forward_context`` (e.g. ``accelerator.autocast``) wraps the ``forward`` call
+    only, as accelerate wraps a prepared model's ``forward``.
+
+    For an architecture whose head the lean path does not reproduce (:func:`baldro.core.lm_head.logit_head` is
+    ``None``) the features are the full logits ``[B, T, V]`` and :func:`output_head` is the identity.
     """
-    with _capture_decoder_output(model) as captured:
+    lean = logit_head(_unwrap(model)) is not None
+    context = forward_context() if forward_context is not None else contextlib.nullcontext()
+    if not lean:
+        with context:
+            return model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                use_cache=False,
+                **_forward_kwargs(model, attention_mask, keep_logits=False),
+            ).logits
+    with _capture_decoder_output(model) as captured, context:
         model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -216,9 +242,16 @@ def final_hidden_states(model: nn.Module, input_ids: Tensor, attention_mask: Ten
     return captured["hidden"]
 
 
-def output_head(model: nn.Module) -> nn.Module:
-    """The LM head module (``get_output_embeddings()``) of a possibly wrapped causal LM."""
-    return _unwrap(model).get_output_embeddings()
+def _identity(logits: Tensor) -> Tensor:
+    return logits
+
+
+def output_head(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``h ↦ logits`` of a possibly wrapped causal LM: the output-embedding module (``get_output_embeddings()``)
+    followed by the architecture's logit post-processing (:mod:`baldro.core.lm_head`), or the identity where
+    :func:`final_hidden_states` returns full logits. ``out_features`` is the vocabulary size where known."""
+    head = logit_head(_unwrap(model))
+    return _identity if head is None else head
 
 
 def model_sequence_stats(
@@ -227,7 +260,9 @@ def model_sequence_stats(
     labels: Tensor,
     attention_mask: Tensor | None = None,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    forward_context: Callable[[], AbstractContextManager] | None = None,
 ) -> SequenceStats:
-    """Per-sample answer statistics of ``model`` on a batch via the lean hidden-state path."""
-    hidden = final_hidden_states(model, input_ids, attention_mask)
+    """Per-sample answer statistics of ``model`` on a batch via the lean hidden-state path (full logits for an
+    architecture the lean head does not cover, see :func:`final_hidden_states`)."""
+    hidden = final_hidden_states(model, input_ids, attention_mask, forward_context)
     return stats_from_hidden(hidden, labels, output_head(model), chunk_tokens)

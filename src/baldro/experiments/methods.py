@@ -1,8 +1,10 @@
 """Method presets: ``<base>[+<variant>]`` names → the ``objective`` / ``aggregator`` / ``retain`` config sections.
 
 Bases: ``ga`` (gradient ascent, no retain term), ``graddiff`` (GA + retain NLL), ``npo``, ``simnpo``, ``satimp``,
-``wga``, ``idk_dpo`` (each with the retain NLL, λ = 1). Variants: none (mean), ``g`` (BalDRO-G, ratio 0.5), ``dv``
-(BalDRO-DV, paper sign, β = 2), ``dv-official`` (the released code's sign), ``kl_radius`` (ρ = 0.1), ``chi2`` (τ = 1).
+``wga``, ``idk_dpo`` (each with the retain NLL, λ = 1). Variants: none (mean), ``g`` (BalDRO-G, ratio 0.5, ranked
+as the objective declares: by likelihood for satimp and wga), ``dv`` (BalDRO-DV, paper sign, β = 2; β on the loss's
+scale for satimp, 0.005, and wga, 0.1, whose per-sample losses lie in [−0.018, 0] and [−0.37, 0]), ``dv-official``
+(the released code's sign), ``kl_radius`` (ρ = 0.1), ``chi2`` (τ = 1).
 E.g. ``npo``, ``npo+g``, ``npo+dv``, ``npo+dv-official``, ``simnpo+kl_radius``.
 """
 
@@ -32,6 +34,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "kl_radius": {"name": "kl_radius", "rho": 0.1},
     "chi2": {"name": "chi2", "tau": 1.0},
 }
+DV_BETA: dict[str, float] = {"satimp": 0.005, "wga": 0.1}  # β on the per-sample loss's scale (docs/compat.md)
 DEFAULT_METHODS = ("npo", "npo+g", "npo+dv", "npo+dv-official")
 
 
@@ -49,4 +52,11 @@ def method_config(name: str) -> dict[str, Any]:
         )
     cfg = copy.deepcopy(BASES[base])
     cfg["aggregator"] = copy.deepcopy(VARIANTS[variant])
+    if cfg["aggregator"]["name"] == "dv" and base in DV_BETA:
+        cfg["aggregator"]["beta"] = DV_BETA[base]
+    if cfg["aggregator"]["name"] == "group":
+        from baldro import objectives
+
+        objective = dict(cfg["objective"])
+        cfg["aggregator"]["rank_by"] = objectives.build(objective.pop("name"), **objective).rank_by
     return cfg

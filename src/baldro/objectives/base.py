@@ -27,13 +27,33 @@ class ForgetInputs:
 
 
 class Objective:
-    """Calling an objective on :class:`ForgetInputs` returns the per-sample losses ``[B]`` (lower = more forgotten)."""
+    """Calling an objective on :class:`ForgetInputs` returns the per-sample losses ``[B]``.
+
+    ``loss_is_hardness`` declares how BalDRO-G measures a sample's hardness (how much is left to forget) for this
+    objective: ``True`` when the loss is monotone in it (higher loss = harder: GA, NPO, SimNPO, IdkDPO, ...);
+    ``False`` when it is not — SatImp's p^β1·(1−p)^β2·log p and WGA's p^β·log p go to 0 both when a sample is
+    remembered (p → 1) and when it is fully forgotten (p → 0) — and hardness is then the likelihood (lowest mean NLL
+    = hardest), as the released BalDRO code's Group trainers rank. :attr:`rank_by` is the ranking this implies.
+    """
 
     needs_reference: ClassVar[bool] = False
     needs_idk: ClassVar[bool] = False
+    loss_is_hardness: ClassVar[bool] = True
+
+    @property
+    def rank_by(self) -> str:
+        """The BalDRO-G ranking key this objective implies: ``"loss"`` or ``"likelihood"``."""
+        return "loss" if self.loss_is_hardness else "likelihood"
 
     def __call__(self, inputs: ForgetInputs) -> Tensor:
         raise NotImplementedError
+
+    def token_losses(self, inputs: ForgetInputs) -> Tensor:
+        """Per-token losses aligned with ``inputs.stats.token_nll`` (objectives defined per token only); the unit of
+        a DRO aggregator over tokens (``UnlearnLoss(forget_unit="token")``)."""
+        raise ValueError(
+            f"objective {type(self).__name__} has no per-token loss; forget_unit 'token' needs satimp or wga"
+        )
 
     def config(self) -> dict[str, Any]:
         from dataclasses import asdict

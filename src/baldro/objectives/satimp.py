@@ -6,6 +6,10 @@ Per token: ℓ_t = −sg[p_t^β1 · (1 − p_t)^β2]·NLL_t, p_t = exp(−NLL_t)
 ``granularity="sample"`` (default): ℓ_i = mean of ℓ_t over sample i's answer tokens.
 ``granularity="token"``: the anchors average ℓ_t over all answer tokens of the batch; ℓ_i = (B/N)·Σ_{t∈i} ℓ_t
 (N = the batch's answer-token count) reproduces that exactly under the ``mean`` aggregator.
+
+Scale and ranking: ℓ_t ∈ [−0.018, 0] for β1 = 5, β2 = 1 (minimum at p ≈ 0.69), and ℓ_t → 0 both when remembered
+(p → 1) and when forgotten (p → 0), so the loss does not measure hardness: BalDRO-G ranks by likelihood
+(``loss_is_hardness = False``) and a DV β must sit on this scale (β ≈ 0.005 rather than NPO's 2; see docs/compat.md).
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ class SatImp(Objective):
     beta1: float = 5.0
     beta2: float = 1.0
     granularity: str = "sample"
+    loss_is_hardness = False
 
     def __post_init__(self) -> None:
         require(self.granularity in GRANULARITIES, "granularity", self.granularity, "'sample' or 'token'")
 
-    def __call__(self, inputs: ForgetInputs) -> Tensor:
+    def token_losses(self, inputs: ForgetInputs) -> Tensor:
         nll = inputs.stats.token_nll
         p = (-nll.detach()).exp()
-        token_loss = -(p**self.beta1 * (1 - p) ** self.beta2) * nll
-        return reduce_tokens(inputs.stats, token_loss, self.granularity)
+        return -(p**self.beta1 * (1 - p) ** self.beta2) * nll
+
+    def __call__(self, inputs: ForgetInputs) -> Tensor:
+        return reduce_tokens(inputs.stats, self.token_losses(inputs), self.granularity)

@@ -2,13 +2,14 @@
 
 NPO and IdkDPO need log π_ref(y|x) = −Σ_t NLL_t of each forget (and refusal) answer under the initial model. We
 compute it once before training — eval mode (no dropout), no autograd, the training collator (same tokenisation
-and padding) — and store it in the run folder keyed by dataset ``index``; the trainer feeds it to the objective by
+and padding), the training step's mixed precision (``forward_context``) — and store it in the run folder keyed by dataset ``index``; the trainer feeds it to the objective by
 the batch's ``index`` column.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,15 @@ def compute_reference_cache(
     device: torch.device | str,
     parts: tuple[str, ...] = ("forget",),
     chunk_tokens: int = 1024,
+    forward_context: Callable[[], AbstractContextManager] | None = None,
 ) -> ReferenceCache:
     """Run ``model`` (eval mode, no grad) over training items ``{"forget": item, "idk": item, ...}`` once.
 
     ``collate`` is the training collator; only the requested ``parts`` of each collated batch are used.
+    ``forward_context`` wraps each ``forward`` call (the trainer passes accelerate's mixed-precision autocast, which
+    a prepared model's ``forward`` runs under in training), so the cached values carry the same rounding as the
+    training step's own log-likelihoods: with ``bf16`` and float32 weights, computing them in plain float32
+    instead shifts the NPO log-ratio at lr = 0 by up to ~0.1.
     """
     was_training = model.training
     model.eval()
@@ -93,6 +99,7 @@ def compute_reference_cache(
                 b["labels"].to(device),
                 b["attention_mask"].to(device),
                 chunk_tokens,
+                forward_context,
             )
             found[part][0].append(b["index"].cpu())
             found[part][1].append(stats.logp_sum.float().cpu())

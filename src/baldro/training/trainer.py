@@ -98,7 +98,8 @@ class UnlearnTrainer(Trainer):
     ``"global"``; ``reference_cache`` (a :class:`ReferenceCache`; computed in ``train()`` when needed and absent,
     and saved as ``reference_logp.safetensors`` in ``output_dir``); ``reference_model`` (a frozen copy of the
     initial model, needed by the ``kl`` retain term; used live by the objective only when ``compute_loss`` runs
-    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``.
+    without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``; ``forget_unit`` and
+    ``retain_rows`` (``UnlearnLoss`` options, set by ``compat: released``).
     """
 
     def __init__(
@@ -120,6 +121,8 @@ class UnlearnTrainer(Trainer):
         reference_model: nn.Module | None = None,
         log_every: int | None = 1,
         chunk_tokens: int = 1024,
+        forget_unit: str = "sample",
+        retain_rows: str = "all",
         **kwargs: Any,
     ) -> None:
         self.scope = build_scope(dro_scope)
@@ -132,9 +135,11 @@ class UnlearnTrainer(Trainer):
             forget_weight=forget_weight,
             retain_weight=retain_weight,
             retain_aggregator=_build(retain_aggregator, aggregators_mod),
+            forget_unit=forget_unit,
+            retain_rows=retain_rows,
         )
-        if dro_scope == "global" and self.loss_fn.retain_aggregator is not None:
-            raise ValueError("dro_scope='global' does not support retain_aggregator; use dro_scope='micro'")
+        if dro_scope == "global" and self.loss_fn.global_scope_problem():
+            raise ValueError(f"dro_scope='global' does not support {self.loss_fn.global_scope_problem()}; use 'micro'")
         self.dro_scope = dro_scope
         self.reference_cache = reference_cache
         self.reference_model = reference_model
@@ -185,15 +190,17 @@ class UnlearnTrainer(Trainer):
         parts = ("forget", "idk") if self.objective.needs_idk else ("forget",)
         dataset = self.train_dataset
         items = (dataset[i] for i in range(len(dataset)))
-        self.reference_cache = compute_reference_cache(
-            self.model,
-            items,
-            self.data_collator,
-            self.args.per_device_train_batch_size,
-            self.args.device,
-            parts,
-            self.chunk_tokens,
-        )
+        with self.compute_loss_context_manager():  # the numeric context of the training step (see _forward_context)
+            self.reference_cache = compute_reference_cache(
+                self.model,
+                items,
+                self.data_collator,
+                self.args.per_device_train_batch_size,
+                self.args.device,
+                parts,
+                self.chunk_tokens,
+                forward_context=self._forward_context,
+            )
         if self.args.should_save:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial")
@@ -212,15 +219,32 @@ class UnlearnTrainer(Trainer):
                 self.per_sample_log.truncate_after(int(digits))
         return super().train(resume_from_checkpoint and str(resume_from_checkpoint), *args, **kwargs)
 
+    def _forward_context(self) -> Any:
+        """The mixed-precision context accelerate puts around a prepared model's ``forward`` (``training.bf16/fp16``
+        autocast, a no-op otherwise). The reference passes (cache, ``reference_model``) run the forward under it and
+        the LM head outside it, inside ``compute_loss_context_manager`` — exactly as the training step runs the
+        policy — so that at lr = 0 the log-ratio is 0, not bf16 rounding noise."""
+        return self.accelerator.autocast()
+
+    def _policy_context(self, model: nn.Module) -> Any:
+        """:meth:`_forward_context` when ``model``'s forward is accelerate-wrapped (inside ``train()``), else ``None``
+        (a direct ``compute_loss`` call on an unprepared model runs it in plain precision)."""
+        return self._forward_context if getattr(model, "_original_forward", None) is not None else None
+
     # ----- per-sample pieces ----------------------------------------------------------------------------------
-    def _reference_logp(self, part: dict[str, Tensor], which: str) -> Tensor:
+    def _reference_logp(self, part: dict[str, Tensor], which: str, model: nn.Module | None = None) -> Tensor:
         if self.reference_cache is not None:
             return self.reference_cache.lookup(part["index"], which)
         if self.reference_model is None:
             raise RuntimeError("no reference log-likelihoods: call ensure_reference_cache() or pass reference_model")
         with torch.no_grad():
             stats = model_sequence_stats(
-                self.reference_model, part["input_ids"], part["labels"], part.get("attention_mask"), self.chunk_tokens
+                self.reference_model,
+                part["input_ids"],
+                part["labels"],
+                part.get("attention_mask"),
+                self.chunk_tokens,
+                forward_context=self._policy_context(model),
             )
         return stats.logp_sum
 
@@ -232,7 +256,7 @@ class UnlearnTrainer(Trainer):
         )
         fi = ForgetInputs(stats=stats)
         if self.objective.needs_reference:
-            fi.ref_logp = self._reference_logp(forget, "forget")
+            fi.ref_logp = self._reference_logp(forget, "forget", model)
         if self.objective.needs_idk:
             if "idk" not in inputs:
                 raise ValueError(f"objective {self.objective!r} needs refusal answers: pass idk_dataset")
@@ -241,7 +265,7 @@ class UnlearnTrainer(Trainer):
                 model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), self.chunk_tokens
             )
             if self.objective.needs_reference:
-                fi.ref_idk_logp = self._reference_logp(idk, "idk")
+                fi.ref_idk_logp = self._reference_logp(idk, "idk", model)
         return fi
 
     def retain_inputs(self, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
@@ -253,7 +277,9 @@ class UnlearnTrainer(Trainer):
             return RetainInputs(stats=stats)
         hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"))
         with torch.no_grad():
-            ref_hidden = final_hidden_states(self.reference_model, retain["input_ids"], retain.get("attention_mask"))
+            ref_hidden = final_hidden_states(
+                self.reference_model, retain["input_ids"], retain.get("attention_mask"), self._policy_context(model)
+            )
         head, labels = output_head(model), retain["labels"]
         token_kl = answer_token_kl(hidden, ref_hidden, labels, head, output_head(self.reference_model), self.chunk_tokens)
         return RetainInputs(stats=stats_from_hidden(hidden, labels, head, self.chunk_tokens), token_kl=token_kl)

@@ -3,7 +3,8 @@
 Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, kind (qa: TOFU-style splits | text: MUSE
 ``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
 null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
-``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``.
+``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``, ``compat`` (paper |
+released: the released BalDRO code's definitions, :mod:`baldro.training.compat`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from baldro import aggregators, objectives, retain
 from baldro.errors import ConfigError
+from baldro.training.compat import loss_spec
 from baldro.training.config import DRO_SCOPES, component, section
 from baldro.training.loading import load_model, qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
@@ -27,6 +29,7 @@ UNLEARN_KEYS = (
     "dro_scope",
     "log_every",
     "chunk_tokens",
+    "compat",
 )
 UNLEARN_DATA_KEYS = ("source", "kind", "forget_split", "retain_split", "format", "max_length", "idk_seed")
 UNLEARN_DEFAULTS: dict[str, Any] = {
@@ -40,6 +43,7 @@ UNLEARN_DEFAULTS: dict[str, Any] = {
     "dro_scope": "micro",
     "log_every": 1,
     "chunk_tokens": 1024,
+    "compat": "paper",
     "lora": None,
     "training": {},
     "overwrite": False,
@@ -47,14 +51,30 @@ UNLEARN_DEFAULTS: dict[str, Any] = {
 }
 
 
+def loss_parts(cfg: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[str, str]]:
+    """(objective, aggregator, retain term, retain aggregator, UnlearnLoss options) under ``cfg["compat"]``;
+    ConfigError for a bad name, parameter or pairing (e.g. ``rank_by: loss`` with satimp)."""
+    from baldro.composition import UnlearnLoss
+
+    spec = loss_spec(cfg)
+    parts = {
+        "objective": component({"objective": spec.objective}, "objective", objectives.build),
+        "aggregator": component({"aggregator": spec.aggregator}, "aggregator", aggregators.build, "mean"),
+        "retain": component({"retain": spec.retain}, "retain", retain.build),
+        "retain_aggregator": component({"retain_aggregator": spec.retain_aggregator}, "retain_aggregator", aggregators.build),
+    }
+    try:
+        loss = UnlearnLoss(**parts, **spec.options)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ConfigError(f"config keys objective/aggregator: {err}") from err
+    return loss.objective, loss.aggregator, loss.retain, loss.retain_aggregator, spec.options
+
+
 def check_unlearn(cfg: dict[str, Any]) -> None:
     """Build the loss components once so that a bad name or parameter fails before the run starts."""
     if cfg["dro_scope"] not in DRO_SCOPES:
         raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
-    objective = component(cfg, "objective", objectives.build)
-    component(cfg, "aggregator", aggregators.build, "mean")
-    component(cfg, "retain", retain.build)
-    component(cfg, "retain_aggregator", aggregators.build)
+    objective = loss_parts(cfg)[0]
     kind = section(cfg, "data").get("kind")
     if kind not in ("qa", "text"):
         raise ConfigError(f"data.kind {kind!r} must be 'qa' (TOFU-style splits) or 'text' (MUSE raw/<split> text)")
@@ -70,9 +90,7 @@ def build_unlearn_trainer(run: Run) -> Any:
     from baldro.training.trainer import UnlearnTrainer
 
     cfg = run.cfg
-    objective = component(cfg, "objective", objectives.build)
-    aggregator = component(cfg, "aggregator", aggregators.build, "mean")
-    retain_term = component(cfg, "retain", retain.build)
+    objective, aggregator, retain_term, retain_aggregator, options = loss_parts(cfg)
     retain_weight = float(section(cfg, "retain").get("weight", 1.0)) if retain_term is not None else 0.0
     data = section(cfg, "data")
     idk = None
@@ -99,12 +117,13 @@ def build_unlearn_trainer(run: Run) -> Any:
         retain=retain_term,
         forget_weight=float(cfg["forget_weight"]),
         retain_weight=retain_weight,
-        retain_aggregator=component(cfg, "retain_aggregator", aggregators.build),
+        retain_aggregator=retain_aggregator,
         dro_scope=cfg["dro_scope"],
         reference_model=reference_model,
         log_every=cfg["log_every"],
         chunk_tokens=int(cfg["chunk_tokens"]),
         processing_class=run.tokenizer,
+        **options,
     )
 
 
