@@ -17,11 +17,12 @@
 from __future__ import annotations
 
 import resource
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -43,12 +44,20 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` → ``cuda`` when available, else ``cpu``; SystemExit(2) with one line if CUDA is asked but absent."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: no CUDA device is visible to torch {torch.__version__}; use --device cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        _fail(f"--device {name}: not a device name; use auto, cpu, cuda or cuda:N")
     if device.type not in ("cpu", "cuda"):
-        raise SystemExit(f"--device {name}: only cpu and cuda[:N] are supported")
+        _fail(f"--device {name}: only cpu and cuda[:N] are supported")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        _fail(f"--device {name}: no CUDA device is visible to torch {torch.__version__}; use --device cpu")
     return device
+
+
+def _fail(message: str) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def sync(device: torch.device) -> None:

@@ -97,13 +97,15 @@ def test_peak_tflops_table_override_and_cpu(monkeypatch: pytest.MonkeyPatch) -> 
     assert bench_device.mfu(6e12, 2.0, 10.0) == pytest.approx(0.3) and bench_device.mfu(1.0, 1.0, None) is None
 
 
-def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_device(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert bench_device.resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(SystemExit, match="--device cuda: no CUDA device"):
-        bench_device.resolve_device("cuda")
-    with pytest.raises(SystemExit, match="only cpu and cuda"):
-        bench_device.resolve_device("mps")
+    for name, message in (("cuda", "--device cuda: no CUDA device"), ("mps", "--device mps: only cpu and cuda"),
+                          ("gpu0", "--device gpu0: not a device name")):
+        with pytest.raises(SystemExit) as exc:
+            bench_device.resolve_device(name)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(message) and err.count("\n") == 1
 
 
 def _json_lines(argv: list[str]) -> list[dict]:
