@@ -25,16 +25,16 @@ def split_labels(enc: dict) -> tuple[list[int], list[int]]:
 
 
 @pytest.mark.parametrize(
-    ("preset", "prompt_text"),
-    [("plain", f"Question: {Q}\nAnswer:"), ("llama2", f"[INST] {Q} [/INST]")],
+    ("preset", "prompt_text", "sep"),
+    [("plain", f"Question: {Q}\nAnswer:", " "), ("llama2", f"[INST] {Q} [/INST]", "")],
 )
-def test_plain_templates_mask_exactly_the_prompt(plain_tokenizer, preset, prompt_text):
+def test_plain_templates_mask_exactly_the_prompt(plain_tokenizer, preset, prompt_text, sep):
     fmt = PromptFormat.preset(preset)
     enc = encode_qa(plain_tokenizer, Q, A, fmt)
     prompt, answer = split_labels(enc)
     assert plain_tokenizer.decode(prompt) == prompt_text
     assert answer[-1] == plain_tokenizer.eos_token_id
-    assert plain_tokenizer.decode(answer[:-1]) == " " + A
+    assert plain_tokenizer.decode(answer[:-1]) == sep + A
     assert encode_prompt(plain_tokenizer, Q, fmt) == prompt
 
 
@@ -47,9 +47,12 @@ def test_chat_template_masks_exactly_the_prompt(chat_tokenizer):
         f"<|im_start|>user\n{Q}<|im_end|>\n<|im_start|>assistant\n"
     )
     assert chat_tokenizer.decode(prompt) == expected_prompt
-    assert chat_tokenizer.decode(answer) == A + "<|im_end|>"
+    # open-unlearning labels every template token after the prompt and appends EOS when the last one is not EOS
+    assert chat_tokenizer.decode(answer) == A + "<|im_end|>\n<|im_end|>"
     assert answer[-1] == chat_tokenizer.eos_token_id
     assert encode_prompt(chat_tokenizer, Q, fmt) == prompt
+    trimmed = encode_qa(chat_tokenizer, Q, A, PromptFormat(system_prompt="You are a helpful assistant.", trim_after_eos=True))
+    assert chat_tokenizer.decode(split_labels(trimmed)[1]) == A + "<|im_end|>"
 
 
 def test_chat_without_system_prompt(chat_tokenizer):
@@ -118,7 +121,7 @@ def test_real_tofu_rows_mask_exactly_the_prompt(tofu_dir, chat_tokenizer):
     for row in rows:
         enc = encode_qa(chat_tokenizer, row["question"], row["answer"], fmt, max_length=4096)
         prompt, answer = split_labels(enc)
-        assert chat_tokenizer.decode(answer) == row["answer"] + "<|im_end|>"
+        assert chat_tokenizer.decode(answer) == row["answer"] + "<|im_end|>\n<|im_end|>"
         assert chat_tokenizer.decode(prompt).endswith(f"{row['question']}<|im_end|>\n<|im_start|>assistant\n")
 
 

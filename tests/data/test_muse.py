@@ -79,14 +79,12 @@ def test_bad_muse_rows(muse_dir, capsys):
 
 @pytest.mark.parametrize("max_length", [1, 7, 16, 10_000])
 def test_chunking_covers_the_stream(plain_tokenizer, max_length):
+    """open-unlearning's _chunk_raw_text: documents joined with "\n\n", cut every max_length tokens, decoded."""
     chunks = chunk_texts(DOCS, plain_tokenizer, max_length=max_length)
-    eos = plain_tokenizer.eos_token_id
-    expected = []
-    for k, doc in enumerate(DOCS):
-        expected += ([eos] if k else []) + plain_tokenizer(doc, add_special_tokens=False)["input_ids"]
-    assert [t for c in chunks for t in c] == expected
-    assert all(len(c) == max_length for c in chunks[:-1])
-    assert 0 < len(chunks[-1]) <= max_length
+    stream = plain_tokenizer("\n\n".join(DOCS), add_special_tokens=False)["input_ids"]
+    expected = [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
+    assert chunks == [plain_tokenizer.decode(c) for c in expected]
+    assert "".join(chunks) == "\n\n".join(DOCS)
 
 
 def test_text_chunk_dataset_collates(plain_tokenizer):
@@ -94,5 +92,6 @@ def test_text_chunk_dataset_collates(plain_tokenizer):
     batch = QACollator(plain_tokenizer)([ds[i] for i in range(len(ds))])
     assert batch["index"].tolist() == list(range(len(ds)))
     mask = batch["attention_mask"].bool()
+    mask[:, 0] = False  # the first position is never labelled (nothing predicts it)
     assert (batch["labels"][mask] == batch["input_ids"][mask]).all()
     assert (batch["labels"][~mask] == -100).all()

@@ -54,7 +54,8 @@ def test_chat_prompt_and_label_mask(tokenizer):
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
         f"<|im_start|>user\n{Q}<|im_end|>\n<|im_start|>assistant\n"
     )
-    assert tokenizer.decode(answer) == A + "<|im_end|>"
+    # open-unlearning labels the template's "\n" after <|im_end|> and appends EOS (see docs/prompt-formats.md)
+    assert tokenizer.decode(answer) == A + "<|im_end|>\n<|im_end|>"
     assert answer[-1] == tokenizer.eos_token_id
     assert encode_prompt(tokenizer, Q, fmt) == prompt
 

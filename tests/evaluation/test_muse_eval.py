@@ -41,7 +41,8 @@ def test_muse_eval_files_and_round_trip(random_tiny_model, mini_muse, tmp_path):
     assert set(ev) >= {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE", "forget_verbmem_ROUGE", "mia_min_k", "privleak"}
     k = ev["forget_knowmem_ROUGE"]["value_by_index"]["1"]
     assert k["input"].startswith("Question: What colour is book 0?\nAnswer: The book is blue 0.\n\n")
-    assert k["input"].endswith("Question: What colour is book 1?\nAnswer:")
+    assert k["input"].endswith("Question: What colour is book 1?\nAnswer: ")  # open-unlearning's trailing space
+    assert ev["prompt_format"] == s["prompt_format"] == "plain"
     # MUSE reports ROUGE-L F1
     vals = [v["rougeL_f1"] for v in ev["forget_verbmem_ROUGE"]["value_by_index"].values()]
     assert s["forget_verbmem_ROUGE"] == pytest.approx(sum(vals) / len(vals))

@@ -53,6 +53,9 @@ def test_files_have_open_unlearning_shape(tofu_run):
     assert ev["forget_truth_ratio"]["value_by_index"]["1"]["score"] == pytest.approx(tr, rel=1e-9)
     summary = json.loads((out / "TOFU_SUMMARY.json").read_text())
     assert all(ev[k]["agg_value"] == summary[k] for k in ("forget_Q_A_Prob", "forget_quality", "model_utility"))
+    # the prompt format is named in both files (a string: open-unlearning's readers skip it)
+    assert ev["prompt_format"] == summary["prompt_format"]
+    assert summary["prompt_format"].startswith("default (")
 
 
 def test_summarize_round_trip(tofu_run):
@@ -111,9 +114,20 @@ def test_plain_qa_data_skips_what_it_cannot_compute(random_tiny_model, make_mini
     assert "paraphrased_answer" in skipped["forget_Q_A_PARA_Prob"]
     assert "perturbed_answer" in skipped["forget_Q_A_PERT_Prob"]
     assert "forget_truth_ratio" in skipped and "forget_quality" in skipped
+    assert f"replace forget10_perturbed.json in {data} by TOFU's" in skipped["forget_truth_ratio"]
     assert "world_facts_perturbed" in skipped["wf_Q_A_ROUGE"] and "wf_Q_A_ROUGE" in skipped["model_utility"]
     assert "holdout10" in skipped["privleak"] and s["privleak"] is None
     assert summarize(json.loads((out / "TOFU_EVAL.json").read_text())) == s
+
+
+def test_truth_ratio_skip_names_the_perturbed_file_to_add(make_mini_tofu, tmp_path):
+    from baldro.evaluation.tofu_splits import load_tofu_eval_splits
+
+    data = make_mini_tofu(tmp_path / "plain", n=3, holdout=False, plain_forget=True)
+    (data / "forget10_perturbed.json").rename(data / "forget10.json")
+    splits, _ = load_tofu_eval_splits(data, "forget10")
+    assert splits["forget"].name == "forget10"
+    assert f"add forget10_perturbed.json to {data}" in splits["forget"].notes["pert"]
 
 
 def test_real_tofu_files_few_items(random_tiny_model, tmp_path):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from baldro.experiments.stages import DONE, STAGE_LOG, Progress, Stage, run_stage, run_stages
+from baldro.experiments.stages import STAGE_LOG, Progress, Stage, run_stage, run_stages
+from baldro.runfolder import DONE
 
 
 def _noisy(folder: Path, text: str) -> None:

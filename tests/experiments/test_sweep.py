@@ -104,3 +104,29 @@ def test_each_point_is_evaluated_on_its_own_data_overrides(tmp_path: Path, monke
     base = {"data": {"source": "bench", "forget_split": "forget10"}, "output_dir": "x"}
     run_sweep(base, parse_grid(["data.forget_split=forget01,forget05"]), tmp_path / "s")
     assert evaluated == [("bench", "forget01"), ("bench", "forget05")]
+
+
+def test_each_point_is_evaluated_with_its_training_prompt_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import baldro.evaluation.tofu as tofu_eval
+    from baldro.experiments.sweep import run_sweep
+
+    formats: list[str] = []
+
+    def fake_unlearn(config: dict) -> Path:
+        folder = Path(config["output_dir"])
+        folder.mkdir(parents=True)
+        return folder
+
+    def fake_evaluate(model: Path, source: str, forget_split: str, out_dir: Path, fmt=None, **_: object) -> dict:
+        formats.append(fmt.name)
+        Path(out_dir).mkdir(parents=True)
+        (Path(out_dir) / "TOFU_SUMMARY.json").write_text(json.dumps({"forget_quality": 0.5, "model_utility": 0.5}))
+        return {}
+
+    monkeypatch.setattr(training, "run_unlearn", fake_unlearn)
+    monkeypatch.setattr(tofu_eval, "evaluate_tofu", fake_evaluate)
+    base = {"data": {"source": "bench", "forget_split": "forget10"}, "output_dir": "x"}
+    run_sweep(base, parse_grid(["data.format=llama2,gemma-7b-it"]), tmp_path / "s")
+    assert formats == ["llama2", "gemma-7b-it"]

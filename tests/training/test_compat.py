@@ -23,7 +23,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def _cfg(objective, aggregator, compat="released", **extra):
     return resolve_unlearn({"objective": objective, "aggregator": aggregator, "compat": compat,
-                            "output_dir": "unused", **extra})
+                            "model": {"path": "org/some-hub-model"}, "output_dir": "unused", **extra})
 
 
 def test_released_dv_npo_sets_the_soft_min_sign_and_the_summed_retain():
@@ -79,7 +79,7 @@ def test_rank_by_loss_with_satimp_is_a_config_error_and_exit_2(tmp_path, capsys)
     with pytest.raises(ConfigError, match=r"rank_by='loss' is meaningless with objective SatImp"):
         _cfg({"name": "satimp"}, {"name": "group", "rank_by": "loss"}, compat="paper")
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"model": {"path": str(tmp_path / "no-model")}, "objective": {"name": "wga"},
+    path.write_text(yaml.safe_dump({"model": {"path": "org/some-hub-model"}, "objective": {"name": "wga"},
                                     "aggregator": {"name": "group", "rank_by": "loss"},
                                     "output_dir": str(tmp_path / "out")}))
     assert main(["unlearn", "--config", str(path)]) == 2

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from baldro.cli.main import main
+from baldro.runfolder import partial_path
 from baldro.training import run_finetune, run_unlearn
-from baldro.training.runs import partial_path
 
 TRAINING = {
     "max_steps": 2,
@@ -155,3 +155,20 @@ def test_unlearn_on_raw_text_chunks(tiny_model_dir, synth_dir, tmp_path):
     rows = [json.loads(line) for line in (out / "per_sample.jsonl").read_text().splitlines()]
     assert rows and all(r["nll"] > 0 for r in rows)
     assert load_file(str(out / "reference_logp.safetensors"))["forget"].numel() >= 2
+
+
+def test_quantized_checkpoint_is_refused_before_any_folder(tiny_model_dir, synth_dir, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "gguf_converted"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (model / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "run"
+    cfg = _write(tmp_path, _unlearn_config(model, synth_dir, out))
+    assert main(["unlearn", "--config", cfg]) == 2
+    err = capsys.readouterr().err
+    assert "quantization_config" in err and "'bitsandbytes'" in err and "save_pretrained" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() and not partial_path(out).exists()

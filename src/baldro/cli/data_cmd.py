@@ -26,9 +26,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from baldro.data.tofu import tofu_split_counts
 
     if args.muse or is_muse_folder(args.source):
-        counts = muse_split_counts(args.source)
-        if args.split:
-            counts = {k: v for k, v in counts.items() if k in args.split}
+        counts = muse_split_counts(args.source, args.split)
     else:
         counts = tofu_split_counts(args.source, args.split)
     print(json.dumps(counts, indent=2))

@@ -27,13 +27,13 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from baldro.cli.outdir import check_out_dir, staged_out_dir
     from baldro.data.synth import write_benchmark
     from baldro.data.synth.writer import check_sizes
+    from baldro.runfolder import check_out_dir, staged
 
     check_sizes(args.authors, args.questions)
     out = check_out_dir(args.out, args.overwrite)
-    with staged_out_dir(out, args.overwrite) as tmp:
+    with staged(out, args.overwrite) as tmp:
         write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))

@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_args(t)
     t.add_argument("--data", required=True, help="TOFU-style folder (e.g. ../shared/data/tofu) or hub id")
     t.add_argument("--forget-split", default="forget10")
-    t.add_argument("--format", default=None, help="prompt format preset: plain, llama2 or chat (default: chat template if the tokenizer has one)")
+    t.add_argument(
+        "--format", default=None,
+        help="prompt format preset: plain, llama2, chat or an open-unlearning model config name (llama-3.2-1b-instruct, "
+        "gemma-7b-it, ...; see docs/prompt-formats.md); default: the chat template if the tokenizer has one",
+    )
     t.add_argument("--max-new-tokens", type=int, default=200)
     t.add_argument("--max-length", type=int, default=512)
     t.set_defaults(func=run_tofu)
@@ -32,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = sub.add_parser("summarize", help="recompute the summary of an existing *_EVAL.json (ours or open-unlearning's)")
     s.add_argument("eval_json", help="path to a TOFU_EVAL.json or MUSE_EVAL.json")
     s.add_argument("--retain-logs", default=None, help="the retain model's *_EVAL.json (Forget Quality, PrivLeak)")
-    s.add_argument("--benchmark", choices=("tofu", "muse"), default=None, help="default: from the file name")
+    s.add_argument("--benchmark", choices=("tofu", "muse"), default=None, help="default: inferred from the file's metrics (checked against the file name)")
     s.add_argument("--out", default=None, help="write the summary to this file instead of stdout")
     s.set_defaults(func=run_summarize)
 
@@ -47,6 +51,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _out_lock(args: argparse.Namespace) -> Any:
+    """The ``--out`` folder's lock (held while the evaluation writes it); a stale one is taken with --overwrite."""
+    from baldro.runfolder import FolderLock
+
+    return FolderLock(args.out, take_stale=args.overwrite,
+                      stale_hint="pass --overwrite to start again, or delete the lock file")
+
+
 def _report(summary: dict[str, Any], out: Path | None) -> None:
     for name, reason in summary.get("skipped", {}).items():
         print(f"baldro eval: skipped {name}: {reason}", file=sys.stderr)
@@ -56,11 +68,19 @@ def _report(summary: dict[str, Any], out: Path | None) -> None:
 
 
 def run_tofu(args: argparse.Namespace) -> int:
-    from baldro.data.formatting import PromptFormat
     from baldro.evaluation.files import summary_file
+
+    with _out_lock(args):
+        summary = _tofu(args)
+    _report(summary, summary_file(args.out, "tofu"))
+    return 0
+
+
+def _tofu(args: argparse.Namespace) -> dict[str, Any]:
+    from baldro.data.formatting import PromptFormat
     from baldro.evaluation.tofu import evaluate_tofu
 
-    summary = evaluate_tofu(
+    return evaluate_tofu(
         args.model,
         args.data,
         forget_split=args.forget_split,
@@ -74,15 +94,21 @@ def run_tofu(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         progress=not args.no_progress,
     )
-    _report(summary, summary_file(args.out, "tofu"))
-    return 0
 
 
 def run_muse(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
+
+    with _out_lock(args):
+        summary = _muse(args)
+    _report(summary, summary_file(args.out, "muse"))
+    return 0
+
+
+def _muse(args: argparse.Namespace) -> dict[str, Any]:
     from baldro.evaluation.muse import evaluate_muse
 
-    summary = evaluate_muse(
+    return evaluate_muse(
         args.model,
         args.data,
         retain_logs=args.retain_logs,
@@ -94,20 +120,20 @@ def run_muse(args: argparse.Namespace) -> int:
         knowmem_max_new_tokens=args.knowmem_max_new_tokens,
         progress=not args.no_progress,
     )
-    _report(summary, summary_file(args.out, "muse"))
-    return 0
 
 
 def run_summarize(args: argparse.Namespace) -> int:
     # Not evaluation.assemble: it imports the scoring code (torch); re-scoring a file needs numpy/scipy only.
+    from baldro.evaluation.benchmark_check import check_benchmark
     from baldro.evaluation.files import read_eval_json, write_json
     from baldro.evaluation.retain_logs import load_retain_logs
     from baldro.evaluation.summary import summarize
 
-    benchmark = args.benchmark or ("muse" if Path(args.eval_json).name.upper().startswith("MUSE") else "tofu")
+    data = read_eval_json(args.eval_json)
+    benchmark = check_benchmark(data, args.eval_json, args.benchmark)
     retain = load_retain_logs(args.retain_logs) if args.retain_logs else None
     name = args.retain_logs or "the retain logs"
-    summary = summarize(read_eval_json(args.eval_json), retain, benchmark, retain_name=name)
+    summary = summarize(data, retain, benchmark, retain_name=name)
     if args.out:
         write_json(args.out, summary)
         print(f"baldro eval: wrote {args.out}", file=sys.stderr)

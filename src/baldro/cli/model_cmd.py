@@ -25,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_tiny(args: argparse.Namespace) -> int:
-    from baldro.cli.outdir import check_out_dir, staged_out_dir
     from baldro.modeling.tiny import benchmark_text, build_tiny_model, check_shape
+    from baldro.runfolder import check_out_dir, staged
 
     check_shape(args.layers, args.hidden, args.vocab)
     benchmark_text(args.data)
     out = check_out_dir(args.out, args.overwrite)
-    with staged_out_dir(out, args.overwrite) as tmp:
+    with staged(out, args.overwrite) as tmp:
         build_tiny_model(args.data, tmp, layers=args.layers, hidden=args.hidden, seed=args.seed, vocab_size=args.vocab)
     config = json.loads((out / "config.json").read_text())
     print(json.dumps({"out": str(out), "vocab_size": config["vocab_size"], "layers": args.layers, "hidden": args.hidden}))

@@ -9,7 +9,8 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="Markdown report with plots over unlearning run folders")
     p.add_argument("runs", nargs="+", help="run folders (each with TOFU_SUMMARY.json, optionally per_sample.jsonl)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--target", help="the target model's eval folder (marked on the FQ-MU plot)")
     p.add_argument("--retain", help="the retain model's eval folder (marked on the FQ-MU plot)")
     p.set_defaults(func=run)
@@ -28,13 +29,16 @@ def expand(paths: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from baldro.reports.records import load_reference, load_run
     from baldro.reports.report import write_report
+    from baldro.runfolder import check_out_dir, staged
 
+    out = check_out_dir(args.out, args.overwrite)
     records = [load_run(p) for p in expand(args.runs)]
     reference = {}
     for name in ("target", "retain"):
         folder = getattr(args, name) or next((str(Path(r) / name) for r in args.runs if (Path(r) / name / "eval").is_dir()), None)
         if folder:
             reference[name] = load_reference(folder, name)
-    path = write_report(records, args.out, reference or None)
-    print(path)
+    with staged(out, args.overwrite) as tmp:
+        write_report(records, tmp, reference or None)
+    print(out / "report.md")
     return 0

@@ -19,10 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from baldro.experiments.sweep import parse_grid, run_sweep
+    from baldro.runfolder import FolderLock
     from baldro.training.config import apply_overrides, load_yaml
 
     base = apply_overrides(load_yaml(args.config), args.overrides)
-    records = run_sweep(base, parse_grid(args.grid), args.out, args.seeds, args.retain_logs,
-                        {"max_new_tokens": args.max_new_tokens})
+    grid = parse_grid(args.grid)
+    with FolderLock(args.out, stale_hint="delete the lock file to resume the sweep"):
+        records = run_sweep(base, grid, args.out, args.seeds, args.retain_logs, {"max_new_tokens": args.max_new_tokens})
     print(f"{len(records)} runs; results in {args.out}/results.csv")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from baldro.cli.names import components_epilog
+from baldro.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--overwrite", action="store_true", help="replace a non-empty output_dir")
         p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of output_dir")
+        p.add_argument("--allow-config-change", action="store_true",
+                       help="with --resume: accept a config that differs from the saved one (recorded in run_info.json)")
         p.set_defaults(func=run, command_name=name)
 
 
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         config["overwrite"] = True
     if args.resume:
         config["resume"] = True
+    if args.allow_config_change:
+        if not args.resume:
+            raise ConfigError("--allow-config-change only applies with --resume")
+        config["allow_config_change"] = True
     if args.command_name == "finetune":
         from baldro.training.finetune import run_finetune
 

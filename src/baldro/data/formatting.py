@@ -5,8 +5,10 @@ and are ``-100`` on the prompt (the model does the causal shift; see :mod:`baldr
 
 * Chat template (the tokenizer has one and ``use_chat_template`` is not False): the prompt is
   ``apply_chat_template([system?, user], add_generation_prompt=True)`` and the full sample is the same conversation with
-  the assistant's answer. The answer tokens are those after the prompt prefix, up to and including the first EOS
-  (tokens the template appends after EOS, such as a newline, are dropped). If a tokenizer breaks the prefix property the
+  the assistant's answer. The labelled tokens are all those after the prompt, plus EOS when the last one is not EOS,
+  as open-unlearning's ``preprocess_chat_instance`` does (so a template ending ``<|im_end|>\n`` with EOS ``<|im_end|>``
+  labels ``answer <|im_end|> \n <|im_end|>``); ``trim_after_eos=True`` instead stops at the first EOS (baldro before
+  0.x). If a tokenizer breaks the prefix property the
   prompt and the answer are encoded separately and concatenated. A fixed ``date_string`` is passed to the template so
   results never depend on the calendar (Llama-3.x templates print today's date otherwise).
 * Plain template (default ``"Question: {question}\\nAnswer: {answer}"``): the prompt is the text before ``{answer}``
@@ -28,8 +30,12 @@ from baldro.errors import ConfigError
 IGNORE_INDEX = -100
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 DEFAULT_TEMPLATE = "Question: {question}\nAnswer: {answer}"
-LLAMA2_TEMPLATE = "[INST] {question} [/INST] {answer}"
-DEFAULT_DATE_STRING = "26 Jul 2024"
+# open-unlearning's Llama-2-7b-chat-hf config (and TOFU): user tags "[INST] " / " [/INST]", empty assistant tag, so
+# no space between "[/INST]" and the answer.
+LLAMA2_TEMPLATE = "[INST] {question} [/INST]{answer}"
+# open-unlearning's Llama-3.x and Zephyr configs pass date_string "10 Apr 2025" to the chat template; their TOFU
+# target / retain models and published retain logs were made with it.
+DEFAULT_DATE_STRING = "10 Apr 2025"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class PromptFormat:
     template: str = DEFAULT_TEMPLATE
     date_string: str = DEFAULT_DATE_STRING
     use_chat_template: bool | None = None
+    trim_after_eos: bool = False
+    name: str = "default"
 
     def __post_init__(self) -> None:
         if self.template.count("{answer}") != 1 or "{question}" not in self.template.split("{answer}")[0]:
@@ -53,15 +61,13 @@ class PromptFormat:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PromptFormat:
-        """``plain`` (Question/Answer, no chat template), ``llama2`` ([INST] … [/INST] …), ``chat`` (chat template)."""
-        presets = {
-            "plain": cls(template=DEFAULT_TEMPLATE, use_chat_template=False),
-            "llama2": cls(template=LLAMA2_TEMPLATE, use_chat_template=False),
-            "chat": cls(use_chat_template=True),
-        }
-        if name not in presets:
-            raise ConfigError(f"unknown prompt format preset {name!r}: expected one of {', '.join(presets)}")
-        return replace(presets[name], **overrides)
+        """A named format (see :data:`PRESETS`); ``overrides`` replace fields and are named in ``name``."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown prompt format preset {name!r}: expected one of {', '.join(PRESETS)}")
+        changed = {k: v for k, v in overrides.items() if k != "name"}
+        if changed and "name" not in overrides:
+            overrides["name"] = f"{name} with " + ", ".join(f"{k}={v!r}" for k, v in sorted(changed.items()))
+        return replace(PRESETS[name], **overrides)
 
     def uses_chat(self, tokenizer: Any) -> bool:
         """Whether ``tokenizer`` is formatted with its chat template under this format."""
@@ -80,6 +86,35 @@ class PromptFormat:
         before = self.template.split("{answer}")[0].replace("{question}", question)
         prompt = before.rstrip()
         return prompt, before[len(prompt) :]
+
+
+_CHAT_SYSTEM = {"use_chat_template": True, "system_prompt": DEFAULT_SYSTEM_PROMPT}
+# Each open-unlearning configs/model/<model>.yaml ``template_args`` as a preset (all are chat-template configs except
+# Llama-2-7b-chat, whose tags are the llama2 template). Gemma's config has no system prompt (its template rejects one).
+PRESETS: dict[str, PromptFormat] = {
+    "plain": PromptFormat(template=DEFAULT_TEMPLATE, use_chat_template=False, name="plain"),
+    "llama2": PromptFormat(template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama2"),
+    "chat": PromptFormat(use_chat_template=True, name="chat"),
+    "llama-2-7b-chat": PromptFormat(
+        template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama-2-7b-chat"
+    ),
+    "llama-3.2-1b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.2-1b-instruct"),
+    "llama-3.1-8b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.1-8b-instruct"),
+    "phi-3.5-mini-instruct": PromptFormat(**_CHAT_SYSTEM, name="phi-3.5-mini-instruct"),
+    "gemma-7b-it": PromptFormat(use_chat_template=True, system_prompt=None, name="gemma-7b-it"),
+    "zephyr-7b-beta": PromptFormat(**_CHAT_SYSTEM, name="zephyr-7b-beta"),
+    "qwen2.5-instruct": PromptFormat(**_CHAT_SYSTEM, name="qwen2.5-instruct"),
+}
+
+
+def format_label(fmt: PromptFormat | None, tokenizer: Any = None) -> str:
+    """The name written into eval files: the preset's name, or for ``default``/``custom`` formats how they resolved."""
+    fmt = fmt or PromptFormat()
+    if fmt.name not in ("default", "custom"):
+        return fmt.name
+    if tokenizer is not None and fmt.uses_chat(tokenizer):
+        return f"{fmt.name} (chat template, system prompt {fmt.system_prompt!r}, date_string {fmt.date_string!r})"
+    return f"{fmt.name} (template {fmt.template!r})"
 
 
 @dataclass
@@ -152,9 +187,9 @@ def _split_prompt_answer(tokenizer: Any, question: str, answer: str, fmt: Prompt
         fallback_answer = sep + answer
     if len(full) > len(prompt) and full[: len(prompt)] == prompt:
         tail = full[len(prompt) :]
-        if eos in tail:
+        if fmt.trim_after_eos and eos in tail:
             tail = tail[: tail.index(eos) + 1]
-        else:
+        elif tail[-1] != eos:
             tail = [*tail, eos]
         return prompt, tail
     return prompt, [*_ids(tokenizer, fallback_answer, add_special_tokens=False), eos]

@@ -7,20 +7,28 @@ Local layout (``.json`` = a JSON list or JSON Lines, ``.jsonl``; raw text may al
     verbmem/forget                                        rows with "prompt", "gt"
     privleak/{forget,retain,holdout}                      text, like raw
 
+The MUSE authors' GitHub layout (``data/<corpus>/...``) is read as it is: ``retain2_qa``, ``retain2_qa_icl`` and
+``privleak/retain2`` stand for the hub's ``retain_*`` names; where ``raw/`` holds both ``forget.json`` and
+``forget.txt`` the JSON list of documents is used (with a warning naming it); empty documents are skipped with one
+warning giving their count.
+
 On the hub, ``subset`` is the config and ``split`` the split: ``load_dataset(id, subset, split=split)``.
-Raw text for training is tokenised and cut into ``max_length``-token chunks (2048 by default, as MUSE does).
+Raw text for training is cut into ``max_length``-token chunks (2048 by default) as open-unlearning does (see
+:mod:`baldro.data.pretraining`).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
 from baldro.data.hub import load_hub_rows, looks_like_hub_id
+from baldro.data.pretraining import IGNORE_INDEX, chunk_texts, pretraining_item
 from baldro.data.records import check_object, check_str, numbered, read_records
-from baldro.errors import ConfigError, DataError
+from baldro.errors import DataError
 
 MUSE_LAYOUT: dict[str, tuple[str, ...]] = {
     "raw": ("forget", "retain1", "retain2", "holdout"),
@@ -35,6 +43,12 @@ MUSE_FIELDS: dict[str, tuple[str, ...]] = {
     "privleak": ("text",),
 }
 MUSE_SUFFIXES = (".json", ".jsonl", ".txt")
+# The MUSE authors' GitHub repository (data/<corpus>/...) names the retain splits after raw/retain2.
+MUSE_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("knowmem", "retain_qa"): ("retain2_qa",),
+    ("knowmem", "retain_qa_icl"): ("retain2_qa_icl",),
+    ("privleak", "retain"): ("retain2",),
+}
 DEFAULT_CHUNK_LENGTH = 2048
 
 
@@ -45,12 +59,33 @@ def _check_name(subset: str, split: str) -> None:
         raise DataError(f"unknown MUSE split '{subset}/{split}': expected one of {', '.join(MUSE_LAYOUT[subset])}")
 
 
-def _muse_file(folder: Path, subset: str, split: str) -> Path:
+def _stems(subset: str, split: str) -> tuple[str, ...]:
+    """File names a split may have: the hub's name, then the MUSE GitHub repository's (``retain2_qa`` etc.)."""
+    return (split, *MUSE_ALIASES.get((subset, split), ()))
+
+
+def muse_files(folder: Path, subset: str, split: str) -> list[Path]:
+    """Every file of ``subset/split`` present in a local folder, under either naming."""
     suffixes = MUSE_SUFFIXES if MUSE_FIELDS[subset] == ("text",) else MUSE_SUFFIXES[:2]
-    found = [folder / subset / f"{split}{s}" for s in suffixes if (folder / subset / f"{split}{s}").is_file()]
+    return [
+        folder / subset / f"{stem}{s}"
+        for stem in _stems(subset, split)
+        for s in suffixes
+        if (folder / subset / f"{stem}{s}").is_file()
+    ]
+
+
+def _muse_file(folder: Path, subset: str, split: str) -> Path:
+    found = muse_files(folder, subset, split)
+    structured = [f for f in found if f.suffix != ".txt"]
+    if len(found) > 1 and len(structured) == 1:
+        # the MUSE GitHub repository ships raw/forget.json (documents) and raw/forget.txt (the same text joined)
+        skipped = ", ".join(f.name for f in found if f != structured[0])
+        warnings.warn(f"{folder}: MUSE split '{subset}/{split}': using {structured[0].name} (not {skipped})", stacklevel=3)
+        return structured[0]
     if len(found) != 1:
-        names = ", ".join(f"{subset}/{split}{s}" for s in suffixes)
-        what = "several files" if found else "no file"
+        names = ", ".join(f"{subset}/{stem}{s}" for stem in _stems(subset, split) for s in MUSE_SUFFIXES)
+        what = "several files (" + ", ".join(f.name for f in found) + ")" if found else "no file"
         raise DataError(f"{folder}: {what} for MUSE split '{subset}/{split}' (expected exactly one of {names})")
     return found[0]
 
@@ -58,15 +93,24 @@ def _muse_file(folder: Path, subset: str, split: str) -> Path:
 def _validate(where: str, subset: str, records: list[tuple[str, Any]]) -> list[dict]:
     fields = MUSE_FIELDS[subset]
     rows = []
+    empty = []
     for pos, value in records:
         if fields == ("text",) and isinstance(value, str):
             value = {"text": value}
         row = check_object(where, pos, value)
+        if fields == ("text",) and isinstance(row.get("text"), str) and not row["text"].strip():
+            empty.append(pos)
+            continue
         for field in fields:
             check_str(where, pos, row, field)
         rows.append(row)
+    if empty:
+        warnings.warn(
+            f"{where}: skipped {len(empty)} empty document(s) ({', '.join(empty[:3])}{', …' if len(empty) > 3 else ''})",
+            stacklevel=3,
+        )
     if not rows:
-        raise DataError(f"{where}: no rows")
+        raise DataError(f"{where}: no rows" + (" (every document is empty)" if empty else ""))
     return rows
 
 
@@ -92,48 +136,43 @@ def load_muse(source: str | Path, subset: str, split: str) -> list[dict]:
     return _validate(str(file), subset, read_records(file))
 
 
-def muse_split_counts(source: str | Path) -> dict[str, int]:
-    """``{"subset/split": row_count}`` for every split present in a local folder (all of them for a hub id)."""
+def muse_split_counts(source: str | Path, only: list[str] | None = None) -> dict[str, int]:
+    """``{"subset/split": row_count}`` for every split present in a local folder (all of them for a hub id); with
+    ``only``, just those splits (the others are not read, so a broken unrelated file does not stop the count)."""
+    if only is not None:
+        for name in only:
+            subset, _, split = name.partition("/")
+            _check_name(subset, split)
     path = Path(source).expanduser()
     out = {}
     for subset, splits in MUSE_LAYOUT.items():
         for split in splits:
-            present = not path.is_dir() or any((path / subset / f"{split}{s}").is_file() for s in MUSE_SUFFIXES)
-            if present:
-                out[f"{subset}/{split}"] = len(load_muse(source, subset, split))
+            name = f"{subset}/{split}"
+            if only is not None and name not in only:
+                continue
+            if not path.is_dir() or muse_files(path, subset, split):
+                out[name] = len(load_muse(source, subset, split))
     if not out:
+        if only is not None:
+            raise DataError(f"{path}: no file for MUSE split(s) {', '.join(only)}")
         raise DataError(f"{path}: no MUSE files found (expected e.g. raw/forget.json, knowmem/forget_qa.json)")
     return out
 
 
-def chunk_texts(texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> list[list[int]]:
-    """Tokenise the documents, join them with EOS, and cut the stream into ``max_length``-token chunks
-    (the last one may be shorter)."""
-    if max_length < 1:
-        raise ConfigError(f"max_length must be positive, got {max_length}")
-    eos = getattr(tokenizer, "eos_token_id", None)
-    stream: list[int] = []
-    for k, text in enumerate(texts):
-        if k and eos is not None:
-            stream.append(int(eos))
-        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
-
-
 class TextChunkDataset(Dataset):
-    """Token chunks for language-model training; item = ``{"input_ids", "attention_mask", "labels", "index"}``
-    with labels on every token (the model's causal shift ignores the first)."""
+    """MUSE raw text for language-model training, as open-unlearning's ``PretrainingDataset``: documents joined with
+    ``"\n\n"``, cut into ``max_length``-token chunks, each re-tokenised with BOS (see :mod:`baldro.data.pretraining`);
+    item = ``{"input_ids", "attention_mask", "labels", "index"}`` with labels on every text token."""
 
-    def __init__(self, chunks: list[list[int]]) -> None:
+    def __init__(self, items: list[tuple[list[int], list[int]]]) -> None:
         self.items = [
-            {"input_ids": list(c), "attention_mask": [1] * len(c), "labels": list(c), "index": i}
-            for i, c in enumerate(chunks)
-            if c
+            {"input_ids": list(ids), "attention_mask": [1] * len(ids), "labels": list(labels), "index": i}
+            for i, (ids, labels) in enumerate(pair for pair in items if any(t != IGNORE_INDEX for t in pair[1]))
         ]
 
     @classmethod
     def from_texts(cls, texts: list[str], tokenizer: Any, max_length: int = DEFAULT_CHUNK_LENGTH) -> TextChunkDataset:
-        return cls(chunk_texts(texts, tokenizer, max_length))
+        return cls([pretraining_item(tokenizer, "", c, max_length) for c in chunk_texts(texts, tokenizer, max_length)])
 
     def __len__(self) -> int:
         return len(self.items)

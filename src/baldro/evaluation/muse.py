@@ -2,25 +2,33 @@
 
 * ``forget_verbmem_ROUGE``: ``verbmem/forget`` prompt → greedy, 128 new tokens → ROUGE-L F1 against ``gt``.
 * ``forget_knowmem_ROUGE`` / ``retain_knowmem_ROUGE``: ``knowmem/{forget,retain}_qa`` questions after the
-  ``*_qa_icl`` examples as ``Question: …\\nAnswer: …\\n\\n`` shots; greedy, 32 new tokens, stop at ``\\n\\n``,
-  ``\\nQuestion`` and ``Question:``; ROUGE-L F1 against ``answer``.
+  ``*_qa_icl`` examples as ``Question: …\\nAnswer: …\\n\\n`` shots, the prompt ending ``"Answer: "`` (trailing
+  space, open-unlearning's Llama-2-7b-hf tags); greedy, 32 new tokens, stop at ``\\n\\n``, ``\\nQuestion`` and
+  ``Question:``; ROUGE-L F1 against ``answer``.
 * ``mia_min_k`` (k = 0.4), ``mia_min_k_plus_plus``, ``mia_loss`` and ``mia_zlib`` on ``privleak/forget`` (members)
-  vs ``privleak/holdout``, texts up to 2048 tokens (BOS + text + EOS, the EOS prediction excluded from Min-K%);
-  ``privleak`` from ``mia_min_k``.
-* ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt (same forward pass style).
+  vs ``privleak/holdout``: items as open-unlearning's ``preprocess_pretraining_instance`` (BOS + at most 2048 text
+  tokens, no EOS; see :mod:`baldro.data.pretraining`); Min-K% / Min-K%++ drop the last labelled token as their
+  ``tokenwise_logprobs`` does, ``mia_loss`` keeps it; ``privleak`` from ``mia_min_k``.
+* ``extraction_strength`` / ``exact_memorization`` of ``gt`` after the verbmem prompt and one inserted space
+  (open-unlearning's ``MUSE_forget_verbmem`` sets ``insert_space: True``), last labelled token dropped as they do.
 
-MUSE's models are base models, so prompts are plain text (no chat template).
+Every sequence is also capped at the model's ``max_position_embeddings`` (with one warning): prompts for generation
+lose tokens from the left (keeping the first) so that prompt + new tokens fit; scored items are cut on the right.
+MUSE's models are base models, so prompts are plain text (no chat template): ``prompt_format`` is ``plain``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from baldro.data.muse import MUSE_LAYOUT, MUSE_SUFFIXES, load_muse
+from baldro.core.positions import max_positions
+from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
+from baldro.data.pretraining import pretraining_item
 from baldro.errors import DataError
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
@@ -29,7 +37,7 @@ from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
+from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, aggregate, summarize
 
 KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
 MIA_MAX_LENGTH = 2048
@@ -38,25 +46,22 @@ MIA_MAX_LENGTH = 2048
 def _try_load(source: str | Path, subset: str, split: str, max_items: int | None) -> list[dict] | None:
     """Rows of ``subset/split``; None when a local folder does not have that file."""
     folder = Path(source).expanduser()
-    if folder.is_dir() and not any((folder / subset / f"{split}{s}").exists() for s in MUSE_SUFFIXES):
+    if folder.is_dir() and not muse_files(folder, subset, split):
         return None
     rows = load_muse(source, subset, split)
     return rows[:max_items] if max_items else rows
+
+
+def _alias_hint(subset: str, split: str) -> str:
+    aliases = MUSE_ALIASES.get((subset, split), ())
+    return f" (nor {', '.join(f'{subset}/{a}' for a in aliases)})" if aliases else ""
 
 
 def _icl_prefix(shots: list[dict] | None) -> str:
     return "".join(f"Question: {r['question']}\nAnswer: {r['answer']}\n\n" for r in shots or [])
 
 
-def _completion(tok: Any, prefix: str, text: str, max_length: int) -> tuple[list[int], list[int]]:
-    """BOS + prefix (unlabelled) + text + EOS (labelled), cut to ``max_length`` (prefix first, then text)."""
-    p = list(tok(prefix)["input_ids"]) if prefix else list(tok("")["input_ids"])
-    a = [*tok(text, add_special_tokens=False)["input_ids"], tok.eos_token_id]
-    if len(p) + len(a) > max_length:
-        keep = max(max_length - len(a), min(len(p), 1))
-        p = p[:keep]
-        a = a[: max_length - len(p)]
-    return p + a, [-100] * len(p) + a
+model_position_limit = max_positions  # kept under this name for callers of the evaluator
 
 
 class MuseRun:
@@ -65,9 +70,29 @@ class MuseRun:
     def __init__(self, model, tokenizer, pad_id, batch_size, progress):
         self.model, self.tok, self.pad_id = model, tokenizer, pad_id
         self.batch_size, self.progress = batch_size, progress
+        self.limit = model_position_limit(model)
+        self.capped: set[str] = set()
+
+    def _cap_note(self, name: str) -> None:
+        if not self.capped:
+            warnings.warn(
+                f"{name}: some sequences are longer than the model's max_position_embeddings={self.limit}; they are cut "
+                "to fit (prompts lose tokens from the left, scored texts from the right), which open-unlearning does "
+                "not do",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.capped.add(name)
+
+    def _fit_prompt(self, name: str, ids: list[int], max_new_tokens: int) -> list[int]:
+        if self.limit is None or len(ids) + max_new_tokens <= self.limit:
+            return ids
+        self._cap_note(name)
+        keep = max(self.limit - max_new_tokens, 1)
+        return ids[:1] + ids[len(ids) - keep + 1 :] if keep > 1 else ids[:1]
 
     def rouge(self, name: str, prompts: list[str], truths: list[str], max_new_tokens: int, stops=()) -> dict:
-        ids = [list(self.tok(p)["input_ids"]) for p in prompts]
+        ids = [self._fit_prompt(name, list(self.tok(p)["input_ids"]), max_new_tokens) for p in prompts]
         gens = generate_greedy(
             self.model, self.tok, ids, max_new_tokens, self.pad_id, self.batch_size, stops,
             desc=f"{name}: generating", progress=self.progress,
@@ -80,8 +105,13 @@ class MuseRun:
             },
         }
 
-    def score(self, name: str, pairs: list[tuple[str, str]], max_length: int) -> tuple[list[SeqScore], list[list[int]]]:
-        enc = [_completion(self.tok, p, t, max_length) for p, t in pairs]
+    def score(
+        self, name: str, pairs: list[tuple[str, str]], max_length: int, insert_space: bool = False
+    ) -> tuple[list[SeqScore], list[list[int]]]:
+        enc = [pretraining_item(self.tok, p, t, max_length, insert_space) for p, t in pairs]
+        if self.limit is not None and any(len(e[0]) > self.limit for e in enc):
+            self._cap_note(name)
+            enc = [(ids[: self.limit], lab[: self.limit]) for ids, lab in enc]
         labels = [e[1] for e in enc]
         scores = score_sequences(
             self.model, [e[0] for e in enc], labels, self.pad_id, self.batch_size, f"{name}: scoring", self.progress
@@ -101,7 +131,9 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         out["forget_verbmem_ROUGE"] = run.rouge(
             "verbmem/forget", [r["prompt"] for r in verb], [r["gt"] for r in verb], max_new_tokens["verbmem"]
         )
-        scores, _ = run.score("verbmem/forget", [(r["prompt"], r["gt"]) for r in verb], MIA_MAX_LENGTH)
+        # open-unlearning's MUSE_forget_verbmem dataset sets insert_space: True (prompt + " " + gt)
+        pairs = [(r["prompt"], r["gt"]) for r in verb]
+        scores, _ = run.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
         out["extraction_strength"] = {
             "agg_value": None,
             "value_by_index": {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(scores)},
@@ -114,10 +146,10 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         name = f"{which}_knowmem_ROUGE"
         qa = _try_load(source, "knowmem", f"{which}_qa", max_items)
         if qa is None:
-            reasons[name] = f"knowmem/{which}_qa is not in {source}"
+            reasons[name] = f"knowmem/{which}_qa is not in {source}{_alias_hint('knowmem', f'{which}_qa')}"
             continue
         prefix = _icl_prefix(_try_load(source, "knowmem", f"{which}_qa_icl", None))
-        prompts = [f"{prefix}Question: {r['question']}\nAnswer:" for r in qa]
+        prompts = [f"{prefix}Question: {r['question']}\nAnswer: " for r in qa]
         out[name] = run.rouge(
             f"knowmem/{which}_qa", prompts, [r["answer"] for r in qa], max_new_tokens["knowmem"], KNOWMEM_STOPS
         )
@@ -136,6 +168,7 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         if name.startswith("mia_"):
             entry["auc"] = entry["agg_value"]
     out[SKIPPED_KEY] = reasons
+    out[FORMAT_KEY] = "plain"
     return out
 
 

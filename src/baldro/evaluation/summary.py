@@ -31,6 +31,7 @@ MODEL_UTILITY_KEYS = (
 )
 DERIVED = ("forget_quality", "model_utility", "privleak")
 SKIPPED_KEY = "skipped"
+FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -114,7 +115,7 @@ def summarize(
     summary: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for name, entry in eval_json.items():
-        if name in DERIVED or name == SKIPPED_KEY or not isinstance(entry, Mapping):
+        if name in DERIVED or name in (SKIPPED_KEY, FORMAT_KEY) or not isinstance(entry, Mapping):
             continue
         try:
             summary[name] = aggregate(name, entry, benchmark)
@@ -129,6 +130,8 @@ def summarize(
             skipped[name] = hints.get(name, "not in the eval file (its inputs were not evaluated)")
     if skipped:
         summary[SKIPPED_KEY] = skipped
+    if isinstance(eval_json.get(FORMAT_KEY), str):
+        summary[FORMAT_KEY] = eval_json[FORMAT_KEY]
     return summary
 
 

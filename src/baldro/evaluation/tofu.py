@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full
+from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full, format_label
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
@@ -28,7 +28,7 @@ from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import SKIPPED_KEY, aggregate, summarize
+from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, aggregate, summarize
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 
@@ -221,6 +221,7 @@ def evaluate_tofu(
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     run = TofuRun(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
     eval_json = build_tofu_eval(run, splits, skipped)
+    eval_json[FORMAT_KEY] = format_label(run.fmt, tok)
     summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
     eval_json = with_derived(eval_json, summary)
     if out is not None:

@@ -56,6 +56,18 @@ def _fields(split: Split) -> Split:
     return split
 
 
+def _hint_perturbed_file(split: Split, wanted: str, source: str | Path) -> None:
+    """Name the file that brings the paraphrased / perturbed answers (truth ratio, Forget Quality)."""
+    local = Path(source).expanduser().is_dir()
+    if split.name != wanted:
+        where = f"add {wanted}.json to {source}" if local else f"{source} has no '{wanted}' split"
+    else:
+        where = f"replace {wanted}.json in {source} by TOFU's" if local else f"use TOFU's '{wanted}' split"
+    for key in ("para", "pert"):
+        if key in split.notes:
+            split.notes[key] += f"; {where} ({wanted}: TOFU's file with 'paraphrased_answer' and 'perturbed_answer')"
+
+
 def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int | None = None) -> tuple[dict, dict]:
     """({prefix: Split}, {metric: reason}) for the forget, retain, ra, wf and holdout splits of ``source``."""
     parts = partner_splits(forget_split)
@@ -79,6 +91,8 @@ def load_tofu_eval_splits(source: str | Path, forget_split: str, max_items: int 
                 rows, hub_errors[prefix] = None, str(err)
             if rows is not None:
                 splits[prefix] = _fields(Split(prefix, name, rows[:max_items] if max_items else rows))
+                if prefix == "forget":
+                    _hint_perturbed_file(splits[prefix], parts.forget_perturbed, source)
                 break
         else:
             if prefix == "forget":

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DONE = ".baldro_done"
+from baldro.runfolder import is_done, mark_done
+
 STAGE_LOG = "stage.log"
 
 
@@ -36,7 +37,7 @@ class Stage:
 
     @property
     def done(self) -> bool:
-        return (self.folder / DONE).exists()
+        return is_done(self.folder)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def run_stage(stage: Stage, report: Callable[[dict[str, Any]], Any]) -> None:
         raise
     stage.folder.mkdir(parents=True, exist_ok=True)
     log.replace(stage.folder / STAGE_LOG)
-    (stage.folder / DONE).write_text("")
+    mark_done(stage.folder)
     report({"name": stage.name, "status": "done", "seconds": time.perf_counter() - t0})
 
 

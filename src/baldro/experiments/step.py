@@ -8,7 +8,6 @@ demo can cache them separately.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,24 @@ def evaluate_into(folder: Path, model_dir: str | Path, data: str | Path, forget_
 
 
 def write_run_info(run_dir: Path, method: str, seed: int) -> None:
-    (run_dir / "run_info.json").write_text(json.dumps({"method": method, "seed": seed}) + "\n")
+    """Label a run folder with its method and seed (merged into its ``run_info.json``)."""
+    from baldro import runfolder
+
+    runfolder.write_run_info(run_dir, method=method, seed=seed)
 
 
 def unlearn_then_evaluate(config: dict[str, Any], run_dir: str | Path, method: str, seed: int,
                           retain_logs: str | Path | None = None,
                           eval_options: dict[str, Any] | None = None) -> RunRecord:
-    """Unlearn with ``config`` into ``run_dir/train``, evaluate on the config's own data into ``run_dir/eval``, label
-    the folder ``method`` / ``seed``; returns the loaded run."""
+    """Unlearn with ``config`` into ``run_dir/train``, evaluate on the config's own data and prompt format into
+    ``run_dir/eval``, label the folder ``method`` / ``seed``; returns the loaded run."""
+    from baldro.training.loading import prompt_format
+
     run_dir = Path(run_dir)
     model_dir = unlearn_into(run_dir / "train", config)
     data = config.get("data") or {}
+    options = {"fmt": prompt_format(data.get("format")), **(eval_options or {})}
     evaluate_into(run_dir / "eval", model_dir, data["source"], data.get("forget_split", "forget10"), retain_logs,
-                  eval_options)
+                  options)
     write_run_info(run_dir, method, seed)
     return load_run(run_dir)

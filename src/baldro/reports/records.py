@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from baldro.errors import DataError
+from baldro.runfolder import RUN_INFO, read_run_info
 
 SUMMARY_FILES = ("TOFU_SUMMARY.json", "MUSE_SUMMARY.json")
 
@@ -42,6 +43,8 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
 def load_run(folder: str | Path) -> RunRecord:
     """Load one run folder; errors name the folder and the file that is missing."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; give a run folder (or a demo / sweep folder) that exists")
     summary_path = _find(folder, SUMMARY_FILES)
     if summary_path is None:
         raise DataError(f"{folder}: no TOFU_SUMMARY.json or MUSE_SUMMARY.json (looked in the folder and eval/); "
@@ -50,8 +53,8 @@ def load_run(folder: str | Path) -> RunRecord:
         summary = json.loads(summary_path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(f"{summary_path}: not valid JSON ({err})") from err
-    info_path = _find(folder, ("run_info.json",))
-    info = json.loads(info_path.read_text()) if info_path else {}
+    info_path = _find(folder, (RUN_INFO,))
+    info = read_run_info(info_path.parent) if info_path else {}
     return RunRecord(
         method=str(info.get("method", folder.name)),
         seed=info.get("seed"),

@@ -13,6 +13,7 @@ from typing import Any
 from torch.utils.data import ConcatDataset
 
 from baldro.errors import ConfigError
+from baldro.training.checks import check_max_length
 from baldro.training.config import section
 from baldro.training.loading import qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
@@ -42,12 +43,20 @@ class ModelInputsCollator:
         return batch
 
 
-def finetune_dataset(data: dict[str, Any], tokenizer: Any) -> Any:
+def check_finetune(cfg: dict[str, Any]) -> None:
+    """The data section's values, before the run starts."""
+    data = section(cfg, "data")
+    check_max_length(data)
+    if data.get("kind") not in ("qa", "text"):
+        raise ConfigError(f"data.kind {data.get('kind')!r} must be 'qa' or 'text'")
+
+
+def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) -> Any:
     splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
     if data["kind"] == "qa":
         parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
     elif data["kind"] == "text":
-        parts = [text_dataset(data, s, tokenizer) for s in splits]
+        parts = [text_dataset(data, s, tokenizer, model) for s in splits]
     else:
         raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -59,7 +68,7 @@ def build_finetune_trainer(run: Run) -> Any:
     return Trainer(
         model=run.model,
         args=run.args,
-        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer),
+        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer, run.model),
         data_collator=ModelInputsCollator(run.tokenizer),
         processing_class=run.tokenizer,
     )
@@ -67,10 +76,12 @@ def build_finetune_trainer(run: Run) -> Any:
 
 def run_finetune(config: dict[str, Any]) -> Path:
     """Fine-tune from a config mapping; returns the finished run folder."""
-    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS,
+                    check_finetune, command="finetune")
 
 
 def resolve_finetune(config: dict[str, Any]) -> dict[str, Any]:
     """The config with defaults filled in, validated without loading anything (raises ConfigError)."""
     cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    check_finetune(cfg)
     return cfg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,26 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.runfolder import (
+    CONFIG_FILE,
+    FolderLock,
+    claim_run,
+    close_run,
+    discard_failed,
+    now,
+    open_run,
+    plan_run,
+    read_run_info,
+    write_run_info,
+)
+from baldro.training.checks import check_common, check_training
 from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
-from baldro.training.loading import MODEL_KEYS, load_model, load_tokenizer
+from baldro.training.config_diff import check_resume_config
+from baldro.training.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.training.lora import apply_lora, save_merged
-from baldro.training.runs import CONFIG_FILE, RunFolder, close_run, open_run, plan_run
 
-COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume")
+COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume",
+               "allow_config_change")
 
 
 def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, ...], data_keys: tuple[str, ...]) -> dict:
@@ -32,22 +47,62 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
     if "output_dir" in training:
         raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
     check_keys(training, [n for n in training_argument_names() if n != "output_dir"], "training.")
+    check_training(training)
+    check_common(cfg)
     return cfg
 
 
 class Run:
-    """A run's folder, arguments, model and tokenizer, prepared on every process."""
+    """A run's folder, arguments, model and tokenizer, prepared on every process.
 
-    def __init__(self, cfg: dict[str, Any], **forced_args: Any) -> None:
+    The main process holds the folder's lock (:class:`baldro.runfolder.FolderLock`) from before anything is written
+    until the finished folder is in place; on an error its work folder is removed unless it holds checkpoints."""
+
+    def __init__(self, cfg: dict[str, Any], command: str = "run", **forced_args: Any) -> None:
         from accelerate import PartialState
 
         self.cfg = cfg
-        self.folder: RunFolder = plan_run(cfg["output_dir"], bool(cfg.get("overwrite")), bool(cfg.get("resume")))
-        self.args = training_arguments(section(cfg, "training"), self.folder.work, **forced_args)
+        check_model_source(section(cfg, "model"), training=True, lora=bool(cfg.get("lora")))  # before any folder is made
+        overwrite, resume = bool(cfg.get("overwrite")), bool(cfg.get("resume"))
+        planned = plan_run(cfg["output_dir"], overwrite, resume)  # read-only: refuse early, before the lock
+        self.args = training_arguments(section(cfg, "training"), planned.work, **forced_args)
         self.state = PartialState()
+        self.lock: FolderLock | None = None
+        self.folder = planned
         if self.state.is_main_process:
-            open_run(self.folder)
+            self.lock, self.folder = claim_run(cfg["output_dir"], overwrite, resume)
+            try:
+                self._open(command)
+            except BaseException:
+                self.fail()
+                raise
         self.state.wait_for_everyone()
+        if not self.state.is_main_process:
+            self.folder = plan_run(cfg["output_dir"], overwrite, resume)
+        try:
+            self._load()
+        except BaseException:
+            self.fail()
+            raise
+
+    def _open(self, command: str) -> None:
+        folder, cfg = self.folder, self.cfg
+        changes: dict[str, Any] = {}
+        history: list[Any] = []
+        if folder.resume_from is not None:
+            saved_at = folder.work if (folder.work / CONFIG_FILE).is_file() else folder.final
+            changes = check_resume_config(saved_at, cfg, bool(cfg.get("allow_config_change")))
+            history = read_run_info(saved_at).get("resumed", [])
+        open_run(folder)
+        (self.work / CONFIG_FILE).write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False), encoding="utf-8")
+        info: dict[str, Any] = {"command": command, "seed": self.args.seed, "pid": os.getpid(), "started": now()}
+        if folder.resume_from is not None:
+            history = [*history, {"at": now(), "from": folder.resume_from.name, "config_changes": changes}]
+            info["resumed"] = history
+        write_run_info(self.work, **info)
+
+    def _load(self) -> None:
+        cfg = self.cfg
         model_spec = section(cfg, "model")
         self.model = load_model(model_spec)
         self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec["path"])
@@ -61,23 +116,33 @@ class Run:
     def work(self) -> Path:
         return self.folder.work
 
+    def fail(self) -> None:
+        """After an error (main process): drop a work folder without checkpoints, release the lock."""
+        if self.lock is not None:
+            discard_failed(self.folder)
+            self.lock.release()
+
     def train_and_save(self, trainer: Any) -> Path:
-        """Train (resuming when asked), save model + tokenizer + state + resolved config, then move into place."""
-        if self.state.is_main_process:
-            resolved = copy.deepcopy(self.cfg)
-            (self.work / CONFIG_FILE).write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
-        resume = str(self.folder.resume_from) if self.folder.resume_from else None
-        trainer.train(resume_from_checkpoint=resume)
-        trainer.save_model(str(self.work))
-        trainer.save_state()
-        if self.state.is_main_process:
-            self.tokenizer.save_pretrained(str(self.work))
-            if self.lora and self.lora.get("merge"):
-                save_merged(trainer.model, self.work / "merged")
-                self.tokenizer.save_pretrained(str(self.work / "merged"))
-        self.state.wait_for_everyone()
-        if self.state.is_main_process:
-            close_run(self.folder)
+        """Train (resuming when asked), save model + tokenizer + state, then move into place and release the lock."""
+        try:
+            resume = str(self.folder.resume_from) if self.folder.resume_from else None
+            trainer.train(resume_from_checkpoint=resume)
+            trainer.save_model(str(self.work))
+            trainer.save_state()
+            if self.state.is_main_process:
+                self.tokenizer.save_pretrained(str(self.work))
+                if self.lora and self.lora.get("merge"):
+                    save_merged(trainer.model, self.work / "merged")
+                    self.tokenizer.save_pretrained(str(self.work / "merged"))
+                write_run_info(self.work, finished=now())
+            self.state.wait_for_everyone()
+            if self.state.is_main_process:
+                close_run(self.folder)
+        except BaseException:
+            self.fail()
+            raise
+        if self.lock is not None:
+            self.lock.release()
         self.state.wait_for_everyone()
         return self.folder.final
 
@@ -89,13 +154,19 @@ def run_with(
     keys: tuple,
     data_keys: tuple,
     check: Callable[[dict], None] | None = None,
+    command: str = "run",
 ) -> Path:
-    """Resolve and ``check`` the config (before any folder is touched), then prepare, train, save, move."""
+    """Resolve and ``check`` the config (before any folder is touched), then lock, prepare, train, save, move."""
     cfg = resolve(config, defaults, keys, data_keys)
     if check is not None:
         check(cfg)
-    run = Run(cfg, remove_unused_columns=False)
-    return run.train_and_save(build(run))
+    run = Run(cfg, command, remove_unused_columns=False)
+    try:
+        trainer = build(run)
+    except BaseException:
+        run.fail()
+        raise
+    return run.train_and_save(trainer)
 
 
 __all__ = ["COMMON_KEYS", "Run", "apply_lora", "resolve", "run_with"]

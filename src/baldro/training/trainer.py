@@ -46,11 +46,11 @@ from baldro.core.sequence import (
 from baldro.errors import BaldroError
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
+from baldro.runfolder import last_checkpoint
 from baldro.training.dro_scope import build_scope, gather_cat
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
-from baldro.training.runs import last_checkpoint
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from baldro import aggregators, objectives, retain
 from baldro.errors import ConfigError
+from baldro.training.checks import check_unlearn_values
 from baldro.training.compat import loss_spec
 from baldro.training.config import DRO_SCOPES, component, section
 from baldro.training.loading import load_model, qa_dataset, text_dataset
@@ -71,7 +72,9 @@ def loss_parts(cfg: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[str, str]]
 
 
 def check_unlearn(cfg: dict[str, Any]) -> None:
-    """Build the loss components once so that a bad name or parameter fails before the run starts."""
+    """Check every value and build the loss components once, so that a bad name, type or parameter fails before
+    the run starts."""
+    check_unlearn_values(cfg)
     if cfg["dro_scope"] not in DRO_SCOPES:
         raise ConfigError(f"dro_scope {cfg['dro_scope']!r} must be one of {', '.join(DRO_SCOPES)}")
     objective = loss_parts(cfg)[0]
@@ -95,8 +98,8 @@ def build_unlearn_trainer(run: Run) -> Any:
     data = section(cfg, "data")
     idk = None
     if data["kind"] == "text":
-        forget = text_dataset(data, data["forget_split"], run.tokenizer)
-        retain_set = text_dataset(data, data["retain_split"], run.tokenizer) if retain_term is not None else None
+        forget = text_dataset(data, data["forget_split"], run.tokenizer, run.model)
+        retain_set = text_dataset(data, data["retain_split"], run.tokenizer, run.model) if retain_term is not None else None
     else:
         forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
         forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
@@ -129,7 +132,8 @@ def build_unlearn_trainer(run: Run) -> Any:
 
 def run_unlearn(config: dict[str, Any]) -> Path:
     """Run unlearning from a config mapping; returns the finished run folder."""
-    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn)
+    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn,
+                    command="unlearn")
 
 
 def resolve_unlearn(config: dict[str, Any]) -> dict[str, Any]:

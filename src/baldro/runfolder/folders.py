@@ -1,0 +1,154 @@
+"""Run folders that never look finished before they are, and checkpoints that are never deleted implicitly.
+
+A training run writes into the hidden sibling ``.<name>.partial`` and is renamed to ``<name>`` at the end;
+:func:`staged` does the same for one-shot outputs (``report``, ``data synth``, ``model tiny``). Both hold the
+folder's :class:`~baldro.runfolder.lock.FolderLock` while they write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from baldro.errors import ConfigError
+from baldro.runfolder.lock import FolderLock
+
+
+def partial_path(final: str | Path) -> Path:
+    """``<parent>/.<name>.partial``: where a run writes until it is complete."""
+    final = Path(final)
+    return final.parent / f".{final.name}.partial"
+
+
+def check_out_dir(out: str | Path, overwrite: bool) -> Path:
+    """``out`` as a Path; :class:`ConfigError` if it is a file, or a non-empty folder without ``overwrite``."""
+    final = Path(out)
+    if final.exists() and not final.is_dir():
+        raise ConfigError(f"--out {final}: is a file; give a folder path")
+    if final.is_dir() and any(final.iterdir()) and not overwrite:
+        raise ConfigError(f"--out {final}: folder is not empty; choose a new folder or pass --overwrite to replace it")
+    return final
+
+
+@contextlib.contextmanager
+def staged(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Lock ``out``, yield an empty temporary folder beside it; when the block succeeds the folder replaces ``out``,
+    when it fails it is deleted, so ``out`` never holds a half-written result."""
+    final = check_out_dir(out, overwrite)
+    with FolderLock(final, take_stale=overwrite, stale_hint="pass --overwrite to take it over"):
+        final = check_out_dir(out, overwrite)  # again, now that nobody else can write it
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+
+
+@dataclass
+class RunFolder:
+    final: Path
+    work: Path
+    resume_from: Path | None = None
+    created: bool = False
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The ``checkpoint-<step>`` sub-folder with the highest step, if any."""
+    if not folder.is_dir():
+        return None
+    steps = []
+    for child in folder.iterdir():
+        if child.is_dir() and child.name.startswith("checkpoint-") and child.name[11:].isdigit():
+            steps.append((int(child.name[11:]), child))
+    return max(steps)[1] if steps else None
+
+
+def plan_run(output_dir: str | Path, overwrite: bool = False, resume: bool = False) -> RunFolder:
+    """Decide the folders of a run (no side effects): where to write and which checkpoint to resume from.
+
+    Refuses a finished folder without ``overwrite`` and a partial folder holding checkpoints without ``resume`` or
+    ``overwrite`` (they are never deleted implicitly)."""
+    final = Path(output_dir).expanduser().resolve()
+    work = partial_path(final)
+    finished = final.is_dir() and any(final.iterdir())
+    if final.exists() and not final.is_dir():
+        raise ConfigError(f"output_dir {final} is a file; choose a folder path")
+    if resume:
+        checkpoint = last_checkpoint(work) or (last_checkpoint(final) if finished else None)
+        if checkpoint is None:
+            raise ConfigError(
+                f"--resume: no checkpoint-* folder in {work} or {final}; set training.save_strategy=steps "
+                "(and save_steps) to write checkpoints, or run without --resume"
+            )
+        return RunFolder(final=final, work=work, resume_from=checkpoint)
+    checkpoint = last_checkpoint(work)
+    if checkpoint is not None and not overwrite:
+        raise ConfigError(f"output_dir {final}: an interrupted run left {checkpoint.name} in {work}; use --resume to "
+                          "continue or --overwrite to start again")
+    if finished and not overwrite:
+        raise ConfigError(f"output_dir {final} is not empty; pass --overwrite to replace it or choose another folder")
+    return RunFolder(final=final, work=work)
+
+
+def open_run(run: RunFolder) -> None:
+    """Create the work folder (main process only, holding the lock). A resumed run from a finished folder copies it
+    to the work folder; a partial folder without checkpoints is cleared with a warning."""
+    if run.resume_from is not None:
+        if not run.work.exists():
+            shutil.copytree(run.final, run.work)
+            run.resume_from = run.work / run.resume_from.name
+        return
+    if run.work.exists():
+        what = "checkpoints" if last_checkpoint(run.work) else "files"
+        warnings.warn(f"removing {run.work} and its {what}, left by an interrupted run", stacklevel=2)
+        shutil.rmtree(run.work)
+    run.work.mkdir(parents=True)
+    run.created = True
+
+
+def discard_failed(run: RunFolder) -> None:
+    """After an error: remove the work folder this run created unless it holds checkpoints to resume from."""
+    if run.created and run.work.is_dir() and last_checkpoint(run.work) is None:
+        shutil.rmtree(run.work, ignore_errors=True)
+
+
+def close_run(run: RunFolder) -> Path:
+    """Move the finished work folder into place (replacing an old ``final``: rename it aside, rename, delete)."""
+    old = None
+    if run.final.exists():
+        old = run.final.parent / f".{run.final.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        run.final.rename(old)
+    run.work.rename(run.final)
+    if old is not None:
+        shutil.rmtree(old)
+    return run.final
+
+
+def claim_run(output_dir: str | Path, overwrite: bool = False, resume: bool = False) -> tuple[FolderLock, RunFolder]:
+    """Lock the run folder, then :func:`plan_run` it (the caller releases the lock). A lock left by a killed process
+    is taken over only with ``resume`` or ``overwrite``."""
+    final = Path(output_dir).expanduser().resolve()
+    hint = ("use --resume to continue or --overwrite to start again" if last_checkpoint(partial_path(final))
+            else "pass --overwrite to start again, or delete the lock file")
+    lock = FolderLock(final, take_stale=overwrite or resume, stale_hint=hint).acquire()
+    try:
+        return lock, plan_run(final, overwrite, resume)
+    except BaseException:
+        lock.release()
+        raise

@@ -1,0 +1,75 @@
+"""``--resume`` with a changed config: refused with the differing keys, accepted with --allow-config-change and
+recorded in run_info.json; a failed run removes its work folder unless it holds checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from baldro.cli.main import main
+from baldro.runfolder import lock_path, partial_path
+
+
+def _cfg(tmp_path, model, data, out):
+    cfg = {
+        "model": {"path": str(model)},
+        "data": {"source": str(data), "max_length": 96},
+        "objective": {"name": "npo", "beta": 0.1},
+        "aggregator": {"name": "dv", "beta": 2.0},
+        "retain": {"name": "nll", "weight": 1.0},
+        "training": {"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "use_cpu": True,
+                     "save_strategy": "steps", "save_steps": 2, "disable_tqdm": True, "logging_strategy": "no"},
+        "output_dir": str(out),
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_resume_refuses_a_changed_config_unless_allowed(tiny_model_dir, synth_dir, tmp_path, monkeypatch, capsys):
+    from baldro.training import trainer as trainer_mod
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_after_two(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise Crash
+
+    out = tmp_path / "run"
+    cfg = _cfg(tmp_path, tiny_model_dir, synth_dir, out)
+    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
+    with pytest.raises(Crash):
+        main(["unlearn", "--config", cfg])
+    monkeypatch.undo()
+    work = partial_path(out)
+    assert (work / "checkpoint-2").is_dir() and not lock_path(out).exists()  # kept (resumable), lock released
+
+    capsys.readouterr()
+    changed = ["--set", "aggregator.beta=5", "--set", "training.logging_steps=1"]
+    assert main(["unlearn", "--config", cfg, "--resume", *changed]) == 2
+    err = capsys.readouterr().err
+    assert "aggregator.beta: 2.0 → 5" in err and "logging_steps" not in err and "--allow-config-change" in err
+    assert yaml.safe_load((work / "config.yaml").read_text())["aggregator"]["beta"] == 2.0  # untouched
+
+    assert main(["unlearn", "--config", cfg, "--resume", "--allow-config-change", *changed]) == 0
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["resumed"][0]["config_changes"] == {"aggregator.beta": [2.0, 5]}
+    assert info["resumed"][0]["from"] == "checkpoint-2" and "finished" in info
+    assert yaml.safe_load((out / "config.yaml").read_text())["aggregator"]["beta"] == 5
+
+
+def test_allow_config_change_needs_resume(tmp_path, capsys):
+    cfg = _cfg(tmp_path, tmp_path / "m", tmp_path / "d", tmp_path / "run")
+    assert main(["unlearn", "--config", cfg, "--allow-config-change"]) == 2
+    assert "only applies with --resume" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_before_any_checkpoint_leaves_nothing(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = _cfg(tmp_path, tiny_model_dir, tmp_path / "missing_data", out)
+    assert main(["unlearn", "--config", cfg]) == 2  # the data folder is found missing after the lock is taken
+    assert "missing_data" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml"]

@@ -1,0 +1,97 @@
+"""Every config value is type- and range-checked before a folder is touched or a model loaded (exit 2, one line)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from baldro.cli.main import main
+from baldro.errors import ConfigError
+from baldro.training.checks import accepts, check_training, number
+from baldro.training.config_diff import config_changes
+
+
+def _cfg(tmp_path, model):
+    cfg = {
+        "model": {"path": str(model)},
+        "data": {"source": str(tmp_path / "data"), "max_length": 96},
+        "objective": {"name": "npo"},
+        "aggregator": {"name": "dv", "beta": 2.0},
+        "retain": {"name": "nll", "weight": 1.0},
+        "training": {"max_steps": 2, "use_cpu": True},
+        "output_dir": str(tmp_path / "out" / "run"),
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("training.learning_rate=fast", "training.learning_rate='fast' must be a number"),
+    ("training.num_train_epochs=abc", "training.num_train_epochs='abc' must be a number"),
+    ("training.per_device_train_batch_size=0", "training.per_device_train_batch_size=0 must be > 0"),
+    ("training.per_device_train_batch_size=2.5", "training.per_device_train_batch_size=2.5 must be an integer"),
+    ("training.max_steps=0", "training.max_steps=0 must be > 0 (or -1"),
+    ("training.learning_rate=.nan", "training.learning_rate=nan must be finite"),
+    ("training.use_cpu=maybe", "training.use_cpu='maybe' must be true or false"),
+    ("retain.weight=abc", "retain.weight='abc' must be a number"),
+    ("retain.weight=.inf", "retain.weight=inf must be finite"),
+    ("forget_weight=-1", "forget_weight=-1 must be ≥ 0"),
+    ("data.max_length=abc", "data.max_length='abc' must be an integer"),
+    ("data.max_length=0", "data.max_length=0 must be > 0"),
+    ("log_every=0", "log_every=0 must be > 0"),
+])
+def test_bad_value_exits_2_with_one_line_before_anything_is_loaded_or_written(tiny_model_dir, tmp_path, capsys,
+                                                                            override, expected):
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    assert main(["unlearn", "--config", cfg, "--set", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"baldro: error: {expected}" or (expected in err and len(err.splitlines()) == 1), err
+    assert not (tmp_path / "out").exists()  # no lock, no hidden .partial: the model loads only after both
+
+
+def test_finetune_values_are_checked_too(tiny_model_dir, tmp_path, capsys):
+    cfg = tmp_path / "ft.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"path": str(tiny_model_dir)}, "data": {"source": "d"},
+                                   "output_dir": str(tmp_path / "out" / "ft")}))
+    assert main(["finetune", "--config", str(cfg), "--set", "data.max_length=-3"]) == 2
+    assert "data.max_length=-3 must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_declared_types_decide():
+    assert accepts(float, 1) and not accepts(float, True) and not accepts(int, 2.0) and accepts(int | None, None)
+    assert accepts(str | None, "x") and not accepts(bool, "yes") and accepts(list[str], ["a"])
+    check_training({"learning_rate": 1e-5, "lr_scheduler_type": "cosine", "report_to": ["tensorboard"], "max_steps": -1})
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps=-2 must be > 0"):
+        check_training({"gradient_accumulation_steps": -2})
+    with pytest.raises(ConfigError, match="x=True must be a number"):
+        number("x", True)
+
+
+def test_resume_compares_only_result_changing_keys():
+    saved = {"aggregator": {"name": "dv", "beta": 2.0}, "training": {"seed": 0, "logging_steps": 5}, "resume": False}
+    new = {"aggregator": {"name": "dv", "beta": 5}, "training": {"seed": 0, "logging_steps": 1, "max_steps": 4},
+           "resume": True}
+    assert config_changes(saved, new) == {"aggregator.beta": [2.0, 5], "training.max_steps": [None, 4]}
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("model.dtype=float8", "model.dtype 'float8' is not one of"),
+    ("lora={r: 0}", "lora.r=0 must be > 0"),
+    ("lora={r: 4, dropout: 1.5}", "lora.dropout=1.5 must be < 1"),
+    ("lora={r: 4, merge: perhaps}", "lora.merge='perhaps' must be true or false"),
+    ("overwrite=yes please", "overwrite='yes please' must be true or false"),
+])
+def test_model_lora_and_flags_are_checked_before_the_lock(tiny_model_dir, tmp_path, capsys, override, expected):
+    cfg = _cfg(tmp_path, tiny_model_dir)
+    assert main(["unlearn", "--config", cfg, "--set", override]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_model_path_without_a_model_is_refused_before_the_lock(tmp_path, capsys):
+    cfg = _cfg(tmp_path, tmp_path / "no_model")
+    assert main(["unlearn", "--config", cfg]) == 2
+    assert "no_model is not a model folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
