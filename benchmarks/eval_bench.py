@@ -15,8 +15,17 @@ Both evaluate the same metric set on the first ``--items`` rows of forget10_pert
 real_authors_perturbed, world_facts_perturbed and holdout10. Items/s = rows evaluated / wall seconds. The run also
 checks the two agree (per-item probabilities and greedy generations).
 
+One code path for CPU and CUDA (``benchmarks/bench_device.py``): ``--device`` (default: CUDA when available), clocks
+read after ``torch.cuda.synchronize``, peak memory per evaluator (CUDA ``max_memory_allocated``; on CPU the process
+RSS sampled every millisecond, so the second evaluator's figure includes what the first left resident), and MFU from
+the forward FLOPs each evaluator really ran: 2·N_decoder per token position the decoder ran on plus 2·N_head per row
+the LM head projected (hooks count them; padding and repeated passes included), over the device's peak FLOP/s
+(table of GPUs or ``--peak-tflops``). The default dtype is bfloat16 on CUDA (the per-item agreement fields then show
+bf16 noise; pass ``--dtype float32`` to check agreement on a GPU) and float32 on CPU.
+
     python benchmarks/eval_bench.py                      # embedded benchmark + untrained tiny model, CPU
     python benchmarks/eval_bench.py --quick --json       # seconds (used by the test)
+    python benchmarks/eval_bench.py --device cuda --json # on a GPU
 """
 
 from __future__ import annotations
@@ -24,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +48,7 @@ from baldro.evaluation import metrics
 from baldro.evaluation.generation import cut_at_stops
 from baldro.evaluation.tofu import evaluate_tofu
 from baldro.modeling.tiny import build_tiny_model
+from bench_device import FlopCounter, PeakMemory, mfu, peak_tflops, resolve_device, timed
 
 IGNORE = -100
 SPLITS = {
@@ -56,6 +65,7 @@ class Anchor:
 
     def __init__(self, model: nn.Module, tok: Any, fmt: PromptFormat, batch_size: int, max_new_tokens: int) -> None:
         self.model, self.tok, self.fmt = model, tok, fmt
+        self.device = next(model.parameters()).device
         self.bs, self.max_new = batch_size, max_new_tokens
         self.right = QACollator(tok, "right")
 
@@ -79,7 +89,7 @@ class Anchor:
 
     @torch.no_grad()
     def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = {k: v for k, v in batch.items() if k != "index"}
+        batch = {k: v.to(self.device) for k, v in batch.items() if k != "index"}
         out = self.model(**batch)  # labels passed: the model computes its own loss too
         return out.logits, batch["labels"]
 
@@ -101,11 +111,12 @@ class Anchor:
 
     def _token_logprobs(self, logits: torch.Tensor, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         logp = torch.log_softmax(logits, -1)[:, :-1]
+        labels = batch["labels"].to(logits.device)
         vocab_out, labels_out = [], []
         for b in range(logits.shape[0]):
-            pos = (batch["labels"][b] != IGNORE).nonzero()[:, 0][:-1]  # EOS prediction excluded
+            pos = (labels[b] != IGNORE).nonzero()[:, 0][:-1]  # EOS prediction excluded
             vocab_out.append(logp[b, pos[0] - 1 : pos[-1]])
-            labels_out.append(batch["labels"][b][pos])
+            labels_out.append(labels[b][pos])
         return vocab_out, labels_out
 
     def em_es(self, rows: list[dict], which: str) -> dict[int, float]:
@@ -114,7 +125,7 @@ class Anchor:
             logits, _ = self._forward(batch)
             lps, labs = self._token_logprobs(logits, batch)
             for i, lp, lab in zip(batch["index"].tolist(), lps, labs):
-                hits = (lp.argmax(-1) == lab).numpy()
+                hits = (lp.argmax(-1) == lab).cpu().numpy()
                 res[i] = metrics.exact_memorization(hits) if which == "em" else metrics.extraction_strength(hits)
         return res
 
@@ -130,11 +141,11 @@ class Anchor:
                     for lp, lab in zip(lps, labs):
                         target = lp.gather(1, lab[:, None])[:, 0]
                         if stat == "min_k":
-                            vals.append(metrics.min_k_score(target.numpy()))
+                            vals.append(metrics.min_k_score(_np(target)))
                         else:
                             mu = (lp.exp() * lp).sum(-1)
                             sigma = (lp.exp() * lp.square()).sum(-1) - mu.square()
-                            vals.append(metrics.min_k_plus_plus_score(target.numpy(), mu.numpy(), sigma.numpy()))
+                            vals.append(metrics.min_k_plus_plus_score(_np(target), _np(mu), _np(sigma)))
                 else:
                     ce = nn.functional.cross_entropy(
                         logits[:, :-1].transpose(-1, -2), labels[:, 1:], ignore_index=IGNORE, reduction="none"
@@ -165,7 +176,7 @@ class Anchor:
                 ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
                 mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
                 gen = self.model.generate(
-                    input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=self.max_new,
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False, max_new_tokens=self.max_new,
                     pad_token_id=pad, eos_token_id=self.tok.eos_token_id, use_cache=True,
                 )
                 texts = self.tok.batch_decode(gen[:, width:], skip_special_tokens=True)
@@ -198,6 +209,14 @@ class Anchor:
         return out
 
 
+def _round(x: float | None, digits: int = 6) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.float().cpu().numpy()
+
+
 def _setup(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
     data = Path(args.data) if args.data else write_benchmark(work / "data", seed=0, authors=args.authors,
                                                              questions=args.questions)
@@ -218,7 +237,15 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared or busy CPU, more threads can be slower)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="model dtype (default: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak TFLOP/s for MFU (default: table of GPUs, bf16 dense; none on CPU)")
     args = p.parse_args()
+    device = resolve_device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    peak = peak_tflops(device, args.peak_tflops)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.authors, args.questions, args.items, args.max_new_tokens = 20, 5, 4, 4
@@ -227,27 +254,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data, model_dir = _setup(args, Path(tmp))
         tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        model = AutoModelForCausalLM.from_pretrained(model_dir).to(device=device, dtype=dtype).eval()
         fmt = PromptFormat()
         splits = {k: load_tofu_split(data, v)[: args.items] for k, v in SPLITS.items()}
         n_items = sum(len(v) for v in splits.values())
         anchor = Anchor(model, tok, fmt, args.batch_size, args.max_new_tokens)
         anchor.probability(splits["forget"][:2], "answer")  # warm-up (lazy initialisation)
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        _, ours = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
-                                max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
-        t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
-        t0, c0 = time.perf_counter(), time.process_time()
-        ref = anchor.run(splits)
-        t_anchor, c_anchor = time.perf_counter() - t0, time.process_time() - c0
+        with PeakMemory(device) as mem_ours, FlopCounter(model) as flops_ours, timed(device) as clock:
+            _, ours = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
+                                    max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
+        t_ours, c_ours = clock["s"], clock["cpu_s"]
+        with PeakMemory(device) as mem_anchor, FlopCounter(model) as flops_anchor, timed(device) as clock:
+            ref = anchor.run(splits)
+        t_anchor, c_anchor = clock["s"], clock["cpu_s"]
 
     ours_p = [v["prob"] for v in ours["forget_Q_A_PERT_Prob"]["value_by_index"].values()]
     ref_p = [ref["forget_Q_A_PERT_Prob"][i]["prob"] for i in range(len(ours_p))]
     gens_ours = [v["generation"] for v in ours["retain_Q_A_ROUGE"]["value_by_index"].values()]
     gens_ref = [ref["retain_Q_A_ROUGE"][i][0]["generation"] for i in range(len(gens_ours))]
     result = {
-        "device": "cuda" if next(model.parameters()).is_cuda else f"cpu ({args.threads} thread(s))",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({args.threads} thread(s))",
+        "dtype": str(dtype).removeprefix("torch."),
         "items": n_items,
         "max_new_tokens": args.max_new_tokens,
         "ours_s": round(t_ours, 3),
@@ -258,6 +286,16 @@ def main() -> None:
         "ours_cpu_s": round(c_ours, 3),
         "anchor_cpu_s": round(c_anchor, 3),
         "cpu_time_ratio": round(c_anchor / c_ours, 2),
+        "peak_mem_kind": mem_ours.kind,
+        "ours_peak_mem_GiB": round(mem_ours.gib, 3),
+        "anchor_peak_mem_GiB": round(mem_anchor.gib, 3),
+        "ours_decoder_tokens": flops_ours.tokens,
+        "anchor_decoder_tokens": flops_anchor.tokens,
+        "ours_forward_tflop": round(flops_ours.flops / 1e12, 6),
+        "anchor_forward_tflop": round(flops_anchor.flops / 1e12, 6),
+        "peak_tflops": peak,
+        "ours_mfu": _round(mfu(flops_ours.flops, t_ours, peak)),
+        "anchor_mfu": _round(mfu(flops_anchor.flops, t_anchor, peak)),
         "max_rel_prob_diff": float(np.max(np.abs(np.array(ours_p) / np.array(ref_p) - 1))),
         "generations_equal": gens_ours == gens_ref,
         "mia_auc_ours": {k: ours[k]["agg_value"] for k in sorted(ours) if k.startswith("mia_")},

@@ -13,6 +13,12 @@ Variants (interleaved, one step each per round, median of the timed rounds after
 Peak memory: CUDA ``max_memory_allocated`` per variant; on CPU the peak RSS, sampled every millisecond, of a fresh
 subprocess that runs only that variant (``--memory-only``; after one warm-up step, so set-up is excluded). ``--json`` prints one JSON object per variant, then one line of ratios.
 
+One code path for CPU and CUDA (``benchmarks/bench_device.py``): the clock is read after ``torch.cuda.synchronize``;
+bfloat16 on CUDA, float32 on CPU. MFU = 6·N·tokens per step / step time / peak FLOP/s, with N the parameters in
+matrix products (all but the input embedding), tokens = 2·batch·seq (forget + retain) — the useful work of one
+unlearning step, so a variant that runs extra passes shows a lower MFU. The peak comes from the device table or
+``--peak-tflops`` (on CPU MFU is printed only with ``--peak-tflops``).
+
     python benchmarks/step_bench.py --model tiny-bigvocab --json
     python benchmarks/step_bench.py --model llama-1b --batch 16 --seq 512 --json      # on a GPU
 """
@@ -22,12 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +45,7 @@ from baldro.aggregators import dv_aggregate
 from baldro.core.sequence import model_sequence_stats
 from baldro.training.reference_cache import ReferenceCache
 from baldro.training.trainer import UnlearnTrainer
+from bench_device import PeakMemory, matmul_params, mfu, peak_tflops, resolve_device, sync
 
 MODELS: dict[str, dict[str, int]] = {
     "tiny": dict(vocab_size=2048, hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
@@ -52,7 +57,6 @@ MODELS: dict[str, dict[str, int]] = {
 }
 VARIANTS = ("floor", "ours-npo", "ours-npo+dv", "ours-npo+g", "ours-simnpo+dv",
             "released-npo", "released-npo+dv", "released-npo+g")
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 NPO_BETA, DV_BETA, GAMMA, ALPHA = 0.1, 2.0, 1.0, 1.0
 
 
@@ -143,7 +147,7 @@ def loss_fn(variant: str, s: Setup) -> Callable[[], Tensor]:
 
 # ----- harness -------------------------------------------------------------------------------------------------------
 def build(args: argparse.Namespace, variants: tuple[str, ...]) -> Setup:
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     config = LlamaConfig(**MODELS[args.model], max_position_embeddings=max(args.seq, 128), tie_word_embeddings=False)
@@ -162,11 +166,6 @@ def build(args: argparse.Namespace, variants: tuple[str, ...]) -> Setup:
     return Setup(model, reference, optimizer, forget, retain, cache, trainers)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def timed_step(fn: Callable[[], Tensor], s: Setup, device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -178,17 +177,6 @@ def timed_step(fn: Callable[[], Tensor], s: Setup, device: torch.device) -> floa
     return (time.perf_counter() - t0) * 1000
 
 
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def peak_tflops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
-
-
 def cpu_peak_rss(args: argparse.Namespace, variant: str) -> float:
     cmd = [sys.executable, __file__, "--model", args.model, "--batch", str(args.batch), "--seq", str(args.seq),
            "--device", args.device, "--memory-only", variant]
@@ -196,34 +184,19 @@ def cpu_peak_rss(args: argparse.Namespace, variant: str) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def _rss_gib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2**30
-
-
 def memory_only(args: argparse.Namespace) -> None:
     """Peak RSS sampled every millisecond while this variant alone runs two steps (set-up excluded)."""
     s = build(args, (args.memory_only,))
-    fn, device = loss_fn(args.memory_only, s), torch.device(args.device)
+    fn, device = loss_fn(args.memory_only, s), resolve_device(args.device)
     timed_step(fn, s, device)
-    peak, done = [_rss_gib()], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_gib())
-            time.sleep(0.001)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    for _ in range(2):
-        timed_step(fn, s, device)
-    done.set()
-    sampler.join()
-    print(peak[0])
+    with PeakMemory(device) as peak:
+        for _ in range(2):
+            timed_step(fn, s, device)
+    print(peak.gib)
 
 
-def run(args: argparse.Namespace) -> list[dict]:
-    device = torch.device(args.device)
+def run(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    device = resolve_device(args.device)
     variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
     s = build(args, variants)
     fns = {v: loss_fn(v, s) for v in variants}
@@ -232,26 +205,33 @@ def run(args: argparse.Namespace) -> list[dict]:
     for round_ in range(args.warmup + args.steps):
         for v in variants:
             if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            ms = timed_step(fns[v], s, device)
-            if device.type == "cuda":
-                peaks[v] = max(peaks.get(v, 0.0), torch.cuda.max_memory_allocated(device) / 2**30)
+                with PeakMemory(device) as mem:
+                    ms = timed_step(fns[v], s, device)
+                peaks[v] = max(peaks.get(v, 0.0), mem.gib)
+            else:  # CPU RSS is per process: measured below, one fresh process per variant
+                ms = timed_step(fns[v], s, device)
             if round_ >= args.warmup:
                 times[v].append(ms)
     if device.type == "cpu" and not args.no_memory:
         peaks = {v: cpu_peak_rss(args, v) for v in variants}
     tokens = 2 * args.batch * args.seq
-    peak = peak_tflops(device)
+    peak = peak_tflops(device, args.peak_tflops)
+    n = matmul_params(s.model)
     rows = []
     for v in variants:
         med = statistics.median(times[v])
         row = {"name": v, "step_ms_median": round(med, 3), "step_ms_min": round(min(times[v]), 3),
                "peak_mem_GiB": round(peaks[v], 3) if v in peaks else None,
-               "tokens_per_s": round(tokens / (med / 1000), 1)}
-        if peak is not None:
-            row["mfu"] = round(6 * n_params(s.model) * tokens / (med / 1000) / (peak * 1e12), 4)
+               "tokens_per_s": round(tokens / (med / 1000), 1),
+               "model_tflops_per_s": round(6 * n * tokens / (med / 1000) / 1e12, 6)}
+        util = mfu(6 * n * tokens, med / 1000, peak)
+        row["mfu"] = round(util, 6) if util is not None else None
         rows.append(row)
-    return rows
+    info = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "dtype": str(next(s.model.parameters()).dtype).removeprefix("torch."), "model": args.model,
+            "matmul_params": n, "tokens_per_step": tokens, "peak_tflops": peak,
+            "peak_mem_kind": None if not peaks else ("cuda_max_memory_allocated" if device.type == "cuda" else "cpu_rss")}
+    return rows, info
 
 
 def ratios(rows: list[dict]) -> dict[str, float]:
@@ -273,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak TFLOP/s for MFU (default: table of GPUs, bf16 dense; none on CPU)")
+    p.add_argument("--memory", action="store_true", help="measure CPU peak RSS even with --quick")
     p.add_argument("--variants", default="", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (for tests)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant CPU peak-RSS subprocesses")
@@ -282,20 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.batch, args.seq, args.steps, args.warmup = "tiny", 4, 32, 2, 1
-        args.no_memory = True
+        args.no_memory = not args.memory
     if args.memory_only:
         memory_only(args)
         return 0
-    rows = run(args)
+    rows, info = run(args)
     if args.json:
         for row in rows:
             print(json.dumps(row))
-        print(json.dumps({"ratios": ratios(rows)}))
+        print(json.dumps({"ratios": ratios(rows), **info}))
     else:
-        print(f"model={args.model} batch={args.batch} seq={args.seq} device={args.device}")
+        print(f"model={args.model} batch={args.batch} seq={args.seq} " + " ".join(f"{k}={v}" for k, v in info.items()))
         for row in rows:
             print(f"{row['name']:>18}  median {row['step_ms_median']:9.1f} ms  min {row['step_ms_min']:9.1f} ms  "
-                  f"peak {row['peak_mem_GiB']} GiB  {row['tokens_per_s']:.0f} tok/s" + (f"  mfu {row['mfu']}" if "mfu" in row else ""))
+                  f"peak {row['peak_mem_GiB']} GiB  {row['tokens_per_s']:.0f} tok/s  "
+                  f"{row['model_tflops_per_s']} TFLOP/s  mfu {row['mfu']}")
         for k, v in ratios(rows).items():
             print(f"{k}: {v}x")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from baldro.experiments.methods import DEFAULT_METHODS
+from baldro.cli.names import DEFAULT_METHODS, PRESET_BASES, PRESET_VARIANTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, help="unlearning seeds per method (default: 3; 1 with --quick)")
     p.add_argument("--forget-split", default="forget10")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                   help="comma-separated method presets, <base>[+g|+dv|+dv-official|+kl_radius|+chi2]")
+                   help=f"comma-separated method presets <base>[+<variant>]; base: {', '.join(PRESET_BASES)}; "
+                   f"variant: {', '.join(PRESET_VARIANTS)} (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a smoke-sized run (about a minute)")
     p.add_argument("--uniform", action="store_true", help="benchmark without designed difficulty heterogeneity")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")

@@ -123,14 +123,16 @@ def _muse(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    from baldro.evaluation.assemble import load_retain
+    # Not evaluation.assemble: it imports the scoring code (torch); re-scoring a file needs numpy/scipy only.
     from baldro.evaluation.benchmark_check import check_benchmark
     from baldro.evaluation.files import read_eval_json, write_json
+    from baldro.evaluation.retain_logs import load_retain_logs
     from baldro.evaluation.summary import summarize
 
     data = read_eval_json(args.eval_json)
     benchmark = check_benchmark(data, args.eval_json, args.benchmark)
-    retain, name = load_retain(args.retain_logs)
+    retain = load_retain_logs(args.retain_logs) if args.retain_logs else None
+    name = args.retain_logs or "the retain logs"
     summary = summarize(data, retain, benchmark, retain_name=name)
     if args.out:
         write_json(args.out, summary)

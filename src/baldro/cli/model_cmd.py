@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from baldro.cli.names import TINY_HIDDEN, TINY_LAYERS, TINY_VOCAB
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from baldro.modeling.tiny import DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_VOCAB
-
     p = subparsers.add_parser("model", help="build models")
     sub = p.add_subparsers(dest="model_command", required=True)
     t = sub.add_parser(
@@ -16,9 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--data", required=True, help="benchmark folder (e.g. from `baldro data synth`)")
     t.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
-    t.add_argument("--layers", type=int, default=DEFAULT_LAYERS, help=f"decoder layers (default {DEFAULT_LAYERS})")
-    t.add_argument("--hidden", type=int, default=DEFAULT_HIDDEN, help=f"hidden size (default {DEFAULT_HIDDEN})")
-    t.add_argument("--vocab", type=int, default=DEFAULT_VOCAB, help=f"max tokenizer size (default {DEFAULT_VOCAB})")
+    t.add_argument("--layers", type=int, default=TINY_LAYERS, help=f"decoder layers (default {TINY_LAYERS})")
+    t.add_argument("--hidden", type=int, default=TINY_HIDDEN, help=f"hidden size (default {TINY_HIDDEN})")
+    t.add_argument("--vocab", type=int, default=TINY_VOCAB, help=f"max tokenizer size (default {TINY_VOCAB})")
     t.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     t.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     t.set_defaults(func=run_tiny)

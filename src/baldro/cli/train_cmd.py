@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from baldro.cli.names import components_epilog
 from baldro.errors import ConfigError
-from baldro.training.config import apply_overrides, load_yaml
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("finetune", "supervised fine-tuning on TOFU-style QA or raw text (target, retain and base models)"),
         ("unlearn", "unlearning: objective x DRO aggregator x retain term on the Hugging Face Trainer"),
     ):
-        p = subparsers.add_parser(name, help=text, description=text)
+        p = subparsers.add_parser(name, help=text, description=text,
+                                  epilog=components_epilog() if name == "unlearn" else None)
         p.add_argument("--config", required=True, help="YAML config file (see configs/)")
         p.add_argument(
             "--set",
@@ -31,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from baldro.training.config import apply_overrides, load_yaml
+
     config = apply_overrides(load_yaml(args.config), args.overrides)
     if args.overwrite:
         config["overwrite"] = True

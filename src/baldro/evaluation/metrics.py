@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rouge_score import rouge_scorer
-from scipy import stats
-from sklearn.metrics import roc_auc_score
+
+if TYPE_CHECKING:  # rouge-score (nltk), scipy.stats and sklearn are imported where used: seconds at import time
+    from rouge_score import rouge_scorer
 
 EPS = 1e-10
 MIN_K_FRACTION = 0.4
@@ -67,11 +68,15 @@ def normalised_probs(correct_prob: Sequence[float], wrong_prob: Sequence[Sequenc
 
 def forget_quality(model_tr: Sequence[float], retain_tr: Sequence[float]) -> float:
     """Forget Quality = p-value of the two-sided two-sample KS test between the two truth-ratio samples."""
+    from scipy import stats
+
     return float(stats.ks_2samp(np.asarray(model_tr, dtype=np.float64), np.asarray(retain_tr, dtype=np.float64)).pvalue)
 
 
 def model_utility(values: Sequence[float]) -> float:
     """Model Utility = harmonic mean (``scipy.stats.hmean``) of the utility metrics; any zero makes it 0."""
+    from scipy import stats
+
     return float(stats.hmean(np.asarray(values, dtype=np.float64)))
 
 
@@ -79,6 +84,8 @@ def rouge_scores(generation: str, ground_truth: str) -> dict[str, float]:
     """ROUGE of a generation against its reference: rouge-score's ``RougeScorer(["rouge1", "rougeL"], use_stemmer=True)``."""
     global _SCORER
     if _SCORER is None:
+        from rouge_score import rouge_scorer
+
         _SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
     scores = _SCORER.score(ground_truth, generation)
     return {
@@ -120,6 +127,8 @@ def zlib_score(avg_loss: float, text: str) -> float:
 
 def mia_auc(forget_scores: Sequence[float], holdout_scores: Sequence[float]) -> float:
     """ROC AUC of a loss-like MIA statistic with labels 0 = forget (members), 1 = holdout (non-members)."""
+    from sklearn.metrics import roc_auc_score
+
     scores = np.array(list(forget_scores) + list(holdout_scores), dtype=np.float64)
     labels = np.array([0] * len(forget_scores) + [1] * len(holdout_scores))
     return float(roc_auc_score(labels, scores))
