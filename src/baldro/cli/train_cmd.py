@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
         out = run_finetune(config)
     else:
-        from baldro.training.unlearn import run_unlearn
+        from baldro.evaluation.trajectory import trajectory_callback
+        from baldro.training.unlearn import resolve_unlearn, run_unlearn
 
-        out = run_unlearn(config)
+        curve = trajectory_callback(resolve_unlearn(config))  # checks data and retain logs before training
+        out = run_unlearn(config, callbacks=[curve] if curve is not None else [])
     print(out)
     return 0

@@ -54,19 +54,28 @@ class TofuRun:
         self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
             batch_size, max_new_tokens, max_length, progress,
         )
+        self.encoded: dict[tuple[str, str], Any] = {}  # (split name, what) -> token ids: reused by later calls
+
+    def encode(self, split: Split, answers: list[str], what: str) -> tuple[list[list[int]], list[list[int]]]:
+        """(input ids, labels) of each (question, answer), tokenised once per (split, what) and then reused."""
+        key = (split.name, what)
+        if key not in self.encoded:
+            ids, labels, truncated = [], [], 0
+            for row, answer in zip(split.rows, answers):
+                enc = encode_qa_full(self.tok, row["question"], answer, self.fmt, self.max_length)
+                truncated += enc.answer_truncated
+                ids.append(enc.input_ids)
+                labels.append(enc.labels)
+            if truncated:
+                warnings.warn(
+                    f"{split.name} ({what}): {truncated} answers longer than max_length={self.max_length} were truncated",
+                    stacklevel=3,
+                )
+            self.encoded[key] = (ids, labels)
+        return self.encoded[key]
 
     def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
-        ids, labels, truncated = [], [], 0
-        for row, answer in zip(split.rows, answers):
-            enc = encode_qa_full(self.tok, row["question"], answer, self.fmt, self.max_length)
-            truncated += enc.answer_truncated
-            ids.append(enc.input_ids)
-            labels.append(enc.labels)
-        if truncated:
-            warnings.warn(
-                f"{split.name} ({what}): {truncated} answers longer than max_length={self.max_length} were truncated",
-                stacklevel=2,
-            )
+        ids, labels = self.encode(split, answers, what)
         scores = score_sequences(
             self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress
         )
@@ -87,7 +96,10 @@ class TofuRun:
 
     def generate(self, split: Split) -> tuple[list[str], list[str]]:
         """(decoded prompts, greedy generations) of the split's questions — one generation pass per split."""
-        prompts = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
+        key = (split.name, "prompts")
+        if key not in self.encoded:
+            self.encoded[key] = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
+        prompts = self.encoded[key]
         gens = generate_greedy(
             self.model, self.tok, prompts, self.max_new_tokens, self.pad_id, self.batch_size,
             desc=f"{split.name}: generating", progress=self.progress,
@@ -189,6 +201,24 @@ def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, s
     return out
 
 
+def checked_retain(retain_logs: str | Path | Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+    """(retain logs or None, their name in messages), the keys Forget Quality / PrivLeak read checked up front."""
+    retain, retain_name = load_retain(retain_logs)
+    if retain is not None:
+        retain_forget_truth_ratios(retain, retain_name)
+        retain_mia_auc(retain, retain_name)
+    return retain, retain_name
+
+
+def run_tofu_eval(
+    run: TofuRun, splits: dict[str, Split], skipped: dict[str, str], retain: Mapping[str, Any] | None, retain_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, TOFU_EVAL.json dict) of ``run``'s model on ``splits`` — the one path every TOFU evaluation takes."""
+    eval_json = build_tofu_eval(run, splits, skipped)
+    summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
+    return summary, with_derived(eval_json, summary)
+
+
 def evaluate_tofu(
     model_or_path: str | Path | nn.Module,
     data_source: str | Path,
@@ -212,17 +242,12 @@ def evaluate_tofu(
     ``overwrite``). ``retain_logs``: the retain model's TOFU_EVAL.json (path or dict) for Forget Quality / PrivLeak.
     ``max_items`` keeps the first rows of every split (for quick checks; Forget Quality then needs matching logs).
     """
-    retain, retain_name = load_retain(retain_logs)
-    if retain is not None:
-        retain_forget_truth_ratios(retain, retain_name)
-        retain_mia_auc(retain, retain_name)
+    retain, retain_name = checked_retain(retain_logs)
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     run = TofuRun(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
-    eval_json = build_tofu_eval(run, splits, skipped)
-    summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
-    eval_json = with_derived(eval_json, summary)
+    summary, eval_json = run_tofu_eval(run, splits, skipped, retain, retain_name)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)
         write_json(summary_file(out, "tofu"), summary)

@@ -75,3 +75,22 @@ def read_per_sample(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``per_sample.jsonl`` log."""
     with path.open() as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_trajectory(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a ``trajectory.jsonl`` (``baldro unlearn --set eval_every=N``); a bad line names the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such trajectory file; run `baldro unlearn` with --set eval_every=N")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path} line {number}: not valid JSON ({err.msg}); re-run the evaluation") from err
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise DataError(f"{path} line {number}: field 'step' (an integer) is missing")
+        rows.append(row)
+    return rows

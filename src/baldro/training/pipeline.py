@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +89,20 @@ def run_with(
     keys: tuple,
     data_keys: tuple,
     check: Callable[[dict], None] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> Path:
-    """Resolve and ``check`` the config (before any folder is touched), then prepare, train, save, move."""
+    """Resolve and ``check`` the config (before any folder is touched), then prepare, train, save, move.
+
+    ``callbacks``: extra ``transformers.TrainerCallback``s added to the trainer (e.g. the unlearning-curve
+    evaluation of :mod:`baldro.evaluation.trajectory`, which the caller builds: training does not import it)."""
     cfg = resolve(config, defaults, keys, data_keys)
     if check is not None:
         check(cfg)
     run = Run(cfg, remove_unused_columns=False)
-    return run.train_and_save(build(run))
+    trainer = build(run)
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    return run.train_and_save(trainer)
 
 
 __all__ = ["COMMON_KEYS", "Run", "apply_lora", "resolve", "run_with"]

@@ -3,11 +3,14 @@
 Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, kind (qa: TOFU-style splits | text: MUSE
 ``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
 null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
-``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``.
+``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``; ``eval_every``,
+``eval_max_items``, ``eval`` {retain_logs, source, forget_split, ...}: unlearning curves, evaluated by a callback
+the caller passes in (``baldro unlearn`` does; see :mod:`baldro.evaluation.trajectory`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,9 @@ from baldro.training.config import DRO_SCOPES, component, section
 from baldro.training.loading import load_model, qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
 
+# Unlearning curves: read by the caller, which builds the evaluation callback (baldro.evaluation.trajectory) and
+# passes it in ``callbacks``; training only accepts and records these keys.
+CURVE_KEYS = ("eval_every", "eval_max_items", "eval")
 UNLEARN_KEYS = (
     *COMMON_KEYS,
     "objective",
@@ -27,6 +33,7 @@ UNLEARN_KEYS = (
     "dro_scope",
     "log_every",
     "chunk_tokens",
+    *CURVE_KEYS,
 )
 UNLEARN_DATA_KEYS = ("source", "kind", "forget_split", "retain_split", "format", "max_length", "idk_seed")
 UNLEARN_DEFAULTS: dict[str, Any] = {
@@ -108,9 +115,12 @@ def build_unlearn_trainer(run: Run) -> Any:
     )
 
 
-def run_unlearn(config: dict[str, Any]) -> Path:
-    """Run unlearning from a config mapping; returns the finished run folder."""
-    return run_with(config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn)
+def run_unlearn(config: dict[str, Any], callbacks: Sequence[Any] = ()) -> Path:
+    """Run unlearning from a config mapping; returns the finished run folder. ``callbacks``: extra
+    ``TrainerCallback``s (e.g. :func:`baldro.evaluation.trajectory.trajectory_callback` for ``eval_every``)."""
+    return run_with(
+        config, build_unlearn_trainer, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS, check_unlearn, callbacks
+    )
 
 
 def resolve_unlearn(config: dict[str, Any]) -> dict[str, Any]:
