@@ -139,6 +139,7 @@ class TrajectoryCallback(TrainerCallback):
         self.fmt, self.batch_size, self.max_new_tokens, self.max_length = fmt or PromptFormat(), batch_size, max_new_tokens, max_length
         self.run: TofuRun | None = None
         self.last_step: int | None = None
+        self.last: tuple[dict[str, Any], dict[str, Any]] | None = None  # (summary, eval dict) of the latest row
 
     def evaluate(self, model: torch.nn.Module, tokenizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(summary, eval dict) of ``model`` now; the model's mode and every RNG state are left as they were."""
@@ -164,6 +165,7 @@ class TrajectoryCallback(TrainerCallback):
             return
         start = time.perf_counter()
         summary, eval_json = self.evaluate(model, tokenizer)
+        self.last = (summary, eval_json)
         row = trajectory_row(state.global_step, state.epoch, summary, eval_json, time.perf_counter() - start)
         path = Path(args.output_dir) / self.file_name
         path.parent.mkdir(parents=True, exist_ok=True)

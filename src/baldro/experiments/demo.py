@@ -66,16 +66,15 @@ def _build_tiny(out: Path, data: Path, settings: DemoSettings) -> None:
     build_tiny_model(data, out, layers=settings.layers, hidden=settings.hidden, seed=0)
 
 
-def _check_inputs(out: Path, key: dict[str, Any]) -> None:
+def check_inputs(out: Path, key: dict[str, Any], name: str = DEMO_INPUTS) -> None:
     """Cached stages are only valid for the settings they were built with: refuse a folder built with others."""
-    path = out / DEMO_INPUTS
+    path = out / name
     if path.exists():
         previous = json.loads(path.read_text())
         if previous != key:
             changed = sorted(k for k in set(previous["settings"]) | set(key["settings"])
                              if previous["settings"].get(k) != key["settings"].get(k))
-            if previous.get("forget_split") != key["forget_split"]:
-                changed.append("forget_split")
+            changed += sorted(k for k in set(previous) | set(key) if k != "settings" and previous.get(k) != key.get(k))
             raise ConfigError(f"{out} holds a demo built with other settings ({', '.join(changed)}); "
                               "pass --fresh to rebuild it or choose another --out")
     else:
@@ -142,7 +141,7 @@ def run_demo(
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_inputs(out, {"settings": settings.cache_key(), "forget_split": forget_split})
+    check_inputs(out, {"settings": settings.cache_key(), "forget_split": forget_split})
     t_start = time.perf_counter()
 
     phases = demo_plan(out, methods, seeds, forget_split, settings)

@@ -51,10 +51,11 @@ def _finite(value: Any) -> bool:
 def matched_fq(trajectory: Sequence[Mapping[str, Any]], target_mu: float, mu_keep: float = MU_KEEP) -> Matched:
     """Best FQ over rows with ``model_utility ≥ mu_keep · target_mu`` (earliest step on ties), and the final FQ.
 
-    Rows without a numeric FQ and MU are ignored; a trajectory with none raises :class:`DataError`.
+    Rows without a numeric FQ and MU are ignored; a trajectory with none raises :class:`DataError`. A target MU of 0
+    (a model with no utility to keep, e.g. a smoke-sized run) puts the bar at 0: every step qualifies.
     """
-    if not _finite(target_mu) or target_mu <= 0:
-        raise DataError(f"target model utility must be a positive number, got {target_mu!r}")
+    if not _finite(target_mu) or target_mu < 0:
+        raise DataError(f"target model utility must be a number >= 0, got {target_mu!r}")
     if not 0 < mu_keep <= 1:
         raise DataError(f"mu_keep={mu_keep!r} must be in (0, 1]")
     rows = sorted(

@@ -1,0 +1,185 @@
+"""``baldro study``: does BalDRO beat NPO / SimNPO at matched utility? The whole experiment in one resumable command.
+
+The protocol is fixed in :class:`StudyProtocol` before any outcome is seen (docs/evidence_protocol.md): methods
+npo, npo+g, npo+dv, npo+dv-official, simnpo, simnpo+dv; seeds 0–4; npo+dv also at β ∈ {0.5, 1, 2, 5, 10} (the paper's
+Fig. 4); every run evaluated at step 0, every ``eval_every`` steps and at the end (``trajectory.jsonl``). Headline:
+per run the best Forget Quality along its trajectory while Model Utility ≥ ``mu_keep`` × the target's (0.9); per
+method the seed mean with a 95 % bootstrap interval and the paired test against its base method (same seeds, same
+data order: :mod:`baldro.reports.matched_utility`). Nothing here is tuned on the outcome; seeds are 0..n−1.
+
+It is the demo's pipeline at another size (:func:`baldro.experiments.demo.demo_plan` builds the benchmark, the tiny
+model, the base / target / retain models), with the study benchmark (:data:`STUDY_SETTINGS`) and unlearning runs
+that record their curves. Stages are cached in ``out/``: an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from baldro.data.tofu import partner_splits
+from baldro.errors import ConfigError
+from baldro.experiments.demo import check_inputs, demo_plan
+from baldro.experiments.methods import method_config
+from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
+from baldro.experiments.stages import Job, Progress, Stage, run_jobs, run_stages
+from baldro.experiments.step import write_run_info
+
+STUDY_INPUTS = "study_inputs.json"
+DEFAULT_STUDY_METHODS = ("npo", "npo+g", "npo+dv", "npo+dv-official", "simnpo", "simnpo+dv")
+
+
+@dataclass(frozen=True)
+class StudyProtocol:
+    """What the study runs and how it decides (fixed before looking at any result)."""
+
+    methods: tuple[str, ...] = DEFAULT_STUDY_METHODS
+    seeds: int = 5
+    beta_method: str = "npo+dv"
+    beta_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    eval_every: int = 5
+    mu_keep: float = 0.9
+
+    @classmethod
+    def quick(cls) -> StudyProtocol:
+        return cls(methods=("npo", "npo+dv"), seeds=2, beta_grid=(1.0, 2.0), eval_every=2)
+
+
+# The study benchmark: see docs/study_benchmark.md for how it was chosen (measured on NPO and the target / retain
+# models only, never on a BalDRO variant).
+STUDY_SETTINGS = DemoSettings(seeds=5)
+STUDY_FORGET_SPLIT = "forget10"
+QUICK_SETTINGS = DemoSettings.quick()
+
+
+def base_method(method: str) -> str:
+    """The method a variant is tested against: the part before ``+`` (npo+dv → npo)."""
+    return method.partition("+")[0]
+
+
+def method_beta(method: str) -> float | None:
+    agg = method_config(method)["aggregator"]
+    return float(agg["beta"]) if "beta" in agg else None
+
+
+def run_labels(protocol: StudyProtocol) -> dict[str, tuple[str, float | None]]:
+    """``{label: (method preset, β override)}``: every method, then the β grid of ``beta_method`` (the grid point
+    equal to the preset's β is the method itself, not run twice)."""
+    labels: dict[str, tuple[str, float | None]] = {m: (m, None) for m in protocol.methods}
+    preset_beta = method_beta(protocol.beta_method)
+    for beta in protocol.beta_grid:
+        if preset_beta is not None and math.isclose(beta, preset_beta) and protocol.beta_method in labels:
+            continue
+        labels[f"{protocol.beta_method} β={beta:g}"] = (protocol.beta_method, beta)
+    return labels
+
+
+def run_folder(out: Path, label: str, seed: int) -> Path:
+    safe = label.replace("+", "_").replace(" β=", "_beta")
+    return out / "runs" / safe / f"seed{seed}"
+
+
+def study_unlearn_config(settings: DemoSettings, protocol: StudyProtocol, method: str, beta: float | None,
+                         target: Path, data: Path, forget_split: str, retain_logs: Path, output_dir: Path,
+                         seed: int) -> dict[str, Any]:
+    """The demo's unlearning config of ``method`` (β overridden for a grid point) plus the curve evaluation."""
+    config = unlearn_config(settings, method, target, data, forget_split, partner_splits(forget_split).retain,
+                            output_dir, seed)
+    if beta is not None:
+        config["aggregator"] = {**config["aggregator"], "beta": beta}
+    config["training"] = {**config["training"], **DEMO_ONLY_TRAINING}
+    config["eval_every"] = protocol.eval_every
+    config["eval"] = {"retain_logs": str(retain_logs), "batch_size": settings.eval_batch,
+                      "max_new_tokens": settings.max_new_tokens, "max_length": settings.max_length}
+    return config
+
+
+def unlearn_with_curve(folder: Path, config: dict[str, Any]) -> None:
+    """Stage: unlearn into ``folder/train/model`` recording ``trajectory.jsonl``; the final evaluation (the
+    trajectory's last row, at the end of training) is written as ``folder/eval/TOFU_EVAL.json`` / ``TOFU_SUMMARY.json``
+    so the run folder has the layout every report reads."""
+    from baldro.evaluation.files import eval_file, summary_file, write_json
+    from baldro.evaluation.trajectory import trajectory_callback
+    from baldro.training.unlearn import resolve_unlearn, run_unlearn
+
+    config = {**config, "output_dir": str(folder / "train" / "model")}
+    curve = trajectory_callback(resolve_unlearn(config))
+    assert curve is not None
+    run_unlearn(config, callbacks=[curve])
+    assert curve.last is not None
+    summary, eval_json = curve.last
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    write_json(eval_file(folder / "eval", "tofu"), eval_json)
+    write_json(summary_file(folder / "eval", "tofu"), summary)
+
+
+def study_plan(out: Path, protocol: StudyProtocol, settings: DemoSettings,
+               forget_split: str) -> tuple[list[list[Job]], dict[str, list[tuple[int, Path]]]]:
+    """The demo's model-building phases, then one job per (label, seed); returns (phases, run folders by label)."""
+    phases = demo_plan(out, (), 0, forget_split, settings)
+    target, data = out / "target" / "model", out / "data"
+    retain_logs = out / "retain" / "eval" / "TOFU_EVAL.json"
+    folders: dict[str, list[tuple[int, Path]]] = {}
+    jobs: list[Job] = []
+    for seed in range(protocol.seeds):  # seed-major: an interrupted study has every method at the first seeds
+        for label, (method, beta) in run_labels(protocol).items():
+            folder = run_folder(out, label, seed)
+            folders.setdefault(label, []).append((seed, folder))
+            config = study_unlearn_config(settings, protocol, method, beta, target, data, forget_split, retain_logs,
+                                          folder / "train" / "model", seed)
+            jobs.append(Job([Stage(f"unlearn {label} seed {seed}", folder, unlearn_with_curve, (config,))]))
+    phases[-1].extend(jobs)
+    return phases, folders
+
+
+def run_study(
+    out_dir: str | Path = "study_out",
+    protocol: StudyProtocol | None = None,
+    settings: DemoSettings | None = None,
+    forget_split: str = STUDY_FORGET_SPLIT,
+    fresh: bool = False,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Run (or resume) the study; writes ``summary.json``, ``report.md`` and the plots; returns the summary."""
+    from baldro.reports.study_report import summarize_study, write_study_report
+
+    protocol = protocol or StudyProtocol()
+    settings = settings or STUDY_SETTINGS
+    for method in (*protocol.methods, protocol.beta_method):
+        method_config(method)
+    if protocol.seeds < 1:
+        raise ConfigError(f"--seeds={protocol.seeds}: need at least one seed")
+    if protocol.beta_grid and method_beta(protocol.beta_method) is None:
+        raise ConfigError(f"the β grid needs a method with a β (e.g. npo+dv), got {protocol.beta_method!r}")
+    out = Path(out_dir)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, seeds=protocol.seeds)
+    check_inputs(out, {"settings": settings.cache_key(), "forget_split": forget_split,
+                       "eval_every": protocol.eval_every}, STUDY_INPUTS)
+    t_start = time.perf_counter()
+    phases, folders = study_plan(out, protocol, settings, forget_split)
+    progress = Progress(sum(len(job.stages) for jobs in phases for job in jobs), prefix="baldro study")
+    run_stages(phases[0][0].stages, progress)
+    for jobs in phases[1:]:
+        run_jobs(jobs, workers, progress)
+    for label, runs in folders.items():
+        for seed, folder in runs:
+            write_run_info(folder, label, seed)
+    labels = run_labels(protocol)
+    bases = {label: base_method(method) for label, (method, _) in labels.items() if base_method(method) != label}
+    beta_of = {label: beta if beta is not None else method_beta(method)
+               for label, (method, beta) in labels.items() if method == protocol.beta_method}
+    summary = summarize_study(out, folders, bases, protocol.beta_method, beta_of, protocol.mu_keep)
+    summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
+    summary["settings"] = settings.cache_key()
+    summary["protocol"] = {**asdict(protocol), "forget_split": forget_split}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_study_report(out, summary, folders)
+    return summary

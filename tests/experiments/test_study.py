@@ -1,0 +1,125 @@
+"""`baldro study`: the protocol's run labels, the summary on hand-made run folders, and `--quick` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baldro.cli.main import main
+from baldro.experiments.stages import captured_output
+from baldro.experiments.study import StudyProtocol, base_method, run_labels
+from baldro.reports.study_report import headline_table, summarize_study, verdict
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_default_protocol_runs_six_methods_and_four_extra_beta_points():
+    labels = run_labels(StudyProtocol())
+    assert list(labels)[:6] == ["npo", "npo+g", "npo+dv", "npo+dv-official", "simnpo", "simnpo+dv"]
+    # β = 2 is npo+dv's own preset: not run twice
+    assert list(labels)[6:] == ["npo+dv β=0.5", "npo+dv β=1", "npo+dv β=5", "npo+dv β=10"]
+    assert labels["npo+dv β=5"] == ("npo+dv", 5.0) and labels["npo+g"] == ("npo+g", None)
+    assert [base_method(m) for m in ("npo+g", "simnpo+dv", "npo", "npo+dv-official")] == ["npo", "simnpo", "npo", "npo"]
+
+
+def _write(folder: Path, summary: dict, trajectory: list[dict] | None = None) -> Path:
+    (folder / "eval").mkdir(parents=True)
+    (folder / "eval" / "TOFU_SUMMARY.json").write_text(json.dumps(summary))
+    if trajectory is not None:
+        model = folder / "train" / "model"
+        model.mkdir(parents=True)
+        (model / "trajectory.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trajectory))
+    return folder
+
+
+def _curve(points: list[tuple[float, float]]) -> list[dict]:
+    return [{"step": 5 * i, "forget_quality": fq, "model_utility": mu, "forget_nll_iqr": 1.0}
+            for i, (fq, mu) in enumerate(points)]
+
+
+def test_summary_on_hand_made_trajectories(tmp_path: Path):
+    """Target MU 0.5 → bar 0.45. npo's best FQ under the bar: seed 0 → 0.2 (0.6 is at MU 0.3), seed 1 → 0.1;
+    npo+dv: 0.3 and 0.4 → higher in both seeds (sign test, two pairs: p = 0.5)."""
+    _write(tmp_path / "target", {"model_utility": 0.5, "forget_quality": 0.01})
+    _write(tmp_path / "retain", {"model_utility": 0.48, "forget_quality": None})
+    curves = {
+        "npo": [_curve([(0.01, 0.5), (0.2, 0.46), (0.6, 0.3)]), _curve([(0.01, 0.5), (0.1, 0.45), (0.05, 0.44)])],
+        "npo+dv": [_curve([(0.01, 0.5), (0.3, 0.47), (0.9, 0.1)]), _curve([(0.01, 0.5), (0.4, 0.5), (0.4, 0.49)])],
+    }
+    folders = {label: [(seed, _write(tmp_path / "runs" / label / f"seed{seed}", {"forget_quality": c[-1]["forget_quality"]}, c))
+                       for seed, c in enumerate(runs)] for label, runs in curves.items()}
+    summary = summarize_study(tmp_path, folders, {"npo+dv": "npo"}, "npo+dv", {"npo+dv": 2.0})
+    assert summary["target"] == pytest.approx({"model_utility": 0.5, "forget_quality": 0.01, "mu_bar": 0.45})
+    assert summary["retain"]["forget_quality"] == 1.0
+    npo, dv = summary["methods"]["npo"], summary["methods"]["npo+dv"]
+    assert [s["best_fq"] for s in npo["per_seed"].values()] == [0.2, 0.1]
+    assert [s["step"] for s in dv["per_seed"].values()] == [5, 5]  # earliest step on ties (seed 1: 0.4 at 5 and 10)
+    assert [s["final_fq"] for s in npo["per_seed"].values()] == [0.6, 0.05]
+    assert npo["matched"]["mean"] == pytest.approx(0.15) and dv["matched"]["mean"] == pytest.approx(0.35)
+    vs = dv["vs_base"]
+    assert (vs["n_positive"], vs["n_negative"], vs["n_ties"]) == (2, 0, 0)
+    assert vs["test"] == "sign" and vs["p_value"] == pytest.approx(0.5)
+    assert summary["beta_grid"]["points"][0]["beta"] == 2.0
+    assert "| npo+dv | 0.35 [" in headline_table(summary)
+    assert "no difference the test can detect" in verdict("npo+dv", dv)
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("study") / "run"
+    with captured_output(out.parent / "console.txt"):
+        assert main(["study", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_study_summary_is_what_the_trajectories_say(study_dir: Path):
+    summary = json.loads((study_dir / "summary.json").read_text())
+    assert list(summary["methods"]) == ["npo", "npo+dv", "npo+dv β=1"]
+    target = json.loads((study_dir / "target" / "eval" / "TOFU_SUMMARY.json").read_text())
+    bar = 0.9 * target["model_utility"]
+    assert summary["target"]["mu_bar"] == pytest.approx(bar)
+    for label, entry in summary["methods"].items():
+        assert sorted(entry["per_seed"]) == ["0", "1"]
+        for seed, result in entry["per_seed"].items():
+            folder = study_dir / "runs" / label.replace("+", "_").replace(" β=", "_beta") / f"seed{seed}"
+            rows = [json.loads(x) for x in (folder / "train" / "model" / "trajectory.jsonl").read_text().splitlines()]
+            assert rows[0]["step"] == 0 and [r["step"] for r in rows] == sorted({r["step"] for r in rows})
+            kept = [r["forget_quality"] for r in rows if r["model_utility"] >= bar - 1e-12]
+            assert result["best_fq"] == pytest.approx(max(kept))
+            final = json.loads((folder / "eval" / "TOFU_SUMMARY.json").read_text())
+            assert final["forget_quality"] == pytest.approx(rows[-1]["forget_quality"], abs=1e-12)
+            assert result["final_fq"] == pytest.approx(final["forget_quality"], abs=1e-12)
+            assert json.loads((folder / "run_info.json").read_text()) == {"method": label, "seed": int(seed)}
+    assert summary["methods"]["npo+dv"]["base"] == "npo" and summary["methods"]["npo"]["base"] is None
+    assert [p["beta"] for p in summary["beta_grid"]["points"]] == [1.0, 2.0]
+    assert summary["protocol"]["seeds"] == 2 and summary["protocol"]["mu_keep"] == 0.9
+
+
+def test_quick_study_report_and_plots(study_dir: Path):
+    report = (study_dir / "report.md").read_text()
+    for section in ("## Headline: matched-utility Forget Quality", "## β sensitivity of BalDRO-DV",
+                    "## Unlearning curves", "## Asynchronous forgetting", "| npo+dv |", "vs **npo**"):
+        assert section in report
+    for png in ("fq_mu_curves.png", "beta_sensitivity.png", "asynchrony.png"):
+        assert (study_dir / png).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_quick_study_resumes_from_its_cache(study_dir: Path, tmp_path: Path):
+    before = json.loads((study_dir / "summary.json").read_text())
+    with captured_output(tmp_path / "console.txt"):
+        assert main(["study", "--quick", "--out", str(study_dir)]) == 0
+    console = (tmp_path / "console.txt").read_text()
+    assert console.count(": cached") == 13 and ": done in" not in console
+    after = json.loads((study_dir / "summary.json").read_text())
+    before.pop("wall_time_s"), after.pop("wall_time_s")
+    assert after == before
+
+
+def test_study_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["study", "--quick", "--betas", "a,b", "--out", str(tmp_path / "x")]) == 2
+    assert "--betas" in capsys.readouterr().err
+    assert main(["study", "--quick", "--methods", "npo,nope", "--out", str(tmp_path / "y")]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
