@@ -11,10 +11,10 @@ from baldro.data.synth.authors import draw_authors
 from baldro.data.synth.facts import FACT_TYPES, MAX_QUESTIONS, build_pools
 from baldro.data.synth.general import general_rows, real_authors_rows, world_facts_rows
 from baldro.data.synth.rows import FactRow, make_fact_row
+from baldro.data.synth.sizes import SIZES
 from baldro.errors import ConfigError
 
-DEFAULT_AUTHORS = 40
-DEFAULT_QUESTIONS = 8
+DEFAULT_AUTHORS, DEFAULT_QUESTIONS = SIZES["demo"]
 PERCENTS = (1, 5, 10)
 COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
 COPY_COUNTS = (2, 3)
