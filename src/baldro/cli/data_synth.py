@@ -16,7 +16,7 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
     p.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files (default 0)")
-    sizes = ", ".join(f"{k}: {a} authors x {q} questions" for k, (a, q) in SIZES.items())
+    sizes = ", ".join(f"{k}: {s.authors} authors x {s.questions} questions, {s.forget_split}" for k, s in SIZES.items())
     p.add_argument("--size", default="demo", help=f"named size ({sizes}; default demo)")
     p.add_argument("--authors", type=int, default=None, help="authors in full (default: the --size's)")
     p.add_argument("--questions", type=int, default=None, help="questions per author (default: the --size's)")
@@ -32,13 +32,14 @@ def run_synth(args: argparse.Namespace) -> int:
     from baldro.data.synth import size_preset, write_benchmark
     from baldro.data.synth.writer import check_sizes
 
-    authors, questions = size_preset(args.size)
-    args.authors = authors if args.authors is None else args.authors
-    args.questions = questions if args.questions is None else args.questions
+    size = size_preset(args.size)
+    args.authors = size.authors if args.authors is None else args.authors
+    args.questions = size.questions if args.questions is None else args.questions
     check_sizes(args.authors, args.questions)
     out = check_out_dir(args.out, args.overwrite)
     with staged_out_dir(out, args.overwrite) as tmp:
-        write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform)
+        write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
+                        percents=size.percents)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0
