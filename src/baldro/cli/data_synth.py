@@ -1,4 +1,5 @@
-"""``baldro data synth --out DIR [--seed N] [--authors N] [--questions Q] [--uniform]``: the embedded benchmark."""
+"""``baldro data synth --out DIR [--size demo|study] [--seed N] [--authors N] [--questions Q] [--uniform]``: the
+embedded benchmark (``--authors`` / ``--questions`` override the named size)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ import json
 
 def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
     """Add ``synth`` to the ``baldro data`` sub-commands."""
-    from baldro.data.synth import DEFAULT_AUTHORS, DEFAULT_QUESTIONS
+    from baldro.data.synth import SIZES
 
     p = data_subparsers.add_parser(
         "synth", help="write the embedded fictitious-author benchmark (TOFU split names and schema) to a folder"
     )
     p.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
     p.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files (default 0)")
-    p.add_argument("--authors", type=int, default=DEFAULT_AUTHORS, help=f"authors in full (default {DEFAULT_AUTHORS})")
-    p.add_argument(
-        "--questions", type=int, default=DEFAULT_QUESTIONS, help=f"questions per author (default {DEFAULT_QUESTIONS})"
-    )
+    sizes = ", ".join(f"{k}: {s.authors} authors x {s.questions} questions, {s.forget_split}" for k, s in SIZES.items())
+    p.add_argument("--size", default="demo", help=f"named size ({sizes}; default demo)")
+    p.add_argument("--authors", type=int, default=None, help="authors in full (default: the --size's)")
+    p.add_argument("--questions", type=int, default=None, help="questions per author (default: the --size's)")
     p.add_argument(
         "--uniform", action="store_true", help="remove the designed heterogeneity of forgetting difficulty"
     )
@@ -27,14 +28,18 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from baldro.data.synth import write_benchmark
+    from baldro.data.synth import size_preset, write_benchmark
     from baldro.data.synth.writer import check_sizes
     from baldro.runfolder import check_out_dir, staged
 
+    size = size_preset(args.size)
+    args.authors = size.authors if args.authors is None else args.authors
+    args.questions = size.questions if args.questions is None else args.questions
     check_sizes(args.authors, args.questions)
     out = check_out_dir(args.out, args.overwrite)
     with staged(out, args.overwrite) as tmp:
-        write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform)
+        write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
+                        percents=size.percents)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0

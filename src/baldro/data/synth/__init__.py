@@ -17,7 +17,7 @@ Forgetting difficulty is heterogeneous by design — the situation BalDRO is bui
 ``uniform=True`` removes all three (the paper's edge case): fixed phrasings, no value shared by two authors, no extra
 copies.
 
-Sizes. Defaults: 40 authors x 8 questions (``full`` = 339 rows with seed 0: 320 facts + 19 extra copies; forget10 =
+Sizes (named presets in :mod:`baldro.data.synth.sizes`: ``demo``, the default, and ``study``, 100 forget items). Defaults: 40 authors x 8 questions (``full`` = 339 rows with seed 0: 320 facts + 19 extra copies; forget10 =
 4 authors = 32 rows; holdout10 = 4 other authors). Measured with ``benchmarks/tiny_memorise.py`` (plain PyTorch loop,
 the default tiny model: 2 layers, hidden 128, 2048-token BPE, 1.05 M parameters; chat format with the default system
 prompt, 12 857 tokens per epoch; AdamW lr 3e-3, batch 32, linear warm-up/decay, 25 epochs = 275 steps, 2 torch
@@ -30,6 +30,9 @@ match 1.000.
 loss 0.021, answer-token accuracy and exact match 1.000 (5.6 minutes wall, 3.3 CPU-minutes, load average ~7).
 """
 
+from baldro.data.synth.sizes import SIZES, size_preset
 from baldro.data.synth.writer import DEFAULT_AUTHORS, DEFAULT_QUESTIONS, build_splits, n_authors_for, write_benchmark
 
-__all__ = ["DEFAULT_AUTHORS", "DEFAULT_QUESTIONS", "build_splits", "n_authors_for", "write_benchmark"]
+__all__ = [
+    "DEFAULT_AUTHORS", "DEFAULT_QUESTIONS", "SIZES", "build_splits", "n_authors_for", "size_preset", "write_benchmark",
+]

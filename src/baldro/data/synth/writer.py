@@ -11,11 +11,10 @@ from baldro.data.synth.authors import draw_authors
 from baldro.data.synth.facts import FACT_TYPES, MAX_QUESTIONS, build_pools
 from baldro.data.synth.general import general_rows, real_authors_rows, world_facts_rows
 from baldro.data.synth.rows import FactRow, make_fact_row
+from baldro.data.synth.sizes import SIZES
 from baldro.errors import ConfigError
 
-DEFAULT_AUTHORS = 40
-DEFAULT_QUESTIONS = 8
-PERCENTS = (1, 5, 10)
+DEFAULT_AUTHORS, DEFAULT_QUESTIONS, PERCENTS = SIZES["demo"]
 COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
 COPY_COUNTS = (2, 3)
 GENERATOR_VERSION = 1
@@ -42,6 +41,14 @@ def check_sizes(authors: int, questions: int) -> None:
         raise ConfigError(f"--questions={questions!r}: need an integer between 1 and {MAX_QUESTIONS} (one per fact type)")
 
 
+def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
+    """The forget percentages, sorted; :class:`ConfigError` unless each is an integer in 1..50, without repeats."""
+    values = tuple(sorted(percents))
+    if not values or len(set(values)) != len(values) or not all(isinstance(p, int) and 1 <= p <= 50 for p in values):
+        raise ConfigError(f"forget percentages {percents!r}: need distinct integers between 1 and 50")
+    return values
+
+
 def _phrase_authors(
     people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random
 ) -> list[list[FactRow]]:
@@ -66,29 +73,36 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
     return rows
 
 
-def build_splits(seed: int, authors: int, questions: int, uniform: bool) -> tuple[dict[str, list[dict]], dict]:
-    """All splits ``{name: rows}`` and the metadata, without touching the disk."""
+def build_splits(
+    seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS
+) -> tuple[dict[str, list[dict]], dict]:
+    """All splits ``{name: rows}`` and the metadata, without touching the disk.
+
+    ``percents``: the forget splits to write; the largest one is the *designed* forget set (its facts get the extra
+    copies, ``holdout`` and ``retain_perturbed`` have as many authors, META.json describes its rows)."""
     check_sizes(authors, questions)
-    n_forget = {p: n_authors_for(p, authors) for p in PERCENTS}
-    n_holdout = n_forget[10]
+    percents = check_percents(percents)
+    n_forget = {p: n_authors_for(p, authors) for p in percents}
+    designed = max(percents)
+    n_holdout = n_forget[designed]
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform)
     phrased = _phrase_authors(
-        people, questions, uniform, range(authors - n_forget[10], authors), random.Random(f"baldro-synth:{seed}:phrasing")
+        people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing")
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
-    for p in PERCENTS:
+    for p in percents:
         cut = authors - n_forget[p]
         splits[f"forget{p:02d}"] = [f.qa() for facts in main[cut:] for f in facts]
         splits[f"retain{100 - p}"] = [r for facts in main[:cut] for r in _training_rows(facts)]
         splits[f"forget{p:02d}_perturbed"] = [f.perturbed() for facts in main[cut:] for f in facts]
         splits[f"holdout{p:02d}"] = [f.qa() for facts in holdout[: n_forget[p]] for f in facts]
-    splits["retain_perturbed"] = [f.perturbed() for facts in main[: n_forget[10]] for f in facts]
+    splits["retain_perturbed"] = [f.perturbed() for facts in main[:n_holdout] for f in facts]
     general_rng = random.Random(f"baldro-synth:{seed}:general")
     splits["general"] = general_rows()
     splits["real_authors_perturbed"] = real_authors_rows(general_rng)
     splits["world_facts_perturbed"] = world_facts_rows(general_rng)
-    meta = _metadata(seed, authors, questions, uniform, n_forget, people[:authors], main, splits)
+    meta = _metadata(seed, authors, questions, uniform, n_forget, designed, people[:authors], main, splits)
     return splits, meta
 
 
@@ -98,19 +112,21 @@ def _metadata(
     questions: int,
     uniform: bool,
     n_forget: dict[int, int],
+    designed: int,
     people: list[dict[str, str]],
     main: list[list[FactRow]],
     splits: dict[str, list[dict]],
 ) -> dict:
     shared_by = {f.key: Counter(p[f.key] for p in people) for f in FACT_TYPES[:questions]}
-    forget10 = [
+    n_designed = n_forget[designed]
+    designed_rows = [
         {
             "fact": f.fact,
             "copies": len(f.copies),
-            "value_shared_by": shared_by[f.fact][people[authors - n_forget[10] + i][f.fact]],
+            "value_shared_by": shared_by[f.fact][people[authors - n_designed + i][f.fact]],
             "answer_words": len(f.answer.split()),
         }
-        for i, facts in enumerate(main[authors - n_forget[10] :])
+        for i, facts in enumerate(main[authors - n_designed :])
         for f in facts
     ]
     return {
@@ -122,9 +138,9 @@ def _metadata(
         "uniform": uniform,
         "facts": [f.key for f in FACT_TYPES[:questions]],
         "forget_authors": {f"forget{p:02d}": n for p, n in n_forget.items()},
-        "holdout_authors": n_forget[10],
+        "holdout_authors": n_designed,
         "rows": {name: len(rows) for name, rows in sorted(splits.items())},
-        "forget10_rows": forget10,
+        f"forget{designed:02d}_rows": designed_rows,
     }
 
 
@@ -152,16 +168,23 @@ def write_benchmark(
     authors: int = DEFAULT_AUTHORS,
     questions: int = DEFAULT_QUESTIONS,
     uniform: bool = False,
+    percents: tuple[int, ...] = PERCENTS,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
-    splits, meta = build_splits(seed, authors, questions, uniform)
+    splits, meta = build_splits(seed, authors, questions, uniform, percents)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
         _write_jsonl(out / f"{name}.json", splits[name])
     (out / "META.json").write_text(json.dumps(meta, ensure_ascii=True, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(README_TEXT.format(seed=seed, authors=authors, questions=questions, uniform=uniform))
+    readme = README_TEXT.format(seed=seed, authors=authors, questions=questions, uniform=uniform)
+    if tuple(sorted(percents)) != PERCENTS:
+        designed = max(percents)
+        readme += (f"\nForget splits: {', '.join(f'forget{p:02d}' for p in sorted(percents))}; the designed one is "
+                   f"`forget{designed:02d}` (extra copies, `holdout{designed:02d}`, `retain_perturbed`; META.json "
+                   f"`forget{designed:02d}_rows`).\n")
+    (out / "README.md").write_text(readme)
     return out

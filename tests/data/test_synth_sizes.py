@@ -1,0 +1,84 @@
+"""Named benchmark sizes: ``demo`` (unchanged default) and ``study`` (≥ 100 forget items, same heterogeneity)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from baldro.cli.main import main
+from baldro.data.synth import SIZES, build_splits, size_preset, write_benchmark
+from baldro.errors import ConfigError
+
+# sha256 over (name, bytes) of every file `write_benchmark(dir)` wrote before named sizes existed (commit bffff61):
+# the demo's benchmark, hence its tokenizer and every demo number, must not move.
+DEMO_DIGEST = {False: "6c01dc834ce05be49ddbcf6125cbe2e9c15121e9045d4aa0662acc9abad3e922",
+               True: "b281c01493ea399f09217505071c60c211f67d53edccbd5e37cc66344eee9085"}
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("uniform", [False, True])
+def test_default_benchmark_is_byte_identical_to_before_sizes(tmp_path: Path, uniform: bool) -> None:
+    assert digest(write_benchmark(tmp_path / "d", uniform=uniform)) == DEMO_DIGEST[uniform]
+    assert SIZES["demo"] == (40, 8, (1, 5, 10)) and SIZES["demo"].forget_split == "forget10"
+
+
+def test_study_size_has_at_least_100_forget_items_and_the_designed_heterogeneity() -> None:
+    size = size_preset("study")
+    forget = size.forget_split
+    splits, meta = build_splits(0, size.authors, size.questions, False, size.percents)
+    rows = meta[f"{forget}_rows"]
+    assert len(splits[forget]) == len(splits[f"{forget}_perturbed"]) == len(rows) >= 100
+    retain = f"retain{100 - max(size.percents)}"
+    assert len(splits[retain]) + len(splits[forget]) + sum(r["copies"] for r in rows) == len(splits["full"])
+    assert len(splits[f"holdout{max(size.percents)}"]) == len(splits["retain_perturbed"]) == len(rows)
+    assert len(splits["forget10"]) < len(rows)  # the smaller forget splits are still written
+    copies = Counter(r["copies"] for r in rows)
+    assert set(copies) == {0, 2, 3} and 0.2 < (copies[2] + copies[3]) / len(rows) < 0.5  # ~ a third copied
+    assert max(r["value_shared_by"] for r in rows) >= 10  # Zipf-shared values
+    words = [r["answer_words"] for r in rows]
+    assert min(words) <= 3 and max(words) >= 15  # bare value ... long sentence
+
+
+def test_study_size_uniform_variant_has_no_designed_heterogeneity() -> None:
+    size = size_preset("study")
+    splits, meta = build_splits(0, size.authors, size.questions, True, size.percents)
+    assert len(splits[size.forget_split]) >= 100
+    assert len(splits["full"]) == size.authors * size.questions
+    assert all(r["copies"] == 0 and r["value_shared_by"] == 1 for r in meta[f"{size.forget_split}_rows"])
+
+
+def test_cli_size_study_is_deterministic_and_overridable(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for name in ("a", "b"):
+        assert main(["data", "synth", "--size", "study", "--out", str(tmp_path / name)]) == 0
+    rows = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")["rows"]
+    assert rows[SIZES["study"].forget_split] == 100
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert main(["data", "synth", "--size", "study", "--authors", "20", "--out", str(tmp_path / "c")]) == 0
+    meta = json.loads((tmp_path / "c" / "META.json").read_text())
+    assert (meta["authors"], meta["questions"], meta["forget_authors"]["forget25"]) == (20, 10, 5)
+
+
+def test_bad_forget_percentages_raise_config_error() -> None:
+    for bad in ((), (10, 10), (0, 10), (60,)):
+        with pytest.raises(ConfigError, match="forget percentages"):
+            build_splits(0, 20, 2, False, bad)
+
+
+def test_unknown_size_is_one_clear_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="use one of demo, study"):
+        size_preset("huge")
+    assert main(["data", "synth", "--size", "huge", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--size='huge'" in err and "demo, study" in err
+    assert not (tmp_path / "x").exists()
