@@ -57,7 +57,8 @@ def _evaluate(out: Path, model: Path, data: Path, forget_split: str, settings: D
 def _write_benchmark(out: Path, settings: DemoSettings) -> None:
     from baldro.data.synth import write_benchmark
 
-    write_benchmark(out, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform)
+    write_benchmark(out, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform,
+                    percents=tuple(settings.percents))
 
 
 def _build_tiny(out: Path, data: Path, settings: DemoSettings) -> None:

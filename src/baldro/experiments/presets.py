@@ -29,6 +29,7 @@ class DemoSettings:
 
     authors: int = 40
     questions: int = 8
+    percents: tuple[int, ...] = (1, 5, 10)  # forget splits written (the largest is the designed forget set)
     uniform: bool = False
     layers: int = 2
     hidden: int = 128
@@ -50,8 +51,8 @@ class DemoSettings:
                    max_new_tokens=8, seeds=1)
 
     def cache_key(self) -> dict[str, Any]:
-        """The settings a cached stage depends on (all but ``seeds``)."""
-        return {k: v for k, v in asdict(self).items() if k != "seeds"}
+        """The settings a cached stage depends on (all but ``seeds``), JSON-shaped (lists, not tuples)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "seeds"}
 
 
 # What only the demo adds to a tiny preset: its stages log to a file, so no progress bars.

@@ -1,0 +1,170 @@
+"""The README's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study`` wrote.
+
+The README holds generated blocks between ``<!-- demo-table -->`` / ``<!-- /demo-table -->`` and ``<!-- study-table
+-->`` / ``<!-- /study-table -->``. Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
+(numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
+``--compare`` checks that a fresh run reproduces the snapshot::
+
+    python -m baldro.reports.readme_tables --snapshot demo demo_out/summary.json      # after `make demo`
+    python -m baldro.reports.readme_tables --snapshot study study_out/summary.json    # after `baldro study`
+    python -m baldro.reports.readme_tables --write README.md                           # re-render the blocks
+    python -m baldro.reports.readme_tables --check README.md                           # exit 1 if they differ
+    python -m baldro.reports.readme_tables --compare demo demo_out/summary.json        # exit 1 if a value differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[3] / "docs" / "results"
+VOLATILE = ("wall_time_s", "model_dir", "model_dirs")  # not results: where and how fast a run happened
+DEMO_COLUMNS = (("forget_quality", "FQ"), ("model_utility", "MU"), ("forget_truth_ratio", "TR"),
+                ("final_loss_iqr", "loss IQR"), ("final_nll_iqr", "NLL IQR"))
+
+
+def strip_volatile(value: Any) -> Any:
+    """``summary.json`` without folder paths and timings (what a snapshot keeps)."""
+    if isinstance(value, dict):
+        return {k: strip_volatile(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [strip_volatile(v) for v in value]
+    return value
+
+
+def snapshot_path(kind: str) -> Path:
+    return RESULTS / f"{kind}_summary.json"
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def demo_table(summary: dict[str, Any]) -> str:
+    """Mean ± std over seeds per method, then the target and retain models (the demo's terminal table)."""
+    head = "| model | " + " | ".join(label for _, label in DEMO_COLUMNS) + " |"
+    lines = [head, "|---" * (len(DEMO_COLUMNS) + 1) + "|"]
+    for name in ("target", "retain"):
+        entry = summary.get(name, {})
+        lines.append(f"| {name} model | " + " | ".join(_num(entry.get(k)) if k in entry else "" for k, _ in DEMO_COLUMNS)
+                     + " |")
+    for name, entry in summary["methods"].items():
+        std = entry.get("std", {})
+        cells = [f"{_num(entry.get(k))} ± {_num(std.get(k), 2)}" if entry.get(k) is not None else "—"
+                 for k, _ in DEMO_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    per_seed = "; ".join(
+        f"{name}: " + ", ".join(f"({_num(s['forget_quality'])}, {_num(s['model_utility'])})" for s in entry["seeds"])
+        for name, entry in summary["methods"].items())
+    return "\n".join(lines) + f"\n\nPer seed (FQ, MU): {per_seed}."
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    if entry.get("mean") is None:
+        return "—"
+    if entry.get("low") is None:
+        return _num(entry["mean"])
+    return f"{_num(entry['mean'])} [{_num(entry['low'])}, {_num(entry['high'])}]"
+
+
+def study_table(summary: dict[str, Any]) -> str:
+    """Headline: matched-utility FQ per method (mean, 95 % bootstrap CI), runs reaching the bar, final FQ / MU, and
+    the paired test against the base method; then the DV β grid."""
+    lines = ["| method | matched FQ, mean [95 % CI] | reached bar | final FQ | final MU | vs base: +/−/tie | "
+             "mean Δ | p (test) |", "|---|---|---|---|---|---|---|---|"]
+    for label, entry in summary["methods"].items():
+        if "β=" in label:
+            continue
+        seeds = entry["per_seed"]
+        reached = sum(1 for s in seeds.values() if s["reached"])
+        vs = entry.get("vs_base")
+        test = "—" if vs is None else f"{vs['n_positive']}/{vs['n_negative']}/{vs['n_ties']}"
+        delta = "—" if vs is None else _num(vs["mean_difference"])
+        p = "—" if vs is None else f"{_num(vs['p_value'], 2)} ({vs['test']})"
+        lines.append(f"| {label} | {_interval(entry['matched'])} | {reached}/{len(seeds)} | "
+                     f"{_interval(entry['final'])} | {_num(entry['final_mu']['mean'])} | {test} | {delta} | {p} |")
+    grid = summary.get("beta_grid")
+    if grid and grid.get("points"):
+        lines += ["", f"β grid of {grid['method']} (paper sign), matched-utility FQ vs its base:", "",
+                  "| β | matched FQ, mean [95 % CI] | +/−/tie | mean Δ | p (test) |", "|---|---|---|---|---|"]
+        for point in grid["points"]:
+            vs = point.get("vs_base")
+            lines.append(f"| {point['beta']:g} | {_interval(point['matched'])} | "
+                         + ("— | — | —" if vs is None else f"{vs['n_positive']}/{vs['n_negative']}/{vs['n_ties']} | "
+                            f"{_num(vs['mean_difference'])} | {_num(vs['p_value'], 2)} ({vs['test']})") + " |")
+    target = summary["target"]
+    lines += ["", f"Target model: MU {_num(target['model_utility'])}, FQ {_num(target['forget_quality'])}; utility "
+                  f"bar MU ≥ {summary['mu_keep']:g} × {_num(target['model_utility'])} = {_num(target['mu_bar'])}."]
+    return "\n".join(lines)
+
+
+RENDERERS = {"demo": demo_table, "study": study_table}
+
+
+def render_blocks(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every generated block re-rendered from its snapshot (blocks whose snapshot is missing stay)."""
+    for kind, render in RENDERERS.items():
+        path = results / f"{kind}_summary.json"
+        if not path.is_file():
+            continue
+        body = render(json.loads(path.read_text()))
+        pattern = re.compile(rf"(<!-- {kind}-table -->\n).*?(\n<!-- /{kind}-table -->)", re.S)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def differences(fresh: Any, saved: Any, path: str = "") -> list[str]:
+    """Where two snapshots differ (floats compared exactly: the pipeline is deterministic on one machine)."""
+    if isinstance(fresh, dict) and isinstance(saved, dict):
+        out = [f"{path}/{k}: only in {'the fresh run' if k in fresh else 'the snapshot'}"
+               for k in sorted(set(fresh) ^ set(saved))]
+        for key in sorted(set(fresh) & set(saved)):
+            out += differences(fresh[key], saved[key], f"{path}/{key}")
+        return out
+    if isinstance(fresh, list) and isinstance(saved, list) and len(fresh) == len(saved):
+        return [d for i, (a, b) in enumerate(zip(fresh, saved)) for d in differences(a, b, f"{path}[{i}]")]
+    return [] if fresh == saved else [f"{path}: fresh {fresh!r}, snapshot {saved!r}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m baldro.reports.readme_tables", description=__doc__.split("\n")[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--snapshot", nargs=2, metavar=("KIND", "SUMMARY"), help="save a run's summary as the snapshot")
+    group.add_argument("--write", metavar="README", help="re-render the README's generated blocks")
+    group.add_argument("--check", metavar="README", help="exit 1 when the README's blocks differ from the snapshots")
+    group.add_argument("--compare", nargs=2, metavar=("KIND", "SUMMARY"), help="exit 1 when a run differs from its snapshot")
+    args = parser.parse_args(argv)
+    if args.snapshot:
+        kind, source = args.snapshot
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        data = strip_volatile(json.loads(Path(source).read_text()))
+        snapshot_path(kind).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        print(snapshot_path(kind))
+        return 0
+    if args.compare:
+        kind, source = args.compare
+        diff = differences(strip_volatile(json.loads(Path(source).read_text())),
+                           json.loads(snapshot_path(kind).read_text()))
+        print("\n".join(diff) if diff else f"{source} reproduces {snapshot_path(kind)}")
+        return 1 if diff else 0
+    path = Path(args.write or args.check)
+    text = path.read_text()
+    rendered = render_blocks(text)
+    if args.write:
+        path.write_text(rendered)
+        return 0
+    if rendered != text:
+        print(f"{path}: generated tables differ from docs/results/*_summary.json; run --write", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
