@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="study_out", help="folder for every stage's output (default: study_out)")
     p.add_argument("--methods", default=None,
                    help="comma-separated method presets (default: npo,npo+g,npo+dv,npo+dv-official,simnpo,simnpo+dv)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 5; 2 with --quick)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 6; 2 with --quick)")
     p.add_argument("--betas", default=None, help="comma-separated DV β grid for npo+dv (default: 0.5,1,2,5,10)")
     p.add_argument("--mu-keep", type=float, default=None, help="utility bar as a fraction of the target's MU (0.9)")
     p.add_argument("--quick", action="store_true", help="a smoke-sized study (tests; minutes)")
