@@ -49,3 +49,12 @@ def test_parsed_defaults_are_the_library_defaults() -> None:
 
     args = build_parser().parse_args(["model", "tiny", "--data", "d", "--out", "o"])
     assert (args.layers, args.hidden, args.vocab) == (tiny.DEFAULT_LAYERS, tiny.DEFAULT_HIDDEN, tiny.DEFAULT_VOCAB)
+
+
+def test_a_new_component_file_is_found_without_editing_names(tmp_path, monkeypatch) -> None:
+    """Adding an aggregator = one file with @AGGREGATORS.register(...) (+ the import line): --help lists it."""
+    (tmp_path / "aggregators").mkdir()
+    (tmp_path / "aggregators" / "mean_max.py").write_text('@AGGREGATORS.register("mean_max")\nclass MeanMax: ...\n')
+    (tmp_path / "aggregators" / "notes.py").write_text('# @AGGREGATORS.register("commented") is not at a line start\n')
+    monkeypatch.setattr(names, "PACKAGE", tmp_path)
+    assert names.registered_names("aggregators", "AGGREGATORS") == ("mean_max",)
