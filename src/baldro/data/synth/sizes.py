@@ -4,8 +4,9 @@
 p-value behind Forget Quality moves in fine steps, while ``full`` stays small enough for the tiny model to memorise in
 minutes: 40 authors x 10 questions, forget splits 1/5/10/25 % → ``forget25`` = 10 authors x 10 facts = 100 rows,
 ``full`` = 466 rows with seed 0 (400 facts + 66 extra copies of forget facts), ``retain75`` = 300 rows. Same generator
-and heterogeneity design as ``demo`` (``--uniform`` removes it the same way). What each size gave when measured, and
-why this one: ``docs/study_benchmark.md``.
+and heterogeneity design as ``demo`` (``--uniform`` removes it the same way). Measured 2026-11-28 (default tiny model,
+80 fine-tune epochs): target forget exact match 0.94, target FQ 7.9e-6; NPO does not raise FQ while MU stays
+≥ 0.9 x the target's. Every configuration tried and what it gave: ``docs/study_benchmark.md``.
 """
 
 from __future__ import annotations
