@@ -50,7 +50,7 @@ def test_summary_on_hand_made_trajectories(tmp_path: Path):
     }
     folders = {label: [(seed, _write(tmp_path / "runs" / label / f"seed{seed}", {"forget_quality": c[-1]["forget_quality"]}, c))
                        for seed, c in enumerate(runs)] for label, runs in curves.items()}
-    summary = summarize_study(tmp_path, folders, {"npo+dv": "npo"}, "npo+dv", {"npo+dv": 2.0})
+    summary = summarize_study(tmp_path, folders, {"npo+dv": "npo"}, "npo+dv", {"npo+dv": 2.0}, secondary_keeps=(0.5,))
     assert summary["target"] == pytest.approx({"model_utility": 0.5, "forget_quality": 0.01, "mu_bar": 0.45})
     assert summary["retain"]["forget_quality"] == 1.0
     npo, dv = summary["methods"]["npo"], summary["methods"]["npo+dv"]
@@ -64,6 +64,11 @@ def test_summary_on_hand_made_trajectories(tmp_path: Path):
     assert summary["beta_grid"]["points"][0]["beta"] == 2.0
     assert "| npo+dv | 0.35 [" in headline_table(summary)
     assert "no difference the test can detect" in verdict("npo+dv", dv)
+    # secondary bar 0.5 × 0.5 = 0.25: npo seed 0 may now use its 0.6 at MU 0.3; npo+dv seed 0 its 0.3 (0.9 is at MU 0.1)
+    low = summary["secondary_bars"]["0.5"]
+    assert low["npo"]["matched"]["mean"] == pytest.approx((0.6 + 0.1) / 2)
+    assert low["npo+dv"]["matched"]["mean"] == pytest.approx((0.3 + 0.4) / 2)
+    assert low["npo+dv"]["vs_base"]["n_positive"] == 1 and low["npo+dv"]["vs_base"]["n_negative"] == 1
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ class StudyProtocol:
     beta_grid: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
     eval_every: int = 10  # 65 steps: evaluations at 0, 10, …, 60 and 65 (cost: ~4 s each on the study benchmark)
     mu_keep: float = 0.9
+    secondary_keeps: tuple[float, ...] = (0.8, 0.7)  # secondary bars (see docs/evidence_protocol.md, section 6)
 
     @classmethod
     def quick(cls) -> StudyProtocol:
@@ -181,7 +182,8 @@ def run_study(
     bases = {label: base_method(method) for label, (method, _) in labels.items() if base_method(method) != label}
     beta_of = {label: beta if beta is not None else method_beta(method)
                for label, (method, beta) in labels.items() if method == protocol.beta_method}
-    summary = summarize_study(out, folders, bases, protocol.beta_method, beta_of, protocol.mu_keep)
+    summary = summarize_study(out, folders, bases, protocol.beta_method, beta_of, protocol.mu_keep,
+                              protocol.secondary_keeps)
     summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     summary["settings"] = settings.cache_key()
     summary["protocol"] = {**asdict(protocol), "forget_split": forget_split}

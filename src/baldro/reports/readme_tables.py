@@ -38,7 +38,7 @@ def strip_volatile(value: Any) -> Any:
 
 
 def snapshot_path(kind: str) -> Path:
-    return RESULTS / f"{kind}_summary.json"
+    return RESULTS / f"{kind}_summary.json"  # RESULTS read at call time (tests point it elsewhere)
 
 
 def _num(x: Any, digits: int = 3) -> str:
@@ -108,10 +108,10 @@ def study_table(summary: dict[str, Any]) -> str:
 RENDERERS = {"demo": demo_table, "study": study_table}
 
 
-def render_blocks(text: str, results: Path = RESULTS) -> str:
+def render_blocks(text: str, results: Path | None = None) -> str:
     """``text`` with every generated block re-rendered from its snapshot (blocks whose snapshot is missing stay)."""
     for kind, render in RENDERERS.items():
-        path = results / f"{kind}_summary.json"
+        path = (results or RESULTS) / f"{kind}_summary.json"
         if not path.is_file():
             continue
         body = render(json.loads(path.read_text()))

@@ -62,6 +62,7 @@ def summarize_study(
     beta_method: str | None = None,
     beta_of: Mapping[str, float] | None = None,
     mu_keep: float = MU_KEEP,
+    secondary_keeps: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Read every run's trajectory and per-sample log under ``out`` → the summary (see the module docstring).
     ``bases[label]``: the label it is tested against; ``beta_of[label]``: its DV β (for the β grid of
@@ -95,6 +96,14 @@ def summarize_study(
         "mu_keep": mu_keep,
         "methods": methods,
     }
+    secondary: dict[str, Any] = {}
+    for keep in secondary_keeps:
+        extra = compare(trajectories, target_mu, {k: v for k, v in bases.items() if k in folders}, keep)
+        secondary[f"{keep:g}"] = {label: {"matched": asdict(r.matched),
+                                          "vs_base": None if r.vs_base is None else asdict(r.vs_base)}
+                                  for label, r in extra.items()}
+    if secondary:
+        summary["secondary_bars"] = secondary
     if beta_method is not None and beta_of:
         points = [{"beta": beta, "label": label, "matched": methods[label]["matched"],
                    "vs_base": methods[label]["vs_base"]}
@@ -145,6 +154,26 @@ def headline_table(summary: Mapping[str, Any]) -> str:
         reached = sum(1 for s in entry["per_seed"].values() if s["reached"])
         lines.append(f"| {label} | {_interval(entry['matched'])} | {reached}/{len(entry['per_seed'])} | "
                      f"{_interval(entry['final'])} | {_fmt(entry['final_mu']['mean'])} | {_versus(entry['vs_base'])} |")
+    return "\n".join(lines)
+
+
+def secondary_table(summary: Mapping[str, Any]) -> str:
+    """Matched FQ at the secondary utility bars (pre-registered as secondary; no significance claims)."""
+    bars = summary.get("secondary_bars") or {}
+    if not bars:
+        return ""
+    keeps = list(bars)
+    lines = ["| method | " + " | ".join(f"matched FQ at MU ≥ {k} × target (vs base p)" for k in keeps) + " |",
+             "|---" * (len(keeps) + 1) + "|"]
+    for label in summary["methods"]:
+        if "β=" in label:
+            continue
+        cells = []
+        for k in keeps:
+            entry = bars[k][label]
+            vs = entry["vs_base"]
+            cells.append(_interval(entry["matched"]) + ("" if vs is None else f" ({_fmt(vs['p_value'], 2)})"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -226,6 +255,10 @@ def write_study_report(out: Path, summary: Mapping[str, Any], folders: Mapping[s
         *[verdict(label, summary["methods"][label]) for label in main_labels if summary["methods"][label]["base"]],
         "",
     ]
+    if summary.get("secondary_bars"):
+        lines += ["## Secondary: lower utility bars", "",
+                  "The same statistic with the bar at a lower fraction of the target's MU (secondary in the protocol: "
+                  "raw p-values, no claims).", "", secondary_table(summary), ""]
     if beta_png is not None:
         lines += ["## β sensitivity of BalDRO-DV", "", beta_table(summary), "", "![β](beta_sensitivity.png)", ""]
     lines += [
@@ -242,5 +275,5 @@ def write_study_report(out: Path, summary: Mapping[str, Any], folders: Mapping[s
     return path
 
 
-__all__ = ["Interval", "MethodResult", "beta_plot", "headline_table", "read_trajectory", "summarize_study",
-           "verdict", "write_study_report"]
+__all__ = ["Interval", "MethodResult", "beta_plot", "headline_table", "read_trajectory", "secondary_table",
+           "summarize_study", "verdict", "write_study_report"]

@@ -1,0 +1,62 @@
+"""The README's result tables are rendered from the committed summary snapshots (docs/results/*_summary.json), and
+— opt-in, slow — a fresh `baldro demo` reproduces the demo snapshot to the last digit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baldro.reports import readme_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_tables_are_the_rendered_snapshots() -> None:
+    text = (ROOT / "README.md").read_text()
+    for kind in readme_tables.RENDERERS:
+        assert f"<!-- {kind}-table -->" in text and f"<!-- /{kind}-table -->" in text
+        assert readme_tables.snapshot_path(kind).is_file(), f"docs/results/{kind}_summary.json is missing"
+    assert readme_tables.render_blocks(text) == text, "run: python -m baldro.reports.readme_tables --write README.md"
+    assert readme_tables.main(["--check", str(ROOT / "README.md")]) == 0
+
+
+def test_render_check_and_compare_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    summary = {"methods": {"npo": {"forget_quality": 0.25, "model_utility": 0.5, "forget_truth_ratio": 0.4,
+                                   "final_loss_iqr": 1.0, "final_nll_iqr": 2.0, "model_dir": "/somewhere",
+                                   "std": {"forget_quality": 0.05, "model_utility": 0.1, "forget_truth_ratio": 0.0,
+                                           "final_loss_iqr": 0.2, "final_nll_iqr": 0.3},
+                                   "seeds": [{"seed": 0, "forget_quality": 0.2, "model_utility": 0.4},
+                                             {"seed": 1, "forget_quality": 0.3, "model_utility": 0.6}]}},
+               "target": {"forget_quality": 0.01, "model_utility": 0.7, "forget_truth_ratio": 0.3},
+               "retain": {"forget_quality": 1.0, "model_utility": 0.68, "forget_truth_ratio": 0.45},
+               "wall_time_s": 12.0}
+    (tmp_path / "run.json").write_text(json.dumps(summary))
+    monkeypatch.setattr(readme_tables, "RESULTS", tmp_path / "results")
+    assert readme_tables.main(["--snapshot", "demo", str(tmp_path / "run.json")]) == 0
+    saved = json.loads((tmp_path / "results" / "demo_summary.json").read_text())
+    assert "wall_time_s" not in saved and "model_dir" not in saved["methods"]["npo"]
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- demo-table -->\nold\n<!-- /demo-table -->\nend\n")
+    assert readme_tables.main(["--check", str(readme)]) == 1
+    assert readme_tables.main(["--write", str(readme)]) == 0 and readme_tables.main(["--check", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| npo | 0.25 ± 0.05 | 0.5 ± 0.1 | 0.4 ± 0 | 1 ± 0.2 | 2 ± 0.3 |" in text
+    assert "| target model | 0.01 | 0.7 | 0.3 |  |  |" in text
+    assert "Per seed (FQ, MU): npo: (0.2, 0.4), (0.3, 0.6)." in text and text.endswith("end\n")
+    assert readme_tables.main(["--compare", "demo", str(tmp_path / "run.json")]) == 0
+    summary["methods"]["npo"]["seeds"][1]["forget_quality"] = 0.31
+    (tmp_path / "run.json").write_text(json.dumps(summary))
+    assert readme_tables.main(["--compare", "demo", str(tmp_path / "run.json")]) == 1
+    assert "/methods/npo/seeds[1]/forget_quality: fresh 0.31, snapshot 0.3" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_fresh_demo_reproduces_the_readme_snapshot(tmp_path: Path) -> None:
+    """`baldro demo` from scratch gives the committed demo snapshot (and so the README's table) to the last digit.
+    The demo is deterministic on one machine; another CPU or library version may differ in the last digits."""
+    from baldro.cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    assert readme_tables.main(["--compare", "demo", str(tmp_path / "demo" / "summary.json")]) == 0
