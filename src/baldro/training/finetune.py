@@ -12,10 +12,10 @@ from typing import Any
 
 from torch.utils.data import ConcatDataset
 
+from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.training.checks import check_max_length
 from baldro.training.config import section
-from baldro.training.loading import qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
 
 FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.modeling.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.runfolder import (
     CONFIG_FILE,
     FolderLock,
@@ -26,7 +27,6 @@ from baldro.runfolder import (
 from baldro.training.checks import check_common, check_training
 from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
 from baldro.training.config_diff import check_resume_config
-from baldro.training.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.training.lora import apply_lora, save_merged
 
 COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume",

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from baldro import aggregators, objectives, retain
+from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
+from baldro.modeling.loading import load_model
 from baldro.training.checks import check_unlearn_values
 from baldro.training.compat import loss_spec
 from baldro.training.config import DRO_SCOPES, component, section
-from baldro.training.loading import load_model, qa_dataset, text_dataset
 from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
 
 # Unlearning curves: read by the caller, which builds the evaluation callback (baldro.evaluation.trajectory) and
