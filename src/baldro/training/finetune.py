@@ -16,7 +16,7 @@ from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.training.checks import check_max_length
 from baldro.training.config import section
-from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
+from baldro.training.pipeline import COMMON_KEYS, TrainingRun, resolve, run_with
 
 FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")
 FINETUNE_DEFAULTS: dict[str, Any] = {
@@ -62,7 +62,7 @@ def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) ->
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def build_finetune_trainer(run: Run) -> Any:
+def build_finetune_trainer(run: TrainingRun) -> Any:
     from transformers import Trainer
 
     return Trainer(

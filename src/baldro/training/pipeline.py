@@ -52,7 +52,7 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
     return cfg
 
 
-class Run:
+class TrainingRun:
     """A run's folder, arguments, model and tokenizer, prepared on every process.
 
     The main process holds the folder's lock (:class:`baldro.runfolder.FolderLock`) from before anything is written
@@ -149,7 +149,7 @@ class Run:
 
 def run_with(
     config: dict[str, Any],
-    build: Callable[[Run], Any],
+    build: Callable[[TrainingRun], Any],
     defaults: dict,
     keys: tuple,
     data_keys: tuple,
@@ -164,7 +164,7 @@ def run_with(
     cfg = resolve(config, defaults, keys, data_keys)
     if check is not None:
         check(cfg)
-    run = Run(cfg, command, remove_unused_columns=False)
+    run = TrainingRun(cfg, command, remove_unused_columns=False)
     try:
         trainer = build(run)
         for callback in callbacks:
@@ -175,4 +175,4 @@ def run_with(
     return run.train_and_save(trainer)
 
 
-__all__ = ["COMMON_KEYS", "Run", "apply_lora", "resolve", "run_with"]
+__all__ = ["COMMON_KEYS", "TrainingRun", "apply_lora", "resolve", "run_with"]

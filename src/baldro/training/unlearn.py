@@ -22,7 +22,7 @@ from baldro.modeling.loading import load_model
 from baldro.training.checks import check_unlearn_values
 from baldro.training.compat import loss_spec
 from baldro.training.config import DRO_SCOPES, component, section
-from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
+from baldro.training.pipeline import COMMON_KEYS, TrainingRun, resolve, run_with
 
 # Unlearning curves: read by the caller, which builds the evaluation callback (baldro.evaluation.trajectory) and
 # passes it in ``callbacks``; training only accepts and records these keys.
@@ -95,7 +95,7 @@ def check_unlearn(cfg: dict[str, Any]) -> None:
         raise ConfigError("dro_scope: global does not support retain_aggregator; use dro_scope: micro")
 
 
-def build_unlearn_trainer(run: Run) -> Any:
+def build_unlearn_trainer(run: TrainingRun) -> Any:
     from baldro.data.refusals import idk_rows
     from baldro.data.tofu import load_tofu_split
     from baldro.training.trainer import UnlearnTrainer
