@@ -47,7 +47,7 @@ def main() -> int:
     from baldro.reports.curve_plots import trajectory_plot
     from baldro.reports.matched_utility import compare
     from baldro.reports.records import read_trajectory
-    from baldro.training.unlearn import resolve_unlearn, run_unlearn
+    from baldro.training.unlearn import parse_unlearn, run_unlearn
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("demo", type=Path)
@@ -67,7 +67,8 @@ def main() -> int:
             folder = args.out / method.replace("+", "_") / f"seed{seed}"
             if not (folder / TRAJECTORY_FILE).is_file():
                 cfg = _config(method, seed, args.demo, folder, args)
-                run_unlearn(cfg, callbacks=[trajectory_callback(resolve_unlearn(cfg))])
+                parsed = parse_unlearn(cfg)
+                run_unlearn(parsed, callbacks=[trajectory_callback(parsed.raw)])
             runs.setdefault(method, {})[seed] = read_trajectory(folder / TRAJECTORY_FILE)
     target_mu = next(r["model_utility"] for r in next(iter(runs[methods[0]].values())) if r["step"] == 0)
     target_fq = next(r["forget_quality"] for r in next(iter(runs[methods[0]].values())) if r["step"] == 0)

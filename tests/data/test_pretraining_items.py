@@ -73,7 +73,7 @@ def test_training_chunks_fit_the_models_positions(bos_tok, tmp_path):
     import json
     from types import SimpleNamespace
 
-    from baldro.training.loading import text_dataset
+    from baldro.data.from_config import text_dataset
 
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "forget.json").write_text(json.dumps([TEXT * 3]))

@@ -8,7 +8,7 @@ import pytest
 
 from baldro.evaluation import metrics
 from baldro.evaluation.model_io import prepare_model
-from baldro.evaluation.muse import MuseRun, model_position_limit
+from baldro.evaluation.muse import MuseScorer, model_position_limit
 
 TEXTS = ["The book of author 1 is red.", "Question: who is author 2?"]
 
@@ -16,7 +16,7 @@ TEXTS = ["The book of author 1 is red.", "Question: who is author 2?"]
 @pytest.fixture
 def run(random_tiny_model):
     model, tok, pad = prepare_model(str(random_tiny_model), device="cpu")
-    return MuseRun(model, tok, pad, batch_size=2, progress=False)
+    return MuseScorer(model, tok, pad, batch_size=2, progress=False)
 
 
 def test_scored_tokens_are_the_text_tokens_without_eos(run):

@@ -113,9 +113,9 @@ def test_evaluate_restores_rng_and_training_mode(tiny_model_dir, synth_dir):
     assert torch.equal(torch.rand(3), expected) and model.training
     assert summary["forget_quality"] is None  # no retain logs: FQ is null, the rest is there
     assert 0 <= summary["model_utility"] <= 1  # (0 here: an untrained model recalls no word, ROUGE = 0)
-    encoded = dict(cb.run.encoded)
+    encoded = dict(cb.scorer.encoded)
     cb.evaluate(model, tok)
-    assert all(cb.run.encoded[k] is v for k, v in encoded.items())  # the tokenised splits are reused
+    assert all(cb.scorer.encoded[k] is v for k, v in encoded.items())  # the tokenised splits are reused
 
 
 def test_nll_spread_hand_values():

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from baldro.errors import ConfigError
+from baldro.modeling.loading import load_tokenizer
 from baldro.runfolder import close_run, open_run, partial_path, plan_run
 from baldro.training import run_unlearn
-from baldro.training.loading import load_tokenizer
 
 
 def test_lora_with_gradient_checkpointing_trains_adapters_and_merges(tiny_model_dir, synth_dir, tmp_path):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from baldro.core.sequence import answer_positions, answer_token_kl
-from baldro.training import trainer as trainer_mod
+from baldro.training import loss_inputs as loss_inputs_mod
 from baldro.training.trainer import UnlearnTrainer
 
 from .tiny import ListDataset, PadTokenizer, args, qa_items, tiny_llama
@@ -79,7 +79,7 @@ def test_kl_reference_model_runs_in_the_policy_precision_at_lr0(tmp_path, monkey
         kls.append(answer_token_kl(hidden, ref_hidden, labels, head, ref_head, chunk_tokens).detach())
         return kls[-1]
 
-    monkeypatch.setattr(trainer_mod, "answer_token_kl", spy)
+    monkeypatch.setattr(loss_inputs_mod, "answer_token_kl", spy)
     trainer.train()
     assert len(gaps) == 2 and torch.cat(kls).numel() > 0
     assert max(gaps) < 1e-6, gaps

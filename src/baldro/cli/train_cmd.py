@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         out = run_finetune(config)
     else:
         from baldro.evaluation.trajectory import trajectory_callback
-        from baldro.training.unlearn import resolve_unlearn, run_unlearn
+        from baldro.training.unlearn import parse_unlearn, run_unlearn
 
-        curve = trajectory_callback(resolve_unlearn(config))  # checks data and retain logs before training
-        out = run_unlearn(config, callbacks=[curve] if curve is not None else [])
+        parsed = parse_unlearn(config)  # the one parse: typed and validated before anything runs
+        curve = trajectory_callback(parsed.raw)  # checks data and retain logs before training
+        out = run_unlearn(parsed, callbacks=[curve] if curve is not None else [])
     print(out)
     return 0

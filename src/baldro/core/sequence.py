@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from baldro.core.labels import IGNORE_INDEX
 from baldro.core.lm_head import logit_head
 
-IGNORE_INDEX = -100
 DEFAULT_CHUNK_TOKENS = 1024
 
 

@@ -25,9 +25,9 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
+from baldro.core.labels import IGNORE_INDEX
 from baldro.errors import ConfigError
 
-IGNORE_INDEX = -100
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 DEFAULT_TEMPLATE = "Question: {question}\nAnswer: {answer}"
 # open-unlearning's Llama-2-7b-chat-hf config (and TOFU): user tags "[INST] " / " [/INST]", empty assistant tag, so

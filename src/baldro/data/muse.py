@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from baldro.data.hub import load_hub_rows, looks_like_hub_id
 from baldro.data.pretraining import IGNORE_INDEX, chunk_texts, pretraining_item
-from baldro.data.records import check_object, check_str, numbered, read_records
+from baldro.data.rows import check_object, check_str, numbered, read_records
 from baldro.errors import DataError
 
 MUSE_LAYOUT: dict[str, tuple[str, ...]] = {

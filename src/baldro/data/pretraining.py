@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from baldro.core.labels import IGNORE_INDEX
 from baldro.errors import ConfigError
-
-IGNORE_INDEX = -100
 
 
 def pretraining_item(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from baldro.data.hub import hub_config_names, load_hub_rows, looks_like_hub_id
-from baldro.data.records import ROW_SUFFIXES, check_object, check_str, check_str_list, numbered, read_records
+from baldro.data.rows import ROW_SUFFIXES, check_object, check_str, check_str_list, numbered, read_records
 from baldro.errors import DataError
 
 Schema = Literal["qa", "perturbed", "multiple_choice"]

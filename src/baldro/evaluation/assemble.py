@@ -1,4 +1,5 @@
-"""Pieces shared by the TOFU and MUSE evaluators: MIA entries, retain logs, derived-metric entries."""
+"""Pieces shared by the TOFU and MUSE evaluators: the MIA block, memorisation entries, agg values, retain logs,
+derived-metric entries — written once here, called by :mod:`.tofu` and :mod:`.muse`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 from baldro.evaluation import metrics
 from baldro.evaluation.retain_logs import load_retain_logs
 from baldro.evaluation.scoring import SeqScore
-from baldro.evaluation.summary import DERIVED, SKIPPED_KEY
+from baldro.evaluation.summary import DERIVED, SKIPPED_KEY, aggregate
 
 MIA_STATS = ("min_k", "min_k_plus_plus", "loss", "zlib")
+MIA_METRICS = (*(f"mia_{stat}" for stat in MIA_STATS), "privleak")
+Scored = tuple[list[SeqScore], list[list[int]]]  # (scores, labels) of one split
 
 
 def _mia_score(s: SeqScore, stat: str, text: str) -> float:
@@ -47,6 +50,47 @@ def mia_entries(
         }
         for stat in MIA_STATS
     }
+
+
+def add_mia(
+    out: dict[str, Any], reasons: dict[str, str], tokenizer: Any, forget: Scored | None, holdout: Scored | None,
+    reason: str,
+) -> None:
+    """The MIA block of an eval dict: with both ``forget`` (members) and ``holdout`` (non-members) scored, one
+    ``mia_<stat>`` entry per attack into ``out`` (texts decoded from the labels, as open-unlearning's targets);
+    otherwise ``reason`` for every MIA metric and ``privleak`` into ``reasons``."""
+    if forget is None or holdout is None:
+        for name in MIA_METRICS:
+            reasons[name] = reason
+        return
+    out.update(mia_entries(
+        forget[0], decoded_answers(tokenizer, forget[1]), holdout[0], decoded_answers(tokenizer, holdout[1])
+    ))
+
+
+def memorisation_entries(scores: list[SeqScore]) -> dict[str, dict[str, Any]]:
+    """``extraction_strength`` and ``exact_memorization`` entries of the forget-set scores, the EOS prediction excluded
+    (open-unlearning's ``tokenwise_logprobs`` drops it)."""
+    hits = [s.hits[:-1] for s in scores]
+    return {
+        "extraction_strength": {
+            "agg_value": None,
+            "value_by_index": {str(i): {"score": metrics.extraction_strength(h)} for i, h in enumerate(hits)},
+        },
+        "exact_memorization": {
+            "agg_value": None,
+            "value_by_index": {str(i): {"score": metrics.exact_memorization(h)} for i, h in enumerate(hits)},
+        },
+    }
+
+
+def fill_agg_values(out: dict[str, Any], benchmark: str) -> None:
+    """Every entry's ``agg_value`` (see :func:`baldro.evaluation.summary.aggregate`); MIA entries also carry it as
+    ``auc``, as open-unlearning's files do."""
+    for name, entry in out.items():
+        entry["agg_value"] = aggregate(name, entry, benchmark)
+        if name.startswith("mia_"):
+            entry["auc"] = entry["agg_value"]
 
 
 def decoded_answers(tokenizer: Any, labels: list[list[int]]) -> list[str]:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from baldro.errors import ConfigError
-from baldro.training.loading import load_model, load_tokenizer
+from baldro.modeling.loading import load_model, load_tokenizer
 
 
 def prepare_model(

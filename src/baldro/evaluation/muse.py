@@ -31,13 +31,13 @@ from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
 from baldro.data.pretraining import pretraining_item
 from baldro.errors import DataError
 from baldro.evaluation import metrics
-from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
+from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, aggregate, summarize
+from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
 
 KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
 MIA_MAX_LENGTH = 2048
@@ -64,8 +64,9 @@ def _icl_prefix(shots: list[dict] | None) -> str:
 model_position_limit = max_positions  # kept under this name for callers of the evaluator
 
 
-class MuseRun:
-    """One MUSE evaluation of a loaded model (see :func:`evaluate_muse`)."""
+class MuseScorer:
+    """Scores and generates for one MUSE evaluation of a loaded model, cutting sequences to the model's positions
+    (see :func:`evaluate_muse`)."""
 
     def __init__(self, model, tokenizer, pad_id, batch_size, progress):
         self.model, self.tok, self.pad_id = model, tokenizer, pad_id
@@ -119,7 +120,7 @@ class MuseRun:
         return scores, labels
 
 
-def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
+def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
     """The MUSE_EVAL.json dict (agg_values filled) with the reasons of skipped metrics under ``skipped``."""
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
@@ -128,20 +129,13 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
         for m in ("forget_verbmem_ROUGE", "extraction_strength", "exact_memorization"):
             reasons[m] = f"verbmem/forget is not in {source}"
     else:
-        out["forget_verbmem_ROUGE"] = run.rouge(
+        out["forget_verbmem_ROUGE"] = scorer.rouge(
             "verbmem/forget", [r["prompt"] for r in verb], [r["gt"] for r in verb], max_new_tokens["verbmem"]
         )
         # open-unlearning's MUSE_forget_verbmem dataset sets insert_space: True (prompt + " " + gt)
         pairs = [(r["prompt"], r["gt"]) for r in verb]
-        scores, _ = run.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
-        out["extraction_strength"] = {
-            "agg_value": None,
-            "value_by_index": {str(i): {"score": metrics.extraction_strength(s.hits[:-1])} for i, s in enumerate(scores)},
-        }
-        out["exact_memorization"] = {
-            "agg_value": None,
-            "value_by_index": {str(i): {"score": metrics.exact_memorization(s.hits[:-1])} for i, s in enumerate(scores)},
-        }
+        scores, _ = scorer.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
+        out.update(memorisation_entries(scores))
     for which in ("forget", "retain"):
         name = f"{which}_knowmem_ROUGE"
         qa = _try_load(source, "knowmem", f"{which}_qa", max_items)
@@ -150,23 +144,18 @@ def build_muse_eval(run: MuseRun, source: str | Path, max_items: int | None, max
             continue
         prefix = _icl_prefix(_try_load(source, "knowmem", f"{which}_qa_icl", None))
         prompts = [f"{prefix}Question: {r['question']}\nAnswer: " for r in qa]
-        out[name] = run.rouge(
+        out[name] = scorer.rouge(
             f"knowmem/{which}_qa", prompts, [r["answer"] for r in qa], max_new_tokens["knowmem"], KNOWMEM_STOPS
         )
     forget = _try_load(source, "privleak", "forget", max_items)
     holdout = _try_load(source, "privleak", "holdout", max_items)
-    if forget is None or holdout is None:
-        missing = "privleak/forget" if forget is None else "privleak/holdout"
-        for m in (*(f"mia_{stat}" for stat in MIA_STATS), "privleak"):
-            reasons[m] = f"{missing} is not in {source}"
-    else:
-        f_sc, f_lab = run.score("privleak/forget", [("", r["text"]) for r in forget], MIA_MAX_LENGTH)
-        h_sc, h_lab = run.score("privleak/holdout", [("", r["text"]) for r in holdout], MIA_MAX_LENGTH)
-        out.update(mia_entries(f_sc, decoded_answers(run.tok, f_lab), h_sc, decoded_answers(run.tok, h_lab)))
-    for name, entry in out.items():
-        entry["agg_value"] = aggregate(name, entry, "muse")
-        if name.startswith("mia_"):
-            entry["auc"] = entry["agg_value"]
+    members = non_members = None
+    if forget is not None and holdout is not None:
+        members = scorer.score("privleak/forget", [("", r["text"]) for r in forget], MIA_MAX_LENGTH)
+        non_members = scorer.score("privleak/holdout", [("", r["text"]) for r in holdout], MIA_MAX_LENGTH)
+    missing = "privleak/forget" if forget is None else "privleak/holdout"
+    add_mia(out, reasons, scorer.tok, members, non_members, f"{missing} is not in {source}")
+    fill_agg_values(out, "muse")
     out[SKIPPED_KEY] = reasons
     out[FORMAT_KEY] = "plain"
     return out
@@ -201,9 +190,9 @@ def evaluate_muse(
     if folder.is_dir() and not any((folder / s).is_dir() for s in MUSE_LAYOUT):
         raise DataError(f"{folder}: not a MUSE folder (expected knowmem/, verbmem/, privleak/ subfolders)")
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
-    run = MuseRun(model, tok, pad_id, batch_size, progress)
+    scorer = MuseScorer(model, tok, pad_id, batch_size, progress)
     tokens = {"verbmem": verbmem_max_new_tokens, "knowmem": knowmem_max_new_tokens}
-    eval_json = build_muse_eval(run, data_source, max_items, tokens)
+    eval_json = build_muse_eval(scorer, data_source, max_items, tokens)
     summary = summarize(eval_json, retain, "muse", retain_name=retain_name)
     eval_json = with_derived(eval_json, summary)
     if out is not None:

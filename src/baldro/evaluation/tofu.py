@@ -22,13 +22,13 @@ from torch import nn
 
 from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full, format_label
 from baldro.evaluation import metrics
-from baldro.evaluation.assemble import MIA_STATS, decoded_answers, load_retain, mia_entries, with_derived
+from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, aggregate, summarize
+from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 
@@ -46,8 +46,9 @@ def _entry(items: Mapping[str, Any]) -> dict[str, Any]:
     return {"agg_value": None, "value_by_index": dict(items)}
 
 
-class TofuRun:
-    """One TOFU evaluation of a loaded model (see :func:`evaluate_tofu`)."""
+class TofuScorer:
+    """Scores and generates for one TOFU evaluation of a loaded model: tokenises each split once, scores answer
+    variants, generates greedy answers, computes ROUGE items (see :func:`evaluate_tofu`)."""
 
     def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress):
         self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
@@ -125,23 +126,23 @@ def _truth_ratio_items(correct: list[SeqScore], pert: list[list[SeqScore]]) -> d
     return {str(i): {"score": float(v)} for i, v in enumerate(tr)}
 
 
-def _add_split(run: TofuRun, split: Split, out: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+def _add_split(scorer: TofuScorer, split: Split, out: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
     """Entries of one split (probabilities, ROUGE, truth ratio, normalised probability); returns its scores."""
     prefix, notes = split.prefix, split.notes
-    sc = run.score_split(split)
+    sc = scorer.score_split(split)
     pert = [list(row) for row in zip(*(sc[f"pert{k}"] for k in range(split.n_pert)))] if split.n_pert else None
     qa = prefix in ("forget", "retain")  # splits with paraphrased answers
     out[f"{prefix}_Q_A_Prob"] = _entry(_prob_items(sc["answer"]))
     if qa:
         _put(out, reasons, f"{prefix}_Q_A_PARA_Prob", split.has_para, lambda: _prob_items(sc["para"]), notes.get("para"))
     _put(out, reasons, f"{prefix}_Q_A_PERT_Prob", pert is not None, lambda: _pert_items(pert), notes.get("pert"))
-    inputs, gens = run.generate(split)
-    out[f"{prefix}_Q_A_ROUGE"] = _entry(run.rouge(inputs, gens, sc["labels"]["answer"]))
+    inputs, gens = scorer.generate(split)
+    out[f"{prefix}_Q_A_ROUGE"] = _entry(scorer.rouge(inputs, gens, sc["labels"]["answer"]))
     if qa:
         _put(out, reasons, f"{prefix}_Q_A_PARA_ROUGE", split.has_para,
-             lambda: run.rouge(inputs, gens, sc["labels"]["para"]), notes.get("para"))
+             lambda: scorer.rouge(inputs, gens, sc["labels"]["para"]), notes.get("para"))
         _put(out, reasons, f"{prefix}_Q_A_PERT_ROUGE", pert is not None,
-             lambda: _transpose([run.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]),
+             lambda: _transpose([scorer.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]),
              notes.get("pert"))
     correct = sc.get("para") if qa else sc["answer"]
     _put(out, reasons, "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio",
@@ -168,7 +169,7 @@ def _normalised_items(answer: list[SeqScore], pert: list[list[SeqScore]]) -> dic
     return {str(i): {"prob": float(v)} for i, v in enumerate(norm)}
 
 
-def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, str]) -> dict[str, Any]:
+def build_tofu_eval(scorer: TofuScorer, splits: dict[str, Split], skipped: dict[str, str]) -> dict[str, Any]:
     """The TOFU_EVAL.json dict (agg_values filled) and the reasons of every skipped metric under ``skipped``."""
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
@@ -178,25 +179,16 @@ def build_tofu_eval(run: TofuRun, splits: dict[str, Split], skipped: dict[str, s
             for m in ("Q_A_Prob", "Q_A_PERT_Prob", "Q_A_ROUGE"):
                 reasons[f"{prefix}_{m}"] = skipped[prefix]
             continue
-        sc = _add_split(run, splits[prefix], out, reasons)
+        sc = _add_split(scorer, splits[prefix], out, reasons)
         if prefix == "forget":
             forget = sc
-            hits = [s.hits[:-1] for s in sc["answer"]]  # EOS prediction excluded
-            out["extraction_strength"] = _entry({str(i): {"score": metrics.extraction_strength(h)} for i, h in enumerate(hits)})
-            out["exact_memorization"] = _entry({str(i): {"score": metrics.exact_memorization(h)} for i, h in enumerate(hits)})
+            out.update(memorisation_entries(sc["answer"]))
+    holdout = None
     if "holdout" in splits and forget is not None:
-        holdout, holdout_labels = run.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")
-        out.update(mia_entries(
-            forget["answer"], decoded_answers(run.tok, forget["labels"]["answer"]),
-            holdout, decoded_answers(run.tok, holdout_labels),
-        ))
-    else:
-        for name in (*(f"mia_{stat}" for stat in MIA_STATS), "privleak"):
-            reasons[name] = skipped.get("holdout", "needs the forget split")
-    for name, entry in out.items():
-        entry["agg_value"] = aggregate(name, entry, "tofu")
-        if name.startswith("mia_"):
-            entry["auc"] = entry["agg_value"]
+        holdout = scorer.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")
+    members = (forget["answer"], forget["labels"]["answer"]) if forget is not None else None
+    add_mia(out, reasons, scorer.tok, members, holdout, skipped.get("holdout", "needs the forget split"))
+    fill_agg_values(out, "tofu")
     out[SKIPPED_KEY] = reasons
     return out
 
@@ -211,11 +203,11 @@ def checked_retain(retain_logs: str | Path | Mapping[str, Any] | None) -> tuple[
 
 
 def run_tofu_eval(
-    run: TofuRun, splits: dict[str, Split], skipped: dict[str, str], retain: Mapping[str, Any] | None, retain_name: str
+    scorer: TofuScorer, splits: dict[str, Split], skipped: dict[str, str], retain: Mapping[str, Any] | None, retain_name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(summary, TOFU_EVAL.json dict) of ``run``'s model on ``splits`` — the one path every TOFU evaluation takes."""
-    eval_json = build_tofu_eval(run, splits, skipped)
-    eval_json[FORMAT_KEY] = format_label(run.fmt, run.tok)
+    """(summary, TOFU_EVAL.json dict) of ``scorer``'s model on ``splits`` — the one path every TOFU evaluation takes."""
+    eval_json = build_tofu_eval(scorer, splits, skipped)
+    eval_json[FORMAT_KEY] = format_label(scorer.fmt, scorer.tok)
     summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
     return summary, with_derived(eval_json, summary)
 
@@ -247,8 +239,8 @@ def evaluate_tofu(
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
-    run = TofuRun(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
-    summary, eval_json = run_tofu_eval(run, splits, skipped, retain, retain_name)
+    scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
+    summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)
         write_json(summary_file(out, "tofu"), summary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baldro.data.records import read_records
+from baldro.data.rows import read_records
 from baldro.data.tofu import load_tofu_split, local_splits, partner_splits, validate_rows
 from baldro.errors import DataError
 

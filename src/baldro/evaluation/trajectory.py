@@ -37,7 +37,7 @@ from transformers import TrainerCallback
 from baldro.data.formatting import PromptFormat
 from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
-from baldro.evaluation.tofu import TofuRun, checked_retain, run_tofu_eval
+from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 
 TRAJECTORY_FILE = "trajectory.jsonl"
@@ -137,23 +137,23 @@ class TrajectoryCallback(TrainerCallback):
         n = len(self.splits["forget"].rows)
         self.retain = None if retain is None else first_forget_items(retain, n, self.retain_name)
         self.fmt, self.batch_size, self.max_new_tokens, self.max_length = fmt or PromptFormat(), batch_size, max_new_tokens, max_length
-        self.run: TofuRun | None = None
+        self.scorer: TofuScorer | None = None
         self.last_step: int | None = None
         self.last: tuple[dict[str, Any], dict[str, Any]] | None = None  # (summary, eval dict) of the latest row
 
     def evaluate(self, model: torch.nn.Module, tokenizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(summary, eval dict) of ``model`` now; the model's mode and every RNG state are left as they were."""
-        if self.run is None or self.run.tok is not tokenizer:
+        if self.scorer is None or self.scorer.tok is not tokenizer:
             if tokenizer.pad_token_id is None:
                 raise ConfigError("the tokenizer has no pad token; set one (e.g. the EOS token) before training")
-            self.run = TofuRun(model, tokenizer, int(tokenizer.pad_token_id), self.fmt, self.batch_size,
+            self.scorer = TofuScorer(model, tokenizer, int(tokenizer.pad_token_id), self.fmt, self.batch_size,
                                self.max_new_tokens, self.max_length, progress=False)
-        self.run.model = model
+        self.scorer.model = model
         was_training = model.training
         model.eval()
         try:
             with _RngGuard(), torch.no_grad():
-                return run_tofu_eval(self.run, self.splits, self.skipped, self.retain, self.retain_name)
+                return run_tofu_eval(self.scorer, self.splits, self.skipped, self.retain, self.retain_name)
         finally:
             model.train(was_training)
 

@@ -43,7 +43,7 @@ def unlearn_then_evaluate(config: dict[str, Any], run_dir: str | Path, method: s
                           eval_options: dict[str, Any] | None = None) -> RunRecord:
     """Unlearn with ``config`` into ``run_dir/train``, evaluate on the config's own data and prompt format into
     ``run_dir/eval``, label the folder ``method`` / ``seed``; returns the loaded run."""
-    from baldro.training.loading import prompt_format
+    from baldro.data.from_config import prompt_format
 
     run_dir = Path(run_dir)
     model_dir = unlearn_into(run_dir / "train", config)

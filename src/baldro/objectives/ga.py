@@ -1,6 +1,6 @@
 """``ga``: gradient ascent. ℓ_i = −(1/|y_i|) Σ_t NLL_t — the negated token-mean NLL of sample i.
 
-(The anchors' GA negates HF's batch loss, a token mean over the whole batch; with the ``mean`` aggregator ours
+(open-unlearning's GA negates HF's batch loss, a token mean over the whole batch; with the ``mean`` aggregator ours
 averages per-sample means instead, which weighs short and long answers equally.)
 """
 

@@ -4,7 +4,7 @@ Enhance LLM Unlearning").
 Per token: ℓ_t = −sg[p_t^β1 · (1 − p_t)^β2]·NLL_t, p_t = exp(−NLL_t), sg = stop-gradient; β1 = 5, β2 = 1.
 
 ``granularity="sample"`` (default): ℓ_i = mean of ℓ_t over sample i's answer tokens.
-``granularity="token"``: the anchors average ℓ_t over all answer tokens of the batch; ℓ_i = (B/N)·Σ_{t∈i} ℓ_t
+``granularity="token"``: open-unlearning averages ℓ_t over all answer tokens of the batch; ℓ_i = (B/N)·Σ_{t∈i} ℓ_t
 (N = the batch's answer-token count) reproduces that exactly under the ``mean`` aggregator.
 
 Scale and ranking: ℓ_t ∈ [−0.018, 0] for β1 = 5, β2 = 1 (minimum at p ≈ 0.69), and ℓ_t → 0 both when remembered

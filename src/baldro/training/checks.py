@@ -131,7 +131,7 @@ def check_unlearn_values(cfg: dict[str, Any]) -> None:
 
 def check_model(model: dict[str, Any]) -> None:
     """``model.path`` given (a local path must be a model folder), ``model.dtype`` known, before anything loads."""
-    from baldro.training.loading import DTYPES
+    from baldro.modeling.loading import DTYPES
 
     path = model.get("path")
     path = os.fspath(path) if isinstance(path, os.PathLike) else path

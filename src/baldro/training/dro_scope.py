@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from baldro.composition import LossOutput
+from baldro.core.labels import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from baldro.training.trainer import UnlearnTrainer
@@ -159,7 +160,7 @@ class GlobalScope(MicroScope):
             indices.append(prepared["forget"]["index"])
             sizes.append(ell.numel())
             if "retain" in prepared:
-                retain_tokens += int((prepared["retain"]["labels"][:, 1:] != -100).sum())
+                retain_tokens += int((prepared["retain"]["labels"][:, 1:] != IGNORE_INDEX).sum())
         model.train(was_training)
         local = torch.cat(losses)
         all_losses, all_nll = gather_cat(local), gather_cat(torch.cat(nlls))

@@ -12,11 +12,12 @@ from typing import Any
 
 from torch.utils.data import ConcatDataset
 
+from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.training.checks import check_max_length
 from baldro.training.config import section
-from baldro.training.loading import qa_dataset, text_dataset
-from baldro.training.pipeline import COMMON_KEYS, Run, resolve, run_with
+from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
+from baldro.training.run_config import FinetuneConfig, RunConfig
 
 FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")
 FINETUNE_DEFAULTS: dict[str, Any] = {
@@ -62,26 +63,34 @@ def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) ->
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def build_finetune_trainer(run: Run) -> Any:
+def build_finetune_trainer(run: TrainingRun) -> Any:
     from transformers import Trainer
 
     return Trainer(
         model=run.model,
         args=run.args,
-        train_dataset=finetune_dataset(section(run.cfg, "data"), run.tokenizer, run.model),
+        train_dataset=finetune_dataset(run.config.data, run.tokenizer, run.model),
         data_collator=ModelInputsCollator(run.tokenizer),
         processing_class=run.tokenizer,
     )
 
 
-def run_finetune(config: dict[str, Any]) -> Path:
-    """Fine-tune from a config mapping; returns the finished run folder."""
-    return run_with(config, build_finetune_trainer, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS,
-                    check_finetune, command="finetune")
+def parse_finetune(config: dict[str, Any]) -> FinetuneConfig:
+    """The typed, completely validated config of a fine-tuning run (raises ConfigError); nothing is loaded."""
+    cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
+    check_finetune(cfg)
+    check_model_folder(cfg)
+    return FinetuneConfig(**RunConfig.common(cfg))
+
+
+def run_finetune(config: dict[str, Any] | FinetuneConfig) -> Path:
+    """Fine-tune from a config mapping (parsed here) or a parsed :class:`FinetuneConfig`; returns the finished run
+    folder."""
+    parsed = config if isinstance(config, FinetuneConfig) else parse_finetune(config)
+    return run_with(parsed, build_finetune_trainer, command="finetune")
 
 
 def resolve_finetune(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with defaults filled in, validated without loading anything (raises ConfigError)."""
-    cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
-    check_finetune(cfg)
-    return cfg
+    """The config mapping with defaults filled in, validated without loading anything (raises ConfigError): the
+    ``raw`` mapping of :func:`parse_finetune`."""
+    return parse_finetune(config).raw

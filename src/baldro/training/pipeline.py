@@ -1,4 +1,6 @@
-"""What ``run_unlearn`` and ``run_finetune`` share: config resolution, the run folder, saving, moving into place."""
+"""What ``run_unlearn`` and ``run_finetune`` share: config resolution, the run folder, saving, moving into place.
+
+The run receives a typed, already validated config (:mod:`baldro.training.run_config`) and checks nothing again."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.modeling.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.runfolder import (
     CONFIG_FILE,
     FolderLock,
@@ -26,15 +29,16 @@ from baldro.runfolder import (
 from baldro.training.checks import check_common, check_training
 from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
 from baldro.training.config_diff import check_resume_config
-from baldro.training.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
 from baldro.training.lora import apply_lora, save_merged
+from baldro.training.run_config import RunConfig
 
 COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume",
                "allow_config_change")
 
 
 def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, ...], data_keys: tuple[str, ...]) -> dict:
-    """Defaults merged under the user's config, every section's keys checked."""
+    """Defaults merged under the user's config, every section's keys checked (the first step of parsing a config;
+    :func:`check_model_folder` is the last)."""
     if not isinstance(config, dict):
         raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
     cfg = deep_merge(defaults, config)
@@ -52,25 +56,30 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
     return cfg
 
 
-class Run:
-    """A run's folder, arguments, model and tokenizer, prepared on every process.
+def check_model_folder(cfg: dict[str, Any]) -> None:
+    """``model.path`` can be trained as the config asks (a quantized checkpoint only with LoRA), before any folder is
+    made (see :func:`baldro.modeling.loading.check_model_source`)."""
+    check_model_source(section(cfg, "model"), training=True, lora=bool(cfg.get("lora")))
+
+
+class TrainingRun:
+    """A run's folder, arguments, model and tokenizer, prepared on every process from its parsed ``config``.
 
     The main process holds the folder's lock (:class:`baldro.runfolder.FolderLock`) from before anything is written
     until the finished folder is in place; on an error its work folder is removed unless it holds checkpoints."""
 
-    def __init__(self, cfg: dict[str, Any], command: str = "run", **forced_args: Any) -> None:
+    def __init__(self, config: RunConfig, command: str = "run", **forced_args: Any) -> None:
         from accelerate import PartialState
 
-        self.cfg = cfg
-        check_model_source(section(cfg, "model"), training=True, lora=bool(cfg.get("lora")))  # before any folder is made
-        overwrite, resume = bool(cfg.get("overwrite")), bool(cfg.get("resume"))
-        planned = plan_run(cfg["output_dir"], overwrite, resume)  # read-only: refuse early, before the lock
-        self.args = training_arguments(section(cfg, "training"), planned.work, **forced_args)
+        self.config, self.cfg = config, config.raw
+        overwrite, resume, output_dir = config.overwrite, config.resume, config.output_dir
+        planned = plan_run(output_dir, overwrite, resume)  # read-only: refuse early, before the lock
+        self.args = training_arguments(config.training, planned.work, **forced_args)
         self.state = PartialState()
         self.lock: FolderLock | None = None
         self.folder = planned
         if self.state.is_main_process:
-            self.lock, self.folder = claim_run(cfg["output_dir"], overwrite, resume)
+            self.lock, self.folder = claim_run(output_dir, overwrite, resume)
             try:
                 self._open(command)
             except BaseException:
@@ -78,7 +87,7 @@ class Run:
                 raise
         self.state.wait_for_everyone()
         if not self.state.is_main_process:
-            self.folder = plan_run(cfg["output_dir"], overwrite, resume)
+            self.folder = plan_run(output_dir, overwrite, resume)
         try:
             self._load()
         except BaseException:
@@ -91,7 +100,7 @@ class Run:
         history: list[Any] = []
         if folder.resume_from is not None:
             saved_at = folder.work if (folder.work / CONFIG_FILE).is_file() else folder.final
-            changes = check_resume_config(saved_at, cfg, bool(cfg.get("allow_config_change")))
+            changes = check_resume_config(saved_at, cfg, self.config.allow_config_change)
             history = read_run_info(saved_at).get("resumed", [])
         open_run(folder)
         (self.work / CONFIG_FILE).write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False), encoding="utf-8")
@@ -102,13 +111,12 @@ class Run:
         write_run_info(self.work, **info)
 
     def _load(self) -> None:
-        cfg = self.cfg
-        model_spec = section(cfg, "model")
+        model_spec = self.config.model
         self.model = load_model(model_spec)
         self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec["path"])
         if self.model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise ConfigError(f"model.path {model_spec['path']}: the tokenizer has more tokens than the model's embedding")
-        self.lora = cfg.get("lora")
+        self.lora = self.config.lora
         if self.lora:
             self.model = apply_lora(self.model, dict(self.lora), bool(self.args.gradient_checkpointing))
 
@@ -148,23 +156,16 @@ class Run:
 
 
 def run_with(
-    config: dict[str, Any],
-    build: Callable[[Run], Any],
-    defaults: dict,
-    keys: tuple,
-    data_keys: tuple,
-    check: Callable[[dict], None] | None = None,
+    config: RunConfig,
+    build: Callable[[TrainingRun], Any],
     command: str = "run",
     callbacks: Sequence[Any] = (),
 ) -> Path:
-    """Resolve and ``check`` the config (before any folder is touched), then lock, prepare, train, save, move.
+    """Lock, prepare, train, save and move a run of a parsed ``config`` (validated before any folder is touched).
 
     ``callbacks``: extra ``transformers.TrainerCallback``s added to the trainer (e.g. the unlearning-curve
     evaluation of :mod:`baldro.evaluation.trajectory`, which the caller builds: training does not import it)."""
-    cfg = resolve(config, defaults, keys, data_keys)
-    if check is not None:
-        check(cfg)
-    run = Run(cfg, command, remove_unused_columns=False)
+    run = TrainingRun(config, command, remove_unused_columns=False)
     try:
         trainer = build(run)
         for callback in callbacks:
@@ -175,4 +176,4 @@ def run_with(
     return run.train_and_save(trainer)
 
 
-__all__ = ["COMMON_KEYS", "Run", "apply_lora", "resolve", "run_with"]
+__all__ = ["COMMON_KEYS", "TrainingRun", "apply_lora", "check_model_folder", "resolve", "run_with"]

@@ -17,6 +17,11 @@ or ``wandb`` plots them (TensorBoard is tested; W&B goes through the same ``log(
 
 Batches are ``{"forget": {...}, "retain": {...}, "idk": {...}}`` (``baldro.data.collate.UnlearnCollator``) where each
 part has ``input_ids``, ``attention_mask``, ``labels`` and ``index``.
+
+What the loss reads from a batch lives in :mod:`baldro.training.loss_inputs`; the scope strategies in
+:mod:`baldro.training.dro_scope`. At ~310 lines this file is over the project's ~300 on purpose: what is left is the
+``Trainer`` overrides themselves (``train``, ``compute_loss``, ``log``, ``training_step``, ``floating_point_ops``,
+``get_batch_samples``) and the state they share (reference cache, metrics window), which must live on the class.
 """
 
 from __future__ import annotations
@@ -36,17 +41,11 @@ from baldro import objectives as objectives_mod
 from baldro import retain as retain_mod
 from baldro.aggregators import Aggregator
 from baldro.composition import UnlearnLoss, loss_quantiles, weight_statistics
-from baldro.core.sequence import (
-    answer_token_kl,
-    final_hidden_states,
-    model_sequence_stats,
-    output_head,
-    stats_from_hidden,
-)
 from baldro.errors import BaldroError
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
 from baldro.runfolder import last_checkpoint
+from baldro.training import loss_inputs
 from baldro.training.dro_scope import build_scope, gather_cat
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
@@ -65,17 +64,6 @@ def _build(value: Any, module: Any) -> Any:
     spec = {"name": value} if isinstance(value, str) else dict(value)
     spec.pop("weight", None)
     return module.build(spec.pop("name"), **spec)
-
-
-def _rows(part: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
-    """The given rows of a collated part, with trailing all-padding columns removed."""
-    out = {k: v[rows] for k, v in part.items() if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] > 0}
-    mask = out.get("attention_mask")
-    if mask is not None and mask.dim() == 2 and mask.numel():
-        used = mask.any(dim=0).nonzero()
-        width = int(used.max()) + 1 if used.numel() else mask.shape[1]
-        out = {k: (v[:, :width] if v.dim() == 2 else v) for k, v in out.items()}
-    return out
 
 
 class _EpochCallback(TrainerCallback):
@@ -231,58 +219,14 @@ class UnlearnTrainer(Trainer):
         (a direct ``compute_loss`` call on an unprepared model runs it in plain precision)."""
         return self._forward_context if getattr(model, "_original_forward", None) is not None else None
 
-    # ----- per-sample pieces ----------------------------------------------------------------------------------
-    def _reference_logp(self, part: dict[str, Tensor], which: str, model: nn.Module | None = None) -> Tensor:
-        if self.reference_cache is not None:
-            return self.reference_cache.lookup(part["index"], which)
-        if self.reference_model is None:
-            raise RuntimeError("no reference log-likelihoods: call ensure_reference_cache() or pass reference_model")
-        with torch.no_grad():
-            stats = model_sequence_stats(
-                self.reference_model,
-                part["input_ids"],
-                part["labels"],
-                part.get("attention_mask"),
-                self.chunk_tokens,
-                forward_context=self._policy_context(model),
-            )
-        return stats.logp_sum
-
+    # ----- per-sample pieces (:mod:`baldro.training.loss_inputs`) ------------------------------------------------
     def forget_inputs(self, model: nn.Module, inputs: dict[str, Any], rows: Tensor | None = None) -> ForgetInputs:
         """The objective's inputs on the forget batch (optionally only ``rows``), with autograd as the caller sets."""
-        forget = inputs["forget"] if rows is None else _rows(inputs["forget"], rows)
-        stats = model_sequence_stats(
-            model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), self.chunk_tokens
-        )
-        fi = ForgetInputs(stats=stats)
-        if self.objective.needs_reference:
-            fi.ref_logp = self._reference_logp(forget, "forget", model)
-        if self.objective.needs_idk:
-            if "idk" not in inputs:
-                raise ValueError(f"objective {self.objective!r} needs refusal answers: pass idk_dataset")
-            idk = inputs["idk"] if rows is None else _rows(inputs["idk"], rows)
-            fi.idk_stats = model_sequence_stats(
-                model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), self.chunk_tokens
-            )
-            if self.objective.needs_reference:
-                fi.ref_idk_logp = self._reference_logp(idk, "idk", model)
-        return fi
+        return loss_inputs.forget_inputs(self, model, inputs, rows)
 
     def retain_inputs(self, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
-        term = self.loss_fn.retain
-        if term is None or not term.needs_reference_logits:
-            stats = model_sequence_stats(
-                model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), self.chunk_tokens
-            )
-            return RetainInputs(stats=stats)
-        hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"))
-        with torch.no_grad():
-            ref_hidden = final_hidden_states(
-                self.reference_model, retain["input_ids"], retain.get("attention_mask"), self._policy_context(model)
-            )
-        head, labels = output_head(model), retain["labels"]
-        token_kl = answer_token_kl(hidden, ref_hidden, labels, head, output_head(self.reference_model), self.chunk_tokens)
-        return RetainInputs(stats=stats_from_hidden(hidden, labels, head, self.chunk_tokens), token_kl=token_kl)
+        """The retain term's inputs on the retain batch (with the answer-token KL for ``kl``)."""
+        return loss_inputs.retain_inputs(self, model, retain)
 
     # ----- the loss -------------------------------------------------------------------------------------------
     def compute_loss(

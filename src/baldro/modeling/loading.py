@@ -1,4 +1,7 @@
-"""Loading what a run needs from its config: the model and tokenizer, and the QA / text datasets."""
+"""Loading a causal LM and its tokenizer from a config's ``model`` section (or a folder / hub id).
+
+Below training and evaluation: both load models through here (see tests/test_layers.py for the layering rule).
+"""
 
 from __future__ import annotations
 
@@ -84,59 +87,3 @@ def load_model(spec: dict[str, Any]) -> Any:
         return AutoModelForCausalLM.from_pretrained(str(local if local.exists() else path), **kwargs)
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot load model.path {path}: {str(err).splitlines()[0]}") from err
-
-
-def prompt_format(spec: Any) -> Any:
-    """``data.format``: a preset name (see ``baldro.data.formatting.PRESETS``) or a mapping of ``PromptFormat``
-    fields (optionally with ``preset``)."""
-    from baldro.data.formatting import PromptFormat
-
-    if spec is None:
-        return PromptFormat()
-    if isinstance(spec, str):
-        return PromptFormat.preset(spec)
-    if not isinstance(spec, dict):
-        raise ConfigError(f"data.format must be a preset name or a mapping, got {spec!r}")
-    spec = dict(spec)
-    preset = spec.pop("preset", None)
-    if not preset and spec:
-        spec.setdefault("name", "custom")
-    try:
-        return PromptFormat.preset(preset, **spec) if preset else PromptFormat(**spec)
-    except TypeError as err:
-        raise ConfigError(f"data.format: {err}") from err
-
-
-def qa_dataset(data: dict[str, Any], split: str, tokenizer: Any, name: str, rows: list[dict] | None = None) -> Any:
-    """A ``QADataset`` of one TOFU-style split of ``data.source``."""
-    from baldro.data.collate import QADataset
-    from baldro.data.tofu import load_tofu_split
-
-    if not data.get("source"):
-        raise ConfigError("the config needs data.source: a TOFU-style folder or hub id")
-    rows = load_tofu_split(data["source"], split) if rows is None else rows
-    return QADataset(rows, tokenizer, prompt_format(data.get("format")), int(data.get("max_length", 512)), name=name)
-
-
-def text_dataset(data: dict[str, Any], split: str, tokenizer: Any, model: Any = None) -> Any:
-    """A ``TextChunkDataset`` of MUSE ``raw/<split>`` text of ``data.source``, in ``max_length``-token chunks (each
-    re-tokenised with BOS, as open-unlearning does). With ``model``, chunks are shortened so that BOS + chunk fits its
-    ``max_position_embeddings`` (with a warning)."""
-    from baldro.core.positions import max_positions
-    from baldro.data.muse import TextChunkDataset, load_muse
-
-    if not data.get("source"):
-        raise ConfigError("the config needs data.source: a MUSE-style folder or hub id")
-    texts = [row["text"] for row in load_muse(data["source"], "raw", split)]
-    length = int(data.get("max_length", 2048))
-    limit = max_positions(model) if model is not None else None
-    n_special = len(tokenizer("", add_special_tokens=True)["input_ids"])
-    if limit is not None and length + n_special > limit:
-        warnings.warn(
-            f"data.max_length={length} (+{n_special} special token) is longer than the model's "
-            f"max_position_embeddings={limit}: raw/{split} is cut into {limit - n_special}-token chunks",
-            UserWarning,
-            stacklevel=2,
-        )
-        length = limit - n_special
-    return TextChunkDataset.from_texts(texts, tokenizer, length)

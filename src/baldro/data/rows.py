@@ -1,4 +1,4 @@
-"""Reading row files (JSON Lines, JSON arrays, Parquet) and checking fields, with errors that name file, row, field.
+"""Reading data row files (JSON Lines, JSON arrays, Parquet) and checking fields, with errors that name file, row, field.
 
 Positions in messages are 1-based: ``line N`` for JSON Lines (the line in the file), ``row N`` for JSON arrays,
 Parquet files and hub splits.

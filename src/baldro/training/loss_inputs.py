@@ -1,0 +1,101 @@
+"""What the loss reads from a collated batch: per-sample statistics of the forget / idk / retain parts (lean LM
+head, :mod:`baldro.core.sequence`), the reference log-likelihoods of NPO / IdkDPO (from the cache, or live from the
+reference model) and the answer-token KL of the ``kl`` retain term.
+
+The DRO-scope strategies (:mod:`baldro.training.dro_scope`) call these through ``UnlearnTrainer.forget_inputs`` /
+``retain_inputs``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from baldro.core.sequence import (
+    answer_token_kl,
+    final_hidden_states,
+    model_sequence_stats,
+    output_head,
+    stats_from_hidden,
+)
+from baldro.objectives import ForgetInputs
+from baldro.retain import RetainInputs
+
+if TYPE_CHECKING:
+    from baldro.training.trainer import UnlearnTrainer
+
+
+def rows_of(part: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
+    """The given rows of a collated part, with trailing all-padding columns removed."""
+    out = {k: v[rows] for k, v in part.items() if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] > 0}
+    mask = out.get("attention_mask")
+    if mask is not None and mask.dim() == 2 and mask.numel():
+        used = mask.any(dim=0).nonzero()
+        width = int(used.max()) + 1 if used.numel() else mask.shape[1]
+        out = {k: (v[:, :width] if v.dim() == 2 else v) for k, v in out.items()}
+    return out
+
+
+def reference_logp(
+    trainer: UnlearnTrainer, part: dict[str, Tensor], which: str, model: nn.Module | None = None
+) -> Tensor:
+    """Σ log π_ref(answer) of each row of ``part``: from the reference cache, else live from ``reference_model`` (in
+    the policy's numeric context)."""
+    if trainer.reference_cache is not None:
+        return trainer.reference_cache.lookup(part["index"], which)
+    if trainer.reference_model is None:
+        raise RuntimeError("no reference log-likelihoods: call ensure_reference_cache() or pass reference_model")
+    with torch.no_grad():
+        stats = model_sequence_stats(
+            trainer.reference_model,
+            part["input_ids"],
+            part["labels"],
+            part.get("attention_mask"),
+            trainer.chunk_tokens,
+            forward_context=trainer._policy_context(model),
+        )
+    return stats.logp_sum
+
+
+def forget_inputs(
+    trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any], rows: Tensor | None = None
+) -> ForgetInputs:
+    """The objective's inputs on the forget batch (optionally only ``rows``), with autograd as the caller sets."""
+    forget = inputs["forget"] if rows is None else rows_of(inputs["forget"], rows)
+    stats = model_sequence_stats(
+        model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), trainer.chunk_tokens
+    )
+    fi = ForgetInputs(stats=stats)
+    if trainer.objective.needs_reference:
+        fi.ref_logp = reference_logp(trainer, forget, "forget", model)
+    if trainer.objective.needs_idk:
+        if "idk" not in inputs:
+            raise ValueError(f"objective {trainer.objective!r} needs refusal answers: pass idk_dataset")
+        idk = inputs["idk"] if rows is None else rows_of(inputs["idk"], rows)
+        fi.idk_stats = model_sequence_stats(
+            model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), trainer.chunk_tokens
+        )
+        if trainer.objective.needs_reference:
+            fi.ref_idk_logp = reference_logp(trainer, idk, "idk", model)
+    return fi
+
+
+def retain_inputs(trainer: UnlearnTrainer, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
+    """The retain term's inputs on the retain batch; for ``kl`` also the answer-token KL to ``reference_model``."""
+    term = trainer.loss_fn.retain
+    if term is None or not term.needs_reference_logits:
+        stats = model_sequence_stats(
+            model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), trainer.chunk_tokens
+        )
+        return RetainInputs(stats=stats)
+    hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"))
+    with torch.no_grad():
+        ref_hidden = final_hidden_states(
+            trainer.reference_model, retain["input_ids"], retain.get("attention_mask"), trainer._policy_context(model)
+        )
+    head, labels = output_head(model), retain["labels"]
+    ref_head = output_head(trainer.reference_model)
+    token_kl = answer_token_kl(hidden, ref_hidden, labels, head, ref_head, trainer.chunk_tokens)
+    return RetainInputs(stats=stats_from_hidden(hidden, labels, head, trainer.chunk_tokens), token_kl=token_kl)
