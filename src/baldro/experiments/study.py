@@ -111,12 +111,12 @@ def unlearn_with_curve(folder: Path, config: dict[str, Any]) -> None:
     so the run folder has the layout every report reads."""
     from baldro.evaluation.files import eval_file, summary_file, write_json
     from baldro.evaluation.trajectory import trajectory_callback
-    from baldro.training.unlearn import resolve_unlearn, run_unlearn
+    from baldro.training.unlearn import parse_unlearn, run_unlearn
 
-    config = {**config, "output_dir": str(folder / "train" / "model")}
-    curve = trajectory_callback(resolve_unlearn(config))
+    parsed = parse_unlearn({**config, "output_dir": str(folder / "train" / "model")})  # checked once, before work
+    curve = trajectory_callback(parsed.raw)
     assert curve is not None
-    run_unlearn(config, callbacks=[curve])
+    run_unlearn(parsed, callbacks=[curve])
     assert curve.last is not None
     summary, eval_json = curve.last
     (folder / "eval").mkdir(parents=True, exist_ok=True)
@@ -147,15 +147,17 @@ def run_study(
     out_dir: str | Path = "study_out",
     protocol: StudyProtocol | None = None,
     settings: DemoSettings | None = None,
-    forget_split: str = STUDY_FORGET_SPLIT,
+    forget_split: str | None = None,
     fresh: bool = False,
     workers: int = 2,
 ) -> dict[str, Any]:
-    """Run (or resume) the study; writes ``summary.json``, ``report.md`` and the plots; returns the summary."""
+    """Run (or resume) the study; writes ``summary.json``, ``report.md`` and the plots; returns the summary.
+    ``forget_split`` defaults to the benchmark's designed one (the largest of ``settings.percents``)."""
     from baldro.reports.study_report import summarize_study, write_study_report
 
     protocol = protocol or StudyProtocol()
     settings = settings or STUDY_SETTINGS
+    forget_split = forget_split or f"forget{max(settings.percents):02d}"
     for method in (*protocol.methods, protocol.beta_method):
         method_config(method)
     if protocol.seeds < 1:

@@ -1,5 +1,5 @@
-"""``kl``: KL(π_ref ‖ π_θ) of the next-token distributions, averaged over answer tokens only (the anchors also
-average over prompt and padding positions, which dilutes the term with batch-dependent padding).
+"""``kl``: KL(π_ref ‖ π_θ) of the next-token distributions, averaged over answer tokens only (open-unlearning also
+averages over prompt and padding positions, which dilutes the term with batch-dependent padding).
 
 The trainer runs the reference model's forward in the policy's numeric context (accelerate's bf16/fp16 autocast
 under ``training.bf16/fp16``) and through the same lean LM head, so the term is exactly 0 at lr = 0."""
