@@ -77,8 +77,8 @@ def _interval(entry: dict[str, Any]) -> str:
 def study_table(summary: dict[str, Any]) -> str:
     """Headline: matched-utility FQ per method (mean, 95 % bootstrap CI), runs reaching the bar, final FQ / MU, and
     the paired test against the base method; then the DV β grid."""
-    lines = ["| method | matched FQ, mean [95 % CI] | reached bar | final FQ | final MU | vs base: +/−/tie | "
-             "mean Δ | p (test) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | matched FQ, mean [95 % CI] | reached bar | final FQ | final MU | final NLL spread | "
+             "vs base: +/−/tie | mean Δ | p (test) |", "|---|---|---|---|---|---|---|---|---|"]
     for label, entry in summary["methods"].items():
         if "β=" in label:
             continue
@@ -88,8 +88,11 @@ def study_table(summary: dict[str, Any]) -> str:
         test = "—" if vs is None else f"{vs['n_positive']}/{vs['n_negative']}/{vs['n_ties']}"
         delta = "—" if vs is None else _num(vs["mean_difference"])
         p = "—" if vs is None else f"{_num(vs['p_value'], 2)} ({vs['test']})"
+        spreads = [s["final_nll_iqr"] for s in seeds.values() if s.get("final_nll_iqr") is not None]
+        spread = _num(sum(spreads) / len(spreads)) if spreads else "—"
         lines.append(f"| {label} | {_interval(entry['matched'])} | {reached}/{len(seeds)} | "
-                     f"{_interval(entry['final'])} | {_num(entry['final_mu']['mean'])} | {test} | {delta} | {p} |")
+                     f"{_interval(entry['final'])} | {_num(entry['final_mu']['mean'])} | {spread} | {test} | {delta} | "
+                     f"{p} |")
     grid = summary.get("beta_grid")
     if grid and grid.get("points"):
         lines += ["", f"β grid of {grid['method']} (paper sign), matched-utility FQ vs its base:", "",
@@ -115,8 +118,9 @@ def render_blocks(text: str, results: Path | None = None) -> str:
         if not path.is_file():
             continue
         body = render(json.loads(path.read_text()))
-        pattern = re.compile(rf"(<!-- {kind}-table -->\n).*?(\n<!-- /{kind}-table -->)", re.S)
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        pattern = re.compile(rf"<!-- {kind}-table -->\n.*?<!-- /{kind}-table -->", re.S)
+        block = f"<!-- {kind}-table -->\n{body}\n<!-- /{kind}-table -->"
+        text = pattern.sub(lambda m, block=block: block, text)
     return text
 
 
