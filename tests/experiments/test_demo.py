@@ -46,6 +46,26 @@ def test_summary_values_match_each_runs_evaluation_and_lie_in_range(demo_dir: Pa
         assert (Path(summary[name]["model_dir"]) / "config.json").is_file()
 
 
+def test_each_run_has_a_curve_and_the_matched_utility_summary_is_what_it_says(demo_dir: Path) -> None:
+    summary = json.loads((demo_dir / "summary.json").read_text())["matched_utility"]
+    assert list(summary["methods"]) == list(DEFAULT_METHODS)
+    bar = summary["target"]["mu_bar"]
+    final = json.loads((demo_dir / "target" / "eval" / "TOFU_SUMMARY.json").read_text())
+    assert bar == pytest.approx(0.9 * final["model_utility"])
+    for name, entry in summary["methods"].items():
+        folder = demo_dir / "runs" / name.replace("+", "_") / "seed0"
+        rows = [json.loads(x) for x in (folder / "train" / "model" / "trajectory.jsonl").read_text().splitlines()]
+        assert rows[0]["step"] == 0 and rows[-1]["step"] == max(r["step"] for r in rows) > 0
+        evaluated = json.loads((folder / "eval" / "TOFU_SUMMARY.json").read_text())
+        assert rows[-1]["forget_quality"] == pytest.approx(evaluated["forget_quality"], abs=1e-6)  # same final model
+        kept = [r["forget_quality"] for r in rows if r["model_utility"] >= bar - 1e-12]
+        assert entry["per_seed"]["0"]["best_fq"] == pytest.approx(max(kept))
+        assert entry["base"] == (None if name == "npo" else "npo")
+    report = (demo_dir / "report.md").read_text()
+    assert "## Matched-utility comparison and unlearning curves" in report and "(fq_mu_curves.png)" in report
+    assert (demo_dir / "fq_mu_curves.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_report_has_every_method_every_column_explained_and_png_plots(demo_dir: Path) -> None:
     report = (demo_dir / "report.md").read_text()
     for name in ("fq_vs_mu.png", "asynchrony.png", "asynchrony_loss.png", "dro_stats.png"):

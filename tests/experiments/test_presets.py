@@ -102,12 +102,34 @@ def test_demo_finetunes_equal_the_tiny_finetune_presets() -> None:
 def test_what_reaches_run_unlearn_is_the_preset_plus_the_demo_only_keys(monkeypatch: pytest.MonkeyPatch,
                                                                          tmp_path: Path) -> None:
     seen: list[dict] = []
-    monkeypatch.setattr(training, "run_unlearn", lambda config: seen.append(config) or tmp_path)
+    monkeypatch.setattr(training, "run_unlearn", lambda config, callbacks=(): seen.append(config) or tmp_path)
     config = _plan_configs(DemoSettings())["unlearn npo+dv seed 0"]
     demo_module._unlearn(tmp_path / "train", config)
     preset = load_yaml(CONFIGS / "tiny_npo_dv.yaml")
     assert seen == [{**preset, "output_dir": str(tmp_path / "train" / "model"),
                      "training": {**preset["training"], **DEMO_ONLY_TRAINING}}]
+
+
+def test_the_demo_adds_only_its_curve_keys_to_the_preset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the curve keys (what demo_plan passes), run_unlearn gets the preset + demo-only training keys + eval_every
+    / eval, and the trajectory callback built from that config."""
+    import baldro.evaluation.trajectory as trajectory
+    import baldro.training.unlearn as unlearn
+
+    seen: list[tuple[dict, list]] = []
+    monkeypatch.setattr(training, "run_unlearn", lambda config, callbacks=(): seen.append((config, list(callbacks))) or tmp_path)
+    monkeypatch.setattr(unlearn, "resolve_unlearn", lambda config: {"resolved": config})
+    monkeypatch.setattr(trajectory, "trajectory_callback", lambda cfg: ("callback for", cfg["resolved"]["eval_every"]))
+    settings = DemoSettings()
+    curve = demo_module.curve_keys(settings, tmp_path / "TOFU_EVAL.json")
+    assert curve == {"eval_every": 4, "eval": {"retain_logs": str(tmp_path / "TOFU_EVAL.json"), "batch_size": 64,
+                                               "max_new_tokens": 48, "max_length": 512}}
+    config = _plan_configs(settings)["unlearn npo+dv seed 0"]
+    demo_module._unlearn(tmp_path / "train", config, curve)
+    preset = load_yaml(CONFIGS / "tiny_npo_dv.yaml")
+    expected = {**preset, "output_dir": str(tmp_path / "train" / "model"),
+                "training": {**preset["training"], **DEMO_ONLY_TRAINING}, **curve}
+    assert seen == [(expected, [("callback for", 4)])]
 
 
 def test_seeds_default_to_the_settings_three_and_one_when_quick() -> None:

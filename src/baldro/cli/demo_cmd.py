@@ -33,5 +33,10 @@ def run(args: argparse.Namespace) -> int:
     with FolderLock(args.out, take_stale=args.fresh, stale_hint=hint):
         summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
     print(format_table(summary))
+    if summary.get("matched_utility"):
+        from baldro.reports.study_report import headline_table
+
+        print("\nMatched-utility Forget Quality (best FQ along each run's curve while MU ≥ 0.9 × the target's):")
+        print(headline_table(summary["matched_utility"]))
     log(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
     return 0

@@ -29,6 +29,7 @@ from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
 from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.report import write_report
 from baldro.reports.run_summary import build_summary, format_table
+from baldro.reports.study_report import append_curves_section, summarize_study
 
 DEMO_INPUTS = "demo_inputs.json"
 __all__ = ["DemoSettings", "build_summary", "demo_plan", "format_table", "log", "run_demo"]
@@ -44,8 +45,17 @@ def _finetune(out: Path, config: dict[str, Any]) -> None:
     run_finetune({**config, "training": {**config["training"], **DEMO_ONLY_TRAINING}, "output_dir": str(out / "model")})
 
 
-def _unlearn(out: Path, config: dict[str, Any]) -> None:
-    unlearn_into(out, {**config, "training": {**config["training"], **DEMO_ONLY_TRAINING}})
+def _unlearn(out: Path, config: dict[str, Any], curve: dict[str, Any] | None = None) -> None:
+    """Stage: the preset's unlearning run (plus the demo-only training keys and, with ``curve``, the curve keys)."""
+    unlearn_into(out, {**config, "training": {**config["training"], **DEMO_ONLY_TRAINING}, **(curve or {})})
+
+
+def curve_keys(settings: DemoSettings, retain_logs: Path) -> dict[str, Any]:
+    """What the demo adds to an unlearning run for its curve: evaluate every ``settings.curve_every`` steps against
+    the retain model's logs, with the demo's evaluation settings."""
+    return {"eval_every": settings.curve_every,
+            "eval": {"retain_logs": str(retain_logs), "batch_size": settings.eval_batch,
+                     "max_new_tokens": settings.max_new_tokens, "max_length": settings.max_length}}
 
 
 def _evaluate(out: Path, model: Path, data: Path, forget_split: str, settings: DemoSettings,
@@ -112,7 +122,8 @@ def demo_plan(out: Path, methods: tuple[str, ...], seeds: int, forget_split: str
             config = unlearn_config(settings, method, target / "model", data, forget_split, retain_split,
                                     run_dir / "train" / "model", seed)
             jobs.append(Job([
-                Stage(f"unlearn {method} seed {seed}", run_dir / "train", _unlearn, (config,)),
+                Stage(f"unlearn {method} seed {seed}", run_dir / "train", _unlearn,
+                      (config, curve_keys(settings, retain_logs))),
                 Stage(f"evaluate {method} seed {seed}", run_dir / "eval", _evaluate,
                       (run_dir / "train" / "model", data, forget_split, settings, retain_logs)),
             ]))
@@ -162,7 +173,11 @@ def run_demo(
     summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     summary["settings"] = settings.cache_key()
     summary["seeds"] = seeds
+    folders = {m: [(k, out / "runs" / m.replace("+", "_") / f"seed{k}") for k in range(seeds)] for m in methods}
+    bases = {m: m.partition("+")[0] for m in methods if m.partition("+")[0] != m and m.partition("+")[0] in methods}
+    summary["matched_utility"] = summarize_study(out, folders, bases)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(runs, out, reference, title="baldro demo: unlearning the embedded benchmark",
                  notes=f"forget split `{forget_split}`, {seeds} seed(s), methods: {', '.join(methods)}.")
+    append_curves_section(out, summary["matched_utility"], folders)
     return summary

@@ -43,6 +43,7 @@ class DemoSettings:
     eval_batch: int = 64
     max_new_tokens: int = 48
     max_length: int = 512
+    curve_every: int = 4  # the demo's unlearning curves: TOFU evaluation every 4 of its 20 steps (and at 0 and the end)
     seeds: int = 3
 
     @classmethod

@@ -15,10 +15,19 @@ from baldro.reports.records import RunRecord, load_run
 
 
 def unlearn_into(folder: Path, config: dict[str, Any]) -> Path:
-    """``baldro unlearn`` with ``config``, its model written to ``folder/model``; returns the model folder."""
+    """``baldro unlearn`` with ``config``, its model written to ``folder/model``; returns the model folder. With
+    ``eval_every`` in the config the run records its unlearning curve (``trajectory.jsonl``), as ``baldro unlearn``
+    does."""
     from baldro import training
 
-    return Path(training.run_unlearn({**config, "output_dir": str(Path(folder) / "model")}))
+    config = {**config, "output_dir": str(Path(folder) / "model")}
+    callbacks = []
+    if config.get("eval_every") is not None:
+        from baldro.evaluation.trajectory import trajectory_callback
+        from baldro.training.unlearn import resolve_unlearn
+
+        callbacks.append(trajectory_callback(resolve_unlearn(config)))
+    return Path(training.run_unlearn(config, callbacks=callbacks) if callbacks else training.run_unlearn(config))
 
 
 def evaluate_into(folder: Path, model_dir: str | Path, data: str | Path, forget_split: str,

@@ -63,7 +63,11 @@ def demo_table(summary: dict[str, Any]) -> str:
     per_seed = "; ".join(
         f"{name}: " + ", ".join(f"({_num(s['forget_quality'])}, {_num(s['model_utility'])})" for s in entry["seeds"])
         for name, entry in summary["methods"].items())
-    return "\n".join(lines) + f"\n\nPer seed (FQ, MU): {per_seed}."
+    text = "\n".join(lines) + f"\n\nPer seed (FQ, MU): {per_seed}."
+    if summary.get("matched_utility"):
+        text += ("\n\nMatched-utility FQ along the curves (the study's statistic; coarse with 32 forget items):\n\n"
+                 + study_table(summary["matched_utility"]).split("\n\nβ grid")[0])
+    return text
 
 
 def _interval(entry: dict[str, Any]) -> str:

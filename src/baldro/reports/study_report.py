@@ -275,5 +275,29 @@ def write_study_report(out: Path, summary: Mapping[str, Any], folders: Mapping[s
     return path
 
 
-__all__ = ["Interval", "MethodResult", "beta_plot", "headline_table", "read_trajectory", "secondary_table",
+def append_curves_section(out: Path, summary: Mapping[str, Any],
+                          folders: Mapping[str, Sequence[tuple[int, Path]]]) -> Path:
+    """Add the matched-utility comparison and the FQ–MU curves to an existing ``out/report.md`` (the demo's)."""
+    from baldro.reports.curve_plots import trajectory_plot
+
+    target, retain = summary["target"], summary["retain"]
+    curves = {label: [read_trajectory(folder) for _, folder in folders[label]] for label in summary["methods"]}
+    trajectory_plot(curves, out / "fq_mu_curves.png", target=(target["model_utility"], target["forget_quality"]),
+                    retain=(retain["model_utility"], retain["forget_quality"]), mu_threshold=target["mu_bar"])
+    lines = [
+        "", "## Matched-utility comparison and unlearning curves", "",
+        f"Each run was evaluated along training (`trajectory.jsonl`). *Matched FQ* = the best Forget Quality while MU ≥ "
+        f"{summary['mu_keep']:g} × the target's ({_fmt(target['mu_bar'])}); intervals: 95 % bootstrap of the seed mean; "
+        "vs base: paired by seed (sign test below 6 untied pairs, else Wilcoxon). The protocol and its limits: "
+        "docs/evidence_protocol.md; the demo's 32 forget items make FQ coarse — `baldro study` is the instrument.", "",
+        headline_table(summary), "",
+        *[verdict(label, entry) for label, entry in summary["methods"].items() if entry["base"]],
+        "", "![FQ vs MU along training](fq_mu_curves.png)", "",
+    ]
+    path = out / "report.md"
+    path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(lines))
+    return path
+
+
+__all__ = ["append_curves_section", "Interval", "MethodResult", "beta_plot", "headline_table", "read_trajectory", "secondary_table",
            "summarize_study", "verdict", "write_study_report"]
