@@ -37,6 +37,11 @@ def main(out: str, aggregator: str, batch: int, scope: str = "global") -> None:
     if trainer.args.process_index == 0:
         after = params(model)
         save_file({k: (after[k] - before[k]).contiguous() for k in before}, str(Path(out) / "delta.safetensors"))
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # leave together: a rank exiting while the others still use
+        dist.barrier()  # the gloo group can abort at teardown ("terminate called without an active exception")
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
