@@ -22,7 +22,7 @@ from typing import Any
 
 from baldro.data.tofu import partner_splits
 from baldro.errors import ConfigError
-from baldro.experiments.methods import DEFAULT_METHODS, method_config
+from baldro.experiments.methods import DEFAULT_METHODS, base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, finetune_config, unlearn_config
 from baldro.experiments.stages import Job, Progress, Stage, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
@@ -174,7 +174,7 @@ def run_demo(
     summary["settings"] = settings.cache_key()
     summary["seeds"] = seeds
     folders = {m: [(k, out / "runs" / m.replace("+", "_") / f"seed{k}") for k in range(seeds)] for m in methods}
-    bases = {m: m.partition("+")[0] for m in methods if m.partition("+")[0] != m and m.partition("+")[0] in methods}
+    bases = {m: base_method(m) for m in methods if base_method(m) != m and base_method(m) in methods}
     summary["matched_utility"] = summarize_study(out, folders, bases)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(runs, out, reference, title="baldro demo: unlearning the embedded benchmark",

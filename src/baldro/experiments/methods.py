@@ -60,3 +60,8 @@ def method_config(name: str) -> dict[str, Any]:
         objective = dict(cfg["objective"])
         cfg["aggregator"]["rank_by"] = objectives.build(objective.pop("name"), **objective).rank_by
     return cfg
+
+
+def base_method(method: str) -> str:
+    """The method a variant is tested against: the part before ``+`` (npo+dv → npo)."""
+    return method.partition("+")[0]

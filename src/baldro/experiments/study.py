@@ -26,7 +26,7 @@ from baldro.data.synth.sizes import SIZES
 from baldro.data.tofu import partner_splits
 from baldro.errors import ConfigError
 from baldro.experiments.demo import check_inputs, demo_plan
-from baldro.experiments.methods import method_config
+from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
 from baldro.experiments.stages import Job, Progress, Stage, run_jobs, run_stages
 from baldro.experiments.step import write_run_info
@@ -61,11 +61,6 @@ STUDY_SETTINGS = DemoSettings(authors=STUDY_SIZE.authors, questions=STUDY_SIZE.q
                               target_epochs=80, unlearn_lr=1e-4, unlearn_epochs=5, seeds=6)
 STUDY_FORGET_SPLIT = STUDY_SIZE.forget_split
 QUICK_SETTINGS = DemoSettings.quick()
-
-
-def base_method(method: str) -> str:
-    """The method a variant is tested against: the part before ``+`` (npo+dv → npo)."""
-    return method.partition("+")[0]
 
 
 def method_beta(method: str) -> float | None:
