@@ -4,9 +4,9 @@ Each command runs in a fresh interpreter (``python -m baldro.cli.main ...``, wha
 wall time is taken around ``subprocess.run``; the median and the minimum of ``--repeats`` runs are reported. Wall
 time depends on the machine's load (the child's user+sys CPU time, ``cpu_s_median``, less so), so each row also carries two figures that do not: ``modules`` (how many modules
 ``python -X importtime`` saw imported) and ``heavy`` (which of torch, transformers, datasets, matplotlib, scipy,
-sklearn, nltk were among them), plus the ``--top`` largest cumulative top-level imports.
+sklearn, pandas, nltk were among them), plus the ``--top`` largest cumulative top-level imports.
 
-``eval summarize`` runs twice: on a file with an MIA entry (ROC AUC: scikit-learn) and on one without (scipy only).
+``eval summarize`` runs twice: on a file with an MIA entry (ROC AUC) and on one without; both need numpy + scipy only.
 
 Targets (issue 12): ``--help`` and every ``<cmd> --help`` ≤ 0.5 s, ``eval summarize`` on a small file ≤ 1.5 s.
 
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-HEAVY = ("torch", "transformers", "datasets", "matplotlib", "scipy", "sklearn", "nltk")
+HEAVY = ("torch", "transformers", "datasets", "matplotlib", "scipy", "sklearn", "pandas", "nltk")
 COMMANDS = ("demo", "report", "sweep", "data", "model", "eval", "finetune", "unlearn")
 HELP_TARGET_S = 0.5
 SUMMARIZE_TARGET_S = 1.5
@@ -38,7 +38,7 @@ _TR = ("retain_Truth_Ratio", "ra_Truth_Ratio", "wf_Truth_Ratio", "forget_truth_r
 
 def small_eval(n: int, shift: float, mia: bool = True) -> dict[str, Any]:
     """A TOFU_EVAL.json in open-unlearning's shape with ``n`` deterministic items per metric (values in (0, 1));
-    ``mia`` adds a ``mia_min_k`` entry (its AUC needs scikit-learn)."""
+    ``mia`` adds a ``mia_min_k`` entry (scored by its ROC AUC)."""
 
     def items(field: str, k: int) -> dict[str, Any]:
         by_index = {str(i): {field: 0.05 + 0.9 * ((i * 0.618 + k * 0.1 + shift) % 1.0)} for i in range(n)}

@@ -42,14 +42,23 @@ def test_building_every_parser_imports_no_heavy_library() -> None:
     )
 
 
-def test_eval_summarize_imports_neither_torch_nor_transformers(tmp_path: Path) -> None:
+# `eval summarize` needs numpy and scipy.stats (KS test, harmonic mean) only: the MIA AUC is computed without
+# scikit-learn (which would pull in pandas), and nothing loads a model.
+SUMMARIZE_FORBIDDEN = ("torch", "transformers", "datasets", "sklearn", "pandas", "matplotlib", "nltk", "rouge_score",
+                       "tokenizers")
+
+
+def test_eval_summarize_imports_no_model_or_dataframe_library(tmp_path: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     try:
         from cli_bench import small_eval
     finally:
         sys.path.pop(0)
     model, retain = tmp_path / "TOFU_EVAL.json", tmp_path / "retain.json"
-    model.write_text(json.dumps(small_eval(10, 0.0)))
+    data = small_eval(10, 0.0)
+    model.write_text(json.dumps(data))
     retain.write_text(json.dumps(small_eval(10, 0.3)))
     script = (
         "import contextlib, io, json, sys\n"
@@ -58,9 +67,13 @@ def test_eval_summarize_imports_neither_torch_nor_transformers(tmp_path: Path) -
         "with contextlib.redirect_stdout(buf):\n"
         "    rc = main(['eval', 'summarize', sys.argv[1], '--retain-logs', sys.argv[2]])\n"
         "summary = json.loads(buf.getvalue())\n"
-        "print(json.dumps({'rc': rc, 'summary': summary, 'loaded': [m for m in ('torch', 'transformers') if m in sys.modules]}))\n"
+        f"print(json.dumps({{'rc': rc, 'summary': summary, 'loaded': [m for m in {SUMMARIZE_FORBIDDEN!r} if m in sys.modules]}}))\n"
     )
     out = _run(script, str(model), str(retain))
     assert out["rc"] == 0 and out["loaded"] == []
     # the summary was really computed: Forget Quality (KS p-value) and Model Utility are numbers in (0, 1]
     assert 0 < out["summary"]["forget_quality"] <= 1 and 0 < out["summary"]["model_utility"] <= 1
+    # and the MIA AUC is scikit-learn's (open-unlearning's) to the last bit
+    forget = [v["score"] for v in data["mia_min_k"]["forget"]["value_by_index"].values()]
+    holdout = [v["score"] for v in data["mia_min_k"]["holdout"]["value_by_index"].values()]
+    assert out["summary"]["mia_min_k"] == roc_auc_score([0] * len(forget) + [1] * len(holdout), forget + holdout)
