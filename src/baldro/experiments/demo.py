@@ -24,7 +24,8 @@ from baldro.data.tofu import partner_splits
 from baldro.errors import ConfigError
 from baldro.experiments.methods import DEFAULT_METHODS, base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, finetune_config, unlearn_config
-from baldro.experiments.stages import Job, Progress, Stage, run_jobs, run_stages
+from baldro.experiments.progress import Progress
+from baldro.experiments.stages import Job, Stage, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
 from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.report import write_report
@@ -157,10 +158,10 @@ def run_demo(
     t_start = time.perf_counter()
 
     phases = demo_plan(out, methods, seeds, forget_split, settings)
-    progress = Progress(sum(len(job.stages) for jobs in phases for job in jobs), prefix="baldro demo")
-    run_stages(phases[0][0].stages, progress)
-    for jobs in phases[1:]:
-        run_jobs(jobs, workers, progress)
+    with Progress(sum(len(job.stages) for jobs in phases for job in jobs), prefix="baldro demo") as progress:
+        run_stages(phases[0][0].stages, progress)
+        for jobs in phases[1:]:
+            run_jobs(jobs, workers, progress)
     runs: list[RunRecord] = []
     for method in methods:
         for seed in range(seeds):

@@ -1,9 +1,11 @@
-"""The stage runner shared by the demo (and the study): cached stages, worker processes, one progress line.
+"""The stage runner shared by the demo and the study: cached stages, worker processes, one progress display.
 
 A stage is ``build(folder, *args)``; it is skipped when ``folder`` holds the completion marker. Everything a stage
 prints (Hugging Face bars, the Trainer's ``{'loss': ...}`` dicts, warnings) goes to ``<folder>/stage.log``, at the
-file-descriptor level so that C extensions and already-configured logging handlers are caught too; the console gets
-one whole line per finished stage from the main process: ``[baldro demo 5/14 0:42] <stage>: done in 12.3 s``.
+file-descriptor level so that C extensions and already-configured logging handlers are caught too. Stages report
+``started`` / ``done`` / ``cached`` / ``failed`` events (from workers through a queue) to the main process, whose
+:class:`~baldro.experiments.progress.Progress` shows one line over all stages (rewritten in place on a terminal,
+whole lines otherwise).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from baldro.experiments.progress import Progress
 from baldro.runfolder import is_done, mark_done
 
 STAGE_LOG = "stage.log"
@@ -45,29 +48,6 @@ class Job:
     """Stages that run in order in one worker."""
 
     stages: list[Stage]
-
-
-@dataclass
-class Progress:
-    """Prints one line per finished stage: position over all stages, elapsed time, what happened."""
-
-    total: int
-    prefix: str = "baldro"
-    count: int = 0
-    start: float = field(default_factory=time.perf_counter)
-
-    def line(self, event: dict[str, Any]) -> str:
-        elapsed = int(time.perf_counter() - self.start)
-        status = event["status"]
-        if status == "done":
-            status = f"done in {event['seconds']:.1f} s"
-        elif status == "failed":
-            status = f"FAILED after {event['seconds']:.1f} s; its output: {event['log']}"
-        return f"[{self.prefix} {self.count}/{self.total} {elapsed // 60}:{elapsed % 60:02d}] {event['name']}: {status}"
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        self.count += event["status"] != "failed"
-        print(self.line(event), file=sys.stderr, flush=True)
 
 
 _SINK: Callable[[dict[str, Any]], Any] | None = None  # a worker's queue.put; None in the main process
@@ -104,6 +84,7 @@ def run_stage(stage: Stage, report: Callable[[dict[str, Any]], Any]) -> None:
     stage.folder.parent.mkdir(parents=True, exist_ok=True)
     log = stage.folder.parent / f".{stage.folder.name}.log"
     log.unlink(missing_ok=True)
+    report({"name": stage.name, "status": "started"})
     t0 = time.perf_counter()
     try:
         with captured_output(log):
@@ -146,14 +127,15 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
 
-    expected, received = sum(len(j.stages) for j in pending), 0
+    expected, received = sum(len(j.stages) for j in pending), 0  # stage ends: done, cached or failed
 
     def drain(timeout: float) -> None:
         nonlocal received
         try:
             while received < expected:
-                progress(events.get(timeout=timeout))
-                received, timeout = received + 1, 0.0
+                event = events.get(timeout=timeout)
+                progress(event)
+                received, timeout = received + (event["status"] != "started"), 0.0
         except queue.Empty:
             pass
 

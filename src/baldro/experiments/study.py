@@ -28,7 +28,8 @@ from baldro.errors import ConfigError
 from baldro.experiments.demo import check_inputs, demo_plan
 from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
-from baldro.experiments.stages import Job, Progress, Stage, run_jobs, run_stages
+from baldro.experiments.progress import Progress
+from baldro.experiments.stages import Job, Stage, run_jobs, run_stages
 from baldro.experiments.step import write_run_info
 
 STUDY_INPUTS = "study_inputs.json"
@@ -168,10 +169,10 @@ def run_study(
                        "eval_every": protocol.eval_every}, STUDY_INPUTS)
     t_start = time.perf_counter()
     phases, folders = study_plan(out, protocol, settings, forget_split)
-    progress = Progress(sum(len(job.stages) for jobs in phases for job in jobs), prefix="baldro study")
-    run_stages(phases[0][0].stages, progress)
-    for jobs in phases[1:]:
-        run_jobs(jobs, workers, progress)
+    with Progress(sum(len(job.stages) for jobs in phases for job in jobs), prefix="baldro study") as progress:
+        run_stages(phases[0][0].stages, progress)
+        for jobs in phases[1:]:
+            run_jobs(jobs, workers, progress)
     for label, runs in folders.items():
         for seed, folder in runs:
             write_run_info(folder, label, seed)
