@@ -183,4 +183,7 @@ class Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(self.tick_s):
-            self.refresh()
+            try:
+                self.refresh()
+            except (OSError, ValueError):  # the terminal went away: stop refreshing, the run goes on
+                return
