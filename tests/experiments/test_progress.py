@@ -102,7 +102,7 @@ def test_live_line_is_refreshed_while_a_stage_runs() -> None:
         time.sleep(0.05)
     progress.close()
     frames = stream.getvalue().split("\r")[1:]
-    assert frames[0].startswith("[t 0/1 0:59]") and any(f.startswith("[t 0/1 1:00]") for f in frames)
+    assert len(frames) >= 2 and any(f.startswith("[t 0/1 1:00]") for f in frames)  # redrawn as the clock moved
     assert progress._ticker is not None and not progress._ticker.is_alive()
 
 
