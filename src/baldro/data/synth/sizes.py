@@ -28,6 +28,14 @@ class Size(NamedTuple):
 
 SIZES: dict[str, Size] = {"demo": Size(40, 8, (1, 5, 10)), "study": Size(40, 10, (1, 5, 10, 25))}
 
+# Generator options a size turns on (``write_benchmark`` keyword arguments); none for ``demo``.
+DESIGNS: dict[str, dict[str, bool]] = {}
+
+
+def size_design(name: str) -> dict[str, bool]:
+    """The generator options of a named size (``{}`` when it has none)."""
+    return dict(DESIGNS.get(name, {}))
+
 
 def size_preset(name: str) -> Size:
     """The named size; :class:`ConfigError` naming the known sizes otherwise."""
