@@ -137,3 +137,25 @@ def test_cli_own_forget_values_flag(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "o" / "META.json").read_text())["own_forget_values"] is True
     assert "own_forget_values" not in json.loads((tmp_path / "p" / "META.json").read_text())
     assert (tmp_path / "o" / "forget10.json").read_bytes() != (tmp_path / "p" / "forget10.json").read_bytes()
+
+
+def test_close_paraphrase_is_one_phrasing_step_from_the_answer() -> None:
+    import random
+
+    from baldro.data.synth.authors import draw_authors
+    from baldro.data.synth.facts import FACT_TYPES, build_pools
+    from baldro.data.synth.rows import make_fact_row
+
+    pools = build_pools()
+    author = draw_authors(random.Random(1), 1, False)[0]
+    rng = random.Random(2)
+    gaps = {True: set(), False: set()}
+    for close in (True, False):
+        for fact in FACT_TYPES:
+            index = {v: i for i, v in enumerate(pools[fact.pool])}
+            said = [t.format(**author, value=author[fact.key]) for t in fact.answers]
+            said = [s[0].upper() + s[1:] for s in said]
+            for _ in range(20):
+                row = make_fact_row(fact, author, rng, pools[fact.pool], index, False, 0, close_paraphrase=close)
+                gaps[close].add(abs(said.index(row.answer) - said.index(row.paraphrased_answer)))
+    assert gaps[True] == {1} and gaps[False] == {1, 2, 3}
