@@ -159,3 +159,14 @@ def test_close_paraphrase_is_one_phrasing_step_from_the_answer() -> None:
                 row = make_fact_row(fact, author, rng, pools[fact.pool], index, False, 0, close_paraphrase=close)
                 gaps[close].add(abs(said.index(row.answer) - said.index(row.paraphrased_answer)))
     assert gaps[True] == {1} and gaps[False] == {1, 2, 3}
+
+
+def test_size_study_own_turns_own_forget_values_on_and_study_stays_as_it_was(tmp_path: Path) -> None:
+    from baldro.experiments.study import STUDY_SETTINGS
+
+    assert main(["data", "synth", "--size", "study-own", "--out", str(tmp_path / "own")]) == 0
+    assert main(["data", "synth", "--size", "study", "--out", str(tmp_path / "s")]) == 0
+    assert json.loads((tmp_path / "own" / "META.json").read_text())["own_forget_values"] is True
+    assert "own_forget_values" not in json.loads((tmp_path / "s" / "META.json").read_text())
+    assert SIZES["study-own"] == SIZES["study"]
+    assert not STUDY_SETTINGS.own_forget_values  # the study's default benchmark is unchanged
