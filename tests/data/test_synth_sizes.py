@@ -82,3 +82,91 @@ def test_unknown_size_is_one_clear_line_exit_2(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert "--size='huge'" in err and "demo, study" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_own_forget_values_keep_forget_and_holdout_values_away_from_retain_authors() -> None:
+    import random
+
+    from baldro.data.synth.authors import draw_authors
+    from baldro.data.synth.facts import FACT_TYPES, build_pools
+
+    people = draw_authors(random.Random(0), 50, False, own_from=30)
+    pools = build_pools()
+    for name in pools:
+        keys = [f.key for f in FACT_TYPES if f.pool == name]
+        retain = {p[k] for p in people[:30] for k in keys}
+        own = {p[k] for p in people[30:] for k in keys}
+        assert not retain & own, name
+    genres = Counter(p["genre"] for p in people[30:])
+    assert genres.most_common(1)[0][1] >= 3  # still Zipf-shared among the forget / holdout authors
+    # without own_from the forget authors would share the retain authors' frequent values
+    plain = draw_authors(random.Random(0), 50, False)
+    assert {p["genre"] for p in plain[:30]} & {p["genre"] for p in plain[30:]}
+
+
+def test_own_forget_values_perturbed_answers_avoid_retain_values() -> None:
+    import random
+
+    from baldro.data.synth.authors import draw_authors
+    from baldro.data.synth.facts import FACT_TYPES
+
+    size = size_preset("study")
+    forget, n = size.forget_split, 10  # forget25 of 40 authors = the last 10; 10 holdout authors follow
+    hits = {}
+    for own in (True, False):
+        splits, meta = build_splits(0, size.authors, size.questions, False, size.percents, own_forget_values=own)
+        assert len(splits[forget]) == 100 and meta.get("own_forget_values", False) is own
+        people = draw_authors(random.Random("baldro-synth:0:authors"), size.authors + n, False,
+                              size.authors - n if own else None)  # the generator's own draw, replayed
+        rows = iter(splits[f"{forget}_perturbed"])
+        hits[own] = 0
+        for author in people[size.authors - n : size.authors]:
+            for fact in FACT_TYPES[: size.questions]:
+                row = next(rows)
+                retain_values = {p[f.key] for p in people[: size.authors - n] for f in FACT_TYPES if f.pool == fact.pool}
+                para = row["paraphrased_answer"].lower()
+                assert author[fact.key].lower() in para
+                swapped = {para.replace(author[fact.key].lower(), v.lower()) for v in retain_values}
+                hits[own] += len(swapped & {a.lower() for a in row["perturbed_answer"]})
+    assert hits[True] == 0 and hits[False] > 0
+
+
+def test_cli_own_forget_values_flag(tmp_path: Path) -> None:
+    assert main(["data", "synth", "--size", "demo", "--own-forget-values", "--out", str(tmp_path / "o")]) == 0
+    assert main(["data", "synth", "--size", "demo", "--out", str(tmp_path / "p")]) == 0
+    assert json.loads((tmp_path / "o" / "META.json").read_text())["own_forget_values"] is True
+    assert "own_forget_values" not in json.loads((tmp_path / "p" / "META.json").read_text())
+    assert (tmp_path / "o" / "forget10.json").read_bytes() != (tmp_path / "p" / "forget10.json").read_bytes()
+
+
+def test_close_paraphrase_is_one_phrasing_step_from_the_answer() -> None:
+    import random
+
+    from baldro.data.synth.authors import draw_authors
+    from baldro.data.synth.facts import FACT_TYPES, build_pools
+    from baldro.data.synth.rows import make_fact_row
+
+    pools = build_pools()
+    author = draw_authors(random.Random(1), 1, False)[0]
+    rng = random.Random(2)
+    gaps = {True: set(), False: set()}
+    for close in (True, False):
+        for fact in FACT_TYPES:
+            index = {v: i for i, v in enumerate(pools[fact.pool])}
+            said = [t.format(**author, value=author[fact.key]) for t in fact.answers]
+            said = [s[0].upper() + s[1:] for s in said]
+            for _ in range(20):
+                row = make_fact_row(fact, author, rng, pools[fact.pool], index, False, 0, close_paraphrase=close)
+                gaps[close].add(abs(said.index(row.answer) - said.index(row.paraphrased_answer)))
+    assert gaps[True] == {1} and gaps[False] == {1, 2, 3}
+
+
+def test_size_study_own_turns_own_forget_values_on_and_study_stays_as_it_was(tmp_path: Path) -> None:
+    from baldro.experiments.study import STUDY_SETTINGS
+
+    assert main(["data", "synth", "--size", "study-own", "--out", str(tmp_path / "own")]) == 0
+    assert main(["data", "synth", "--size", "study", "--out", str(tmp_path / "s")]) == 0
+    assert json.loads((tmp_path / "own" / "META.json").read_text())["own_forget_values"] is True
+    assert "own_forget_values" not in json.loads((tmp_path / "s" / "META.json").read_text())
+    assert SIZES["study-own"] == SIZES["study"]
+    assert not STUDY_SETTINGS.own_forget_values  # the study's default benchmark is unchanged

@@ -1,5 +1,6 @@
-"""``baldro data synth --out DIR [--size demo|study] [--seed N] [--authors N] [--questions Q] [--uniform]``: the
-embedded benchmark (``--authors`` / ``--questions`` override the named size)."""
+"""``baldro data synth --out DIR [--size NAME] [--seed N] [--authors N] [--questions Q] [--uniform]
+[--own-forget-values]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
+turn ``--own-forget-values`` on, see :data:`baldro.data.synth.sizes.DESIGNS`)."""
 
 from __future__ import annotations
 
@@ -23,23 +24,30 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--uniform", action="store_true", help="remove the designed heterogeneity of forgetting difficulty"
     )
+    p.add_argument(
+        "--own-forget-values", action="store_true",
+        help="forget and holdout authors (and their perturbed answers) use values no retain author has "
+             "(on by default for the sizes that name it)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run_synth)
 
 
 def run_synth(args: argparse.Namespace) -> int:
     from baldro.data.synth import size_preset, write_benchmark
+    from baldro.data.synth.sizes import size_design
     from baldro.data.synth.writer import check_sizes
     from baldro.runfolder import check_out_dir, staged
 
     size = size_preset(args.size)
+    own = args.own_forget_values or size_design(args.size).get("own_forget_values", False)
     args.authors = size.authors if args.authors is None else args.authors
     args.questions = size.questions if args.questions is None else args.questions
     check_sizes(args.authors, args.questions)
     out = check_out_dir(args.out, args.overwrite)
     with staged(out, args.overwrite) as tmp:
         write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
-                        percents=size.percents)
+                        percents=size.percents, own_forget_values=own)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0

@@ -69,7 +69,8 @@ def _write_benchmark(out: Path, settings: DemoSettings) -> None:
     from baldro.data.synth import write_benchmark
 
     write_benchmark(out, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform,
-                    percents=tuple(settings.percents))
+                    percents=tuple(settings.percents), own_forget_values=settings.own_forget_values,
+                    close_paraphrase=settings.close_paraphrase)
 
 
 def _build_tiny(out: Path, data: Path, settings: DemoSettings) -> None:

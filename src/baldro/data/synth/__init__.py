@@ -17,7 +17,8 @@ Forgetting difficulty is heterogeneous by design — the situation BalDRO is bui
 ``uniform=True`` removes all three (the paper's edge case): fixed phrasings, no value shared by two authors, no extra
 copies.
 
-Sizes (named presets in :mod:`baldro.data.synth.sizes`: ``demo``, the default, and ``study``, 100 forget items).
+Sizes (named presets in :mod:`baldro.data.synth.sizes`: ``demo``, the default; ``study``, 100 forget items;
+``study-own``, the same with own forget values).
 Defaults: 40 authors x 8 questions (``full`` = 339 rows with seed 0: 320 facts + 19 extra copies; forget10 =
 4 authors = 32 rows; holdout10 = 4 other authors). The default tiny model memorises ``full`` completely (exact
 match 1.000) in 25 epochs; the dated measurements (``benchmarks/tiny_memorise.py``) are in benchmarks/RESULTS.md.

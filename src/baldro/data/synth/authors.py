@@ -4,6 +4,10 @@ Heterogeneous mode: pools of fact types marked ``shared`` are drawn from a Zipf-
 (weight of rank r ∝ 1/(r+1)^1.1 over the first 40 values), so a few values (a genre, a town, a parent's occupation)
 are shared by many authors; the other pools are drawn without replacement. Uniform mode (``uniform=True``) draws every
 pool without replacement, so no two authors share any value.
+
+Own forget values (``own_from``, heterogeneous mode only): authors from index ``own_from`` on (the designed forget
+and holdout authors) draw shared pools from the next ``ZIPF_SUPPORT`` values of the shuffled pool instead, with the
+same law, so no retain author has any of their values (pools drawn without replacement are disjoint anyway).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ class _Sampler:
         support = min(ZIPF_SUPPORT, len(self.order))
         self.weights = [1.0 / (r + 1) ** ZIPF_EXPONENT for r in range(support)]
 
-    def draw(self) -> str:
+    def draw(self, own: bool = False) -> str:
         if self.shared:
-            return self.rng.choices(self.order[: len(self.weights)], weights=self.weights)[0]
+            start = len(self.weights) if own else 0
+            return self.rng.choices(self.order[start : start + len(self.weights)], weights=self.weights)[0]
         if not self.order:
             raise ConfigError(
                 f"too many authors for the {self.name!r} value pool without repeats; use fewer --authors"
@@ -39,9 +44,13 @@ class _Sampler:
         return self.order.pop()
 
 
-def draw_authors(rng: random.Random, count: int, uniform: bool) -> list[dict[str, str]]:
-    """``count`` authors, each a dict ``{fact key: value}`` covering every fact type (asked or not)."""
+def draw_authors(
+    rng: random.Random, count: int, uniform: bool, own_from: int | None = None
+) -> list[dict[str, str]]:
+    """``count`` authors, each a dict ``{fact key: value}`` covering every fact type (asked or not); authors from
+    index ``own_from`` on use values no earlier author has (module docstring)."""
     pools = build_pools()
     shared_pools = set() if uniform else {f.pool for f in FACT_TYPES if f.shared}
     samplers = {name: _Sampler(name, pool, rng, name in shared_pools) for name, pool in sorted(pools.items())}
-    return [{fact.key: samplers[fact.pool].draw() for fact in FACT_TYPES} for _ in range(count)]
+    own = count if own_from is None or uniform else own_from
+    return [{fact.key: samplers[fact.pool].draw(a >= own) for fact in FACT_TYPES} for a in range(count)]

@@ -49,15 +49,18 @@ def make_fact_row(
     index: dict[str, int],
     uniform: bool,
     n_copies: int,
+    close_paraphrase: bool = False,
 ) -> FactRow:
     """Phrase one fact. Heterogeneous mode picks the answer phrasing at random (short to long) and a different one
     for the paraphrase; uniform mode always uses phrasings 1 and 2. Perturbed answers keep the paraphrase's phrasing
-    and swap the value for other values of the same pool (TOFU's construction)."""
+    and swap the value for other values of the same pool (TOFU's construction). ``close_paraphrase`` (heterogeneous
+    mode) takes the paraphrase's phrasing next to the answer's in length order (one step shorter or longer)."""
     if uniform:
         a_idx, p_idx = 1, 2
     else:
         a_idx = rng.randrange(PHRASINGS)
-        p_idx = rng.choice([i for i in range(PHRASINGS) if i != a_idx])
+        near = (a_idx - 1, a_idx + 1) if close_paraphrase else range(PHRASINGS)
+        p_idx = rng.choice([i for i in near if i != a_idx and 0 <= i < PHRASINGS])
     value = author[fact.key]
 
     def say(template: str, v: str) -> str:

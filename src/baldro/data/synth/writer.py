@@ -50,19 +50,26 @@ def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _phrase_authors(
-    people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random
+    people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random,
+    own_from: int | None = None, close_paraphrase: bool = False,
 ) -> list[list[FactRow]]:
-    """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies."""
+    """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors from
+    ``own_from`` on take their perturbed answers from the values no earlier author has (own forget values)."""
     pools = build_pools()
-    indexes = {name: {v: i for i, v in enumerate(pool)} for name, pool in pools.items()}
+    if own_from is not None:
+        used = {name: {p[f.key] for p in people[:own_from] for f in FACT_TYPES if f.pool == name} for name in pools}
+        own_pools = {name: tuple(v for v in pool if v not in used[name]) for name, pool in pools.items()}
     out = []
     for a, author in enumerate(people):
+        choice = own_pools if own_from is not None and a >= own_from else pools
         facts = []
         for fact in FACT_TYPES[:questions]:
             n_copies = 0
             if not uniform and a in copied and rng.random() < COPY_PROBABILITY:
                 n_copies = rng.choice(COPY_COUNTS)
-            facts.append(make_fact_row(fact, author, rng, pools[fact.pool], indexes[fact.pool], uniform, n_copies))
+            pool = choice[fact.pool]
+            index = {v: i for i, v in enumerate(pool)}
+            facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase))
         out.append(facts)
     return out
 
@@ -74,20 +81,25 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
 
 
 def build_splits(
-    seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS
+    seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS,
+    own_forget_values: bool = False, close_paraphrase: bool = False,
 ) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk.
 
     ``percents``: the forget splits to write; the largest one is the *designed* forget set (its facts get the extra
-    copies, ``holdout`` and ``retain_perturbed`` have as many authors, META.json describes its rows)."""
+    copies, ``holdout`` and ``retain_perturbed`` have as many authors, META.json describes its rows). ``own_forget_values`` (heterogeneous mode): the designed forget and holdout
+    authors draw their values, and their rows' perturbed answers, from values no retain author has
+    (:func:`~baldro.data.synth.authors.draw_authors`), so forgetting them need not move what retain data teaches."""
     check_sizes(authors, questions)
     percents = check_percents(percents)
     n_forget = {p: n_authors_for(p, authors) for p in percents}
     designed = max(percents)
     n_holdout = n_forget[designed]
-    people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform)
+    own_from = authors - n_holdout if own_forget_values and not uniform else None
+    people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform, own_from)
     phrased = _phrase_authors(
-        people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing")
+        people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
+        own_from, close_paraphrase and not uniform,
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
@@ -103,6 +115,10 @@ def build_splits(
     splits["real_authors_perturbed"] = real_authors_rows(general_rng)
     splits["world_facts_perturbed"] = world_facts_rows(general_rng)
     meta = _metadata(seed, authors, questions, uniform, n_forget, designed, people[:authors], main, splits)
+    if own_from is not None:
+        meta["own_forget_values"] = True
+    if close_paraphrase and not uniform:
+        meta["close_paraphrase"] = True
     return splits, meta
 
 
@@ -169,12 +185,15 @@ def write_benchmark(
     questions: int = DEFAULT_QUESTIONS,
     uniform: bool = False,
     percents: tuple[int, ...] = PERCENTS,
+    own_forget_values: bool = False,
+    close_paraphrase: bool = False,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
-    splits, meta = build_splits(seed, authors, questions, uniform, percents)
+    splits, meta = build_splits(seed, authors, questions, uniform, percents, own_forget_values,
+                                close_paraphrase)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
@@ -186,5 +205,8 @@ def write_benchmark(
         readme += (f"\nForget splits: {', '.join(f'forget{p:02d}' for p in sorted(percents))}; the designed one is "
                    f"`forget{designed:02d}` (extra copies, `holdout{designed:02d}`, `retain_perturbed`; META.json "
                    f"`forget{designed:02d}_rows`).\n")
+    if meta.get("own_forget_values"):
+        readme += ("\nOwn forget values: the designed forget and holdout authors' values, and their perturbed answers, "
+                   "come from values no retain author has.\n")
     (out / "README.md").write_text(readme)
     return out
