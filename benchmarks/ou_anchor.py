@@ -24,11 +24,17 @@ configs/generation/default.yaml) and re-created here for timing and for checking
   decoded with ``skip_special_tokens``, cut at the decoded EOS, stripped; ground truth = the decoded conversation with
   the decoded prompt removed; a RougeScorer (rouge1, rougeL, stemmer) built per batch.
 * Aggregates: truth ratio, normalised probability, harmonic-mean model utility, privleak against 0.5 (no reference
-  logs) and forget quality (None without retain logs, as open-unlearning returns).
+  logs) and forget quality (None without retain logs, as open-unlearning returns). After every metric the logs and
+  the summary are written as JSON (sorted keys, indent 4), as its evaluator does.
+
+Not re-created (costs of the real run that this one leaves out): Hydra, loading the model, ``datasets`` reading the
+split (here a JSON Lines read per metric), the DataLoader's worker-free overhead.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -258,10 +264,22 @@ class OpenUnlearningTofu:
             return {"agg_value": None}  # no retain model logs: open-unlearning warns and returns None
         raise ValueError(f"unknown handler {handler}")
 
-    def run(self, suite: tuple[str, ...] = SUITE) -> dict[str, Any]:
-        """The logs of one evaluation: every metric of ``suite`` and every pre-compute metric it needed."""
+    def run(self, suite: tuple[str, ...] = SUITE, out_dir: Path | None = None) -> dict[str, Any]:
+        """The logs of one evaluation: every metric of ``suite`` and every pre-compute metric it needed. As
+        open-unlearning's evaluator, the logs (sorted, indent 4) and the summary are written to ``out_dir`` after
+        every metric (a temporary folder by default)."""
         logs: dict[str, Any] = {}
-        for name in suite:
-            if name not in logs:  # open-unlearning skips a metric already in the logs
-                self.evaluate(name, logs)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(out_dir or tmp)
+            for name in suite:
+                if name not in logs:  # open-unlearning skips a metric already in the logs
+                    self.evaluate(name, logs)
+                summary = {m: logs[m]["agg_value"] for m in suite if logs.get(m, {}).get("agg_value") is not None}
+                for file, content in (("TOFU_EVAL.json", logs), ("TOFU_SUMMARY.json", summary)):
+                    (folder / file).write_text(json.dumps(dict(sorted(content.items())), indent=4, default=_plain))
         return logs
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars in the logs, as json.dump sees them after open-unlearning's float conversions."""
+    return x.item() if hasattr(x, "item") else str(x)
