@@ -93,7 +93,7 @@ def _numbers(x: Any, path: str = "") -> dict[str, Any]:
 def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     """Max relative difference over every per-item number both evaluators report, and whether every generation
     (and every other string) is identical. The anchor's metrics are a subset of ours."""
-    worst, n_values, n_gens, strings_equal, compared = 0.0, 0, 0, True, []
+    worst, worst_at, n_values, n_gens, strings_equal, compared = 0.0, None, 0, 0, True, []
     for name, entry in ref.items():
         if name not in ours or not isinstance(entry, dict):
             continue
@@ -113,11 +113,10 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                     strings_equal &= va == vb
                 elif vb is not None:
                     n_values += 1
-                    if va is None:
-                        worst = float("inf")
-                    elif va != vb:
-                        worst = max(worst, abs(va - vb) / max(abs(va), abs(vb)))
-    return {"max_rel_diff": worst, "values_compared": n_values, "generations_compared": n_gens,
+                    rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
+                    if rel > worst:
+                        worst, worst_at = rel, f"{name}{key}"
+    return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "values_compared": n_values, "generations_compared": n_gens,
             "generations_equal": bool(strings_equal and n_gens > 0), "metrics_compared": sorted(set(compared))}
 
 
