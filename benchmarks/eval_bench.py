@@ -1,19 +1,23 @@
-"""TOFU evaluation benchmark: baldro's evaluator against the anchor's (open-unlearning's) pattern, same model and items.
+"""TOFU evaluation benchmark: baldro's evaluator against open-unlearning's own evaluator, same model and items.
 
-* ``ours``   :func:`baldro.evaluation.tofu.evaluate_tofu` — each split tokenised once, every (item, answer variant)
-             scored in one length-batched forward pass (LM head only at answer positions) that serves probability,
-             truth ratio, Min-K%, loss-MIA, exact memorization and extraction strength; one batched greedy generation
-             per question (left padding, KV cache) scored against the answer, the paraphrase and each perturbed answer.
-* ``anchor`` a re-creation of open-unlearning's evaluator loop: every metric builds and tokenises its own dataset,
-             iterates it in fixed index order (batch 32), runs ``model(**batch)`` with labels over full ``[B, T, V]``
-             logits (probabilities, EM, ES and each MIA attack separately; a multi-answer dataset runs one pass per
-             answer slot), and every ROUGE metric generates again (``*_PERT_ROUGE`` once per perturbed answer).
-             Metrics computed from others (truth ratio, normalised probability, forget quality, model utility,
-             privleak) reuse cached results, as open-unlearning's pre-compute cache does.
+* ``ours``   :func:`baldro.evaluation.tofu.evaluate_tofu` — each split tokenised once; each batch of questions runs
+             its prompt once and every answer variant (answer, paraphrase, perturbed answers) from the cached prompt,
+             the LM head only at answer positions, one pass serving probability, truth ratio, exact memorization,
+             extraction strength and the four MIA statistics; one greedy generation per question (a lean loop making
+             ``generate``'s forward calls, growing KV cache, finished rows dropped) scored against the answer, the
+             paraphrase and each perturbed answer.
+* ``anchor`` ``ou_anchor.OpenUnlearningTofu``: a re-creation of open-unlearning's evaluator running its default TOFU
+             suite (forget_quality, forget_Q_A_Prob, forget_Q_A_ROUGE, model_utility, privleak, extraction_strength)
+             the way it does: one evaluate call per metric, pre-compute metrics cached in the run's logs, every
+             metric's dataset re-read and tokenised item by item, ``model(**batch)`` with labels over full logits,
+             ``generate`` per ROUGE metric (see that module's docstring). Ours computes more (exact memorization,
+             PARA/PERT ROUGE, loss/zlib/Min-K%++ MIA) in the time measured.
 
-Both evaluate the same metric set on the first ``--items`` rows of forget10_perturbed, retain_perturbed,
-real_authors_perturbed, world_facts_perturbed and holdout10. Items/s = rows evaluated / wall seconds. The run also
-checks the two agree (per-item probabilities and greedy generations).
+Both read the first ``--items`` rows of forget10_perturbed, retain_perturbed, real_authors_perturbed,
+world_facts_perturbed and holdout10 (``--data``: a TOFU folder; without holdout10 privleak / MIA are skipped). The run
+measures CPU time (``time.process_time``: user + sys of this process) and wall time of each evaluator, side by side in
+one process, and checks that they agree: every per-item number both report (max relative difference) and every
+generation (identical strings). ``--shape smol-135m`` evaluates SmolLM2-135M's architecture with random weights.
 
 One code path for CPU and CUDA (``benchmarks/bench_device.py``): ``--device`` (default: CUDA when available), clocks
 read after ``torch.cuda.synchronize``, peak memory per evaluator (CUDA ``max_memory_allocated``; on CPU the process
@@ -24,6 +28,8 @@ the LM head projected (hooks count them; padding and repeated passes included), 
 bf16 noise; pass ``--dtype float32`` to check agreement on a GPU) and float32 on CPU.
 
     python benchmarks/eval_bench.py                      # embedded benchmark + untrained tiny model, CPU
+    python benchmarks/eval_bench.py --shape smol-135m --items 16
+    python benchmarks/eval_bench.py --data ~/tofu --items 64   # real TOFU files (no holdout: no privleak / MIA)
     python benchmarks/eval_bench.py --quick --json       # seconds (used by the test)
     python benchmarks/eval_bench.py --device cuda --json # on a GPU
 """
@@ -32,189 +38,90 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from baldro.data.collate import QACollator
-from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa
+from baldro.data.formatting import PromptFormat
 from baldro.data.synth import write_benchmark
-from baldro.data.tofu import load_tofu_split
 from baldro.evaluation import metrics
-from baldro.evaluation.generation import cut_at_stops
 from baldro.evaluation.tofu import evaluate_tofu
+from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from baldro.modeling.tiny import build_tiny_model
 from bench_device import FlopCounter, PeakMemory, mfu, peak_tflops, resolve_device, timed
+from ou_anchor import SUITE, OpenUnlearningTofu
 
-IGNORE = -100
-SPLITS = {
-    "forget": "forget10_perturbed",
-    "retain": "retain_perturbed",
-    "ra": "real_authors_perturbed",
-    "wf": "world_facts_perturbed",
-    "holdout": "holdout10",
-}
+# SmolLM2-135M's architecture (HuggingFaceTB/SmolLM2-135M config.json), built with random weights: no hub access.
+SMOL_135M = {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+             "num_key_value_heads": 3, "vocab_size": 49152, "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
+             "tie_word_embeddings": True, "max_position_embeddings": 8192}
 
 
-class Anchor:
-    """open-unlearning's evaluation pattern (see the module docstring)."""
+def build_smol_shape(tok: Any, seed: int = 0) -> nn.Module:
+    """A LlamaForCausalLM of SmolLM2-135M's shape with random weights, for the tiny model's tokenizer. Embedding rows
+    past the tokenizer's vocabulary are zero (tied head: their logits are 0), so greedy decoding stays within tokens
+    the tokenizer can decode while every forward still projects onto all 49,152 rows."""
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    def __init__(self, model: nn.Module, tok: Any, fmt: PromptFormat, batch_size: int, max_new_tokens: int) -> None:
-        self.model, self.tok, self.fmt = model, tok, fmt
-        self.device = next(model.parameters()).device
-        self.bs, self.max_new = batch_size, max_new_tokens
-        self.right = QACollator(tok, "right")
+    config = LlamaConfig(**SMOL_135M, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[len(tok):] = 0
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id, do_sample=False)
+    return model
 
-    def _dataset(self, rows: list[dict], key: str) -> list[dict]:
-        """Tokenised per metric: item = {"0": enc, "1": enc, ...} for list answers, else one encoding."""
-        out = []
-        for i, r in enumerate(rows):
-            answers = r[key]
-            if isinstance(answers, list):
-                out.append({str(k): {**encode_qa(self.tok, r["question"], a, self.fmt), "index": i}
-                            for k, a in enumerate(answers)})
-            else:
-                out.append({"0": {**encode_qa(self.tok, r["question"], answers, self.fmt), "index": i}})
-        return out
 
-    def _batches(self, data: list[dict]):
-        for s in range(0, len(data), self.bs):
-            chunk = data[s : s + self.bs]
-            for slot in chunk[0]:
-                yield slot, self.right([d[slot] for d in chunk])
-
-    @torch.no_grad()
-    def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = {k: v.to(self.device) for k, v in batch.items() if k != "index"}
-        out = self.model(**batch)  # labels passed: the model computes its own loss too
-        return out.logits, batch["labels"]
-
-    def probability(self, rows: list[dict], key: str) -> dict[int, Any]:
-        res: dict[int, dict[str, list[float]]] = {}
-        for _, batch in self._batches(self._dataset(rows, key)):
-            idx = batch["index"].tolist()
-            logits, labels = self._forward(batch)
-            shifted = labels[:, 1:]
-            losses = nn.functional.cross_entropy(
-                logits[:, :-1].transpose(-1, -2), shifted, ignore_index=IGNORE, reduction="none"
-            ).sum(-1)
-            avg = losses / (labels != IGNORE).sum(-1)
-            for i, a in zip(idx, avg.tolist()):
-                res.setdefault(i, {"prob": [], "avg_loss": []})
-                res[i]["prob"].append(float(np.exp(-a)))
-                res[i]["avg_loss"].append(a)
-        return res
-
-    def _token_logprobs(self, logits: torch.Tensor, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        logp = torch.log_softmax(logits, -1)[:, :-1]
-        labels = batch["labels"].to(logits.device)
-        vocab_out, labels_out = [], []
-        for b in range(logits.shape[0]):
-            pos = (labels[b] != IGNORE).nonzero()[:, 0][:-1]  # EOS prediction excluded
-            vocab_out.append(logp[b, pos[0] - 1 : pos[-1]])
-            labels_out.append(labels[b][pos])
-        return vocab_out, labels_out
-
-    def em_es(self, rows: list[dict], which: str) -> dict[int, float]:
-        res = {}
-        for _, batch in self._batches(self._dataset(rows, "answer")):
-            logits, _ = self._forward(batch)
-            lps, labs = self._token_logprobs(logits, batch)
-            for i, lp, lab in zip(batch["index"].tolist(), lps, labs):
-                hits = (lp.argmax(-1) == lab).cpu().numpy()
-                res[i] = metrics.exact_memorization(hits) if which == "em" else metrics.extraction_strength(hits)
-        return res
-
-    def mia(self, forget: list[dict], holdout: list[dict], stat: str) -> float:
-        """One attack = its own tokenisation and forward passes over forget and holdout."""
-        scores = {}
-        for part, rows in (("forget", forget), ("holdout", holdout)):
-            vals = []
-            for _, batch in self._batches(self._dataset(rows, "answer")):
-                logits, labels = self._forward(batch)
-                if stat in ("min_k", "min_k_plus_plus"):
-                    lps, labs = self._token_logprobs(logits, batch)
-                    for lp, lab in zip(lps, labs):
-                        target = lp.gather(1, lab[:, None])[:, 0]
-                        if stat == "min_k":
-                            vals.append(metrics.min_k_score(_np(target)))
-                        else:
-                            mu = (lp.exp() * lp).sum(-1)
-                            sigma = (lp.exp() * lp.square()).sum(-1) - mu.square()
-                            vals.append(metrics.min_k_plus_plus_score(_np(target), _np(mu), _np(sigma)))
-                else:
-                    ce = nn.functional.cross_entropy(
-                        logits[:, :-1].transpose(-1, -2), labels[:, 1:], ignore_index=IGNORE, reduction="none"
-                    ).sum(-1)
-                    avg = (ce / (labels != IGNORE).sum(-1)).tolist()
-                    if stat == "zlib":
-                        texts = [self.tok.decode(lab[lab != IGNORE].tolist(), skip_special_tokens=True) for lab in labels]
-                        avg = [metrics.zlib_score(a, t) for a, t in zip(avg, texts)]
-                    vals += avg
-            scores[part] = vals
-        return metrics.mia_auc(scores["forget"], scores["holdout"])
-
-    @torch.no_grad()
-    def rouge(self, rows: list[dict], key: str) -> dict[int, list[dict]]:
-        """One generation per (batch, answer slot), fixed index order, left padding, as open-unlearning's rouge."""
-        res: dict[int, list[dict]] = {}
-        data = []
-        for i, r in enumerate(rows):
-            answers = r[key] if isinstance(r[key], list) else [r[key]]
-            prompt = encode_prompt(self.tok, r["question"], self.fmt)
-            data.append({str(k): {"prompt": prompt, "answer": a, "index": i} for k, a in enumerate(answers)})
-        pad = self.tok.pad_token_id
-        for s in range(0, len(data), self.bs):
-            chunk = data[s : s + self.bs]
-            for slot in chunk[0]:
-                prompts = [d[slot]["prompt"] for d in chunk]
-                width = max(map(len, prompts))
-                ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-                mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-                gen = self.model.generate(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False, max_new_tokens=self.max_new,
-                    pad_token_id=pad, eos_token_id=self.tok.eos_token_id, use_cache=True,
-                )
-                texts = self.tok.batch_decode(gen[:, width:], skip_special_tokens=True)
-                eos_text = self.tok.decode([self.tok.eos_token_id])
-                for d, text in zip(chunk, texts):
-                    gen_text = cut_at_stops(text, [eos_text])
-                    truth = self.tok.decode(self.tok(d[slot]["answer"], add_special_tokens=False)["input_ids"],
-                                            skip_special_tokens=True).strip()
-                    res.setdefault(d[slot]["index"], []).append(
-                        {**metrics.rouge_scores(gen_text, truth), "generation": gen_text}
-                    )
-        return res
-
-    def run(self, splits: dict[str, list[dict]]) -> dict[str, Any]:
+def _numbers(x: Any, path: str = "") -> dict[str, Any]:
+    """Leaves (numbers and strings) of a nested per-item dict, keyed by their path (indices as strings)."""
+    if isinstance(x, dict):
         out: dict[str, Any] = {}
-        for prefix in ("forget", "retain", "ra", "wf"):
-            rows = splits[prefix]
-            out[f"{prefix}_Q_A_Prob"] = self.probability(rows, "answer")
-            if prefix in ("forget", "retain"):
-                out[f"{prefix}_Q_A_PARA_Prob"] = self.probability(rows, "paraphrased_answer")
-            out[f"{prefix}_Q_A_PERT_Prob"] = self.probability(rows, "perturbed_answer")
-            out[f"{prefix}_Q_A_ROUGE"] = self.rouge(rows, "answer")
-            if prefix in ("forget", "retain"):
-                out[f"{prefix}_Q_A_PARA_ROUGE"] = self.rouge(rows, "paraphrased_answer")
-                out[f"{prefix}_Q_A_PERT_ROUGE"] = self.rouge(rows, "perturbed_answer")
-        out["extraction_strength"] = self.em_es(splits["forget"], "es")
-        out["exact_memorization"] = self.em_es(splits["forget"], "em")
-        for stat in ("min_k", "min_k_plus_plus", "loss", "zlib"):
-            out[f"mia_{stat}"] = self.mia(splits["forget"], splits["holdout"], stat)
+        for k, v in x.items():
+            out.update(_numbers(v, f"{path}/{k}"))
         return out
+    if isinstance(x, list):
+        return {f"{path}[{i}]": v for i, v in enumerate(x)}
+    return {path: x}
+
+
+def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    """Max relative difference over every per-item number both evaluators report, and whether every generation
+    (and every other string) is identical. The anchor's metrics are a subset of ours."""
+    worst, worst_at, n_values, n_gens, strings_equal, compared = 0.0, None, 0, 0, True, []
+    for name, entry in ref.items():
+        if name not in ours or not isinstance(entry, dict):
+            continue
+        mine = ours[name]
+        pairs = [(mine.get("value_by_index"), entry.get("value_by_index"))]
+        pairs += [(mine.get(side, {}).get("value_by_index"), entry[side]["value_by_index"])
+                  for side in ("forget", "holdout") if side in entry]
+        for a, b in pairs:
+            if b is None:
+                continue
+            compared.append(name)
+            la, lb = _numbers(a or {}), _numbers({str(k): v for k, v in b.items()})
+            for key, vb in lb.items():
+                va = la.get(key)
+                if isinstance(vb, str):
+                    n_gens += key.endswith("generation")
+                    strings_equal &= va == vb
+                elif vb is not None:
+                    n_values += 1
+                    rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
+                    if rel > worst:
+                        worst, worst_at = rel, f"{name}{key}"
+    return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "values_compared": n_values, "generations_compared": n_gens,
+            "generations_equal": bool(strings_equal and n_gens > 0), "metrics_compared": sorted(set(compared))}
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
     return None if x is None else round(x, digits)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.float().cpu().numpy()
 
 
 def _setup(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
@@ -224,10 +131,19 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
     return data, model
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", help="TOFU-style folder with holdout10 (default: a fresh embedded benchmark)")
+    p.add_argument("--data", help="TOFU-style folder (default: a fresh embedded benchmark, which has holdout10)")
     p.add_argument("--model", help="model folder (default: the untrained tiny model built on the data)")
+    p.add_argument("--shape", choices=("tiny", "smol-135m"), default="tiny",
+                   help="smol-135m: SmolLM2-135M's architecture with random weights and the tiny model's tokenizer")
     p.add_argument("--authors", type=int, default=40)
     p.add_argument("--questions", type=int, default=10)
     p.add_argument("--items", type=int, default=32, help="rows per split")
@@ -251,33 +167,39 @@ def main() -> None:
         args.authors, args.questions, args.items, args.max_new_tokens = 20, 5, 4, 4
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    load_before = _load_average()
     with tempfile.TemporaryDirectory() as tmp:
         data, model_dir = _setup(args, Path(tmp))
         tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir).to(device=device, dtype=dtype).eval()
+        model = build_smol_shape(tok) if args.shape == "smol-135m" else AutoModelForCausalLM.from_pretrained(model_dir)
+        model = model.to(device=device, dtype=dtype).eval()
         fmt = PromptFormat()
-        splits = {k: load_tofu_split(data, v)[: args.items] for k, v in SPLITS.items()}
-        n_items = sum(len(v) for v in splits.values())
-        anchor = Anchor(model, tok, fmt, args.batch_size, args.max_new_tokens)
-        anchor.probability(splits["forget"][:2], "answer")  # warm-up (lazy initialisation)
+        splits, skipped = load_tofu_eval_splits(data, "forget10", args.items)
+        names = {k: splits[k].name for k in splits}
+        suite = tuple(m for m in SUITE if m != "privleak" or "holdout" in names)
+        n_items = sum(len(v.rows) for v in splits.values())
+        anchor = OpenUnlearningTofu(model, tok, fmt, data, names, args.items, args.batch_size, args.max_new_tokens)
+        anchor.evaluate("forget_Q_A_Prob", {})  # warm-up (lazy initialisation, imports)
+        metrics.rouge_scores("warm up", "warm up")
 
         with PeakMemory(device) as mem_ours, FlopCounter(model) as flops_ours, timed(device) as clock:
             _, ours = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
                                     max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
         t_ours, c_ours = clock["s"], clock["cpu_s"]
         with PeakMemory(device) as mem_anchor, FlopCounter(model) as flops_anchor, timed(device) as clock:
-            ref = anchor.run(splits)
+            ref = anchor.run(suite)
         t_anchor, c_anchor = clock["s"], clock["cpu_s"]
 
-    ours_p = [v["prob"] for v in ours["forget_Q_A_PERT_Prob"]["value_by_index"].values()]
-    ref_p = [ref["forget_Q_A_PERT_Prob"][i]["prob"] for i in range(len(ours_p))]
-    gens_ours = [v["generation"] for v in ours["retain_Q_A_ROUGE"]["value_by_index"].values()]
-    gens_ref = [ref["retain_Q_A_ROUGE"][i][0]["generation"] for i in range(len(gens_ours))]
+    agree = agreement(ours, ref)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({args.threads} thread(s))",
+        "shape": args.shape,
+        "params_M": round(sum(q.numel() for q in model.parameters()) / 1e6, 2),
         "dtype": str(dtype).removeprefix("torch."),
         "items": n_items,
         "max_new_tokens": args.max_new_tokens,
+        "load_avg_1min": [load_before, _load_average()],
+        "anchor_suite": list(suite),
         "ours_s": round(t_ours, 3),
         "anchor_s": round(t_anchor, 3),
         "ours_items_per_s": round(n_items / t_ours, 2),
@@ -296,16 +218,16 @@ def main() -> None:
         "peak_tflops": peak,
         "ours_mfu": _round(mfu(flops_ours.flops, t_ours, peak)),
         "anchor_mfu": _round(mfu(flops_anchor.flops, t_anchor, peak)),
-        "max_rel_prob_diff": float(np.max(np.abs(np.array(ours_p) / np.array(ref_p) - 1))),
-        "generations_equal": gens_ours == gens_ref,
+        **agree,
         "mia_auc_ours": {k: ours[k]["agg_value"] for k in sorted(ours) if k.startswith("mia_")},
-        "mia_auc_anchor": {k: v for k, v in sorted(ref.items()) if k.startswith("mia_")},
+        "mia_auc_anchor": {k: v["agg_value"] for k, v in sorted(ref.items()) if k.startswith("mia_")},
+        "skipped": sorted(skipped),
     }
     if args.json:
         print(json.dumps(result))
     else:
         for k, v in result.items():
-            print(f"{k:>20}: {v}")
+            print(f"{k:>22}: {v}")
 
 
 if __name__ == "__main__":

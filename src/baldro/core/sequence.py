@@ -242,6 +242,39 @@ def final_hidden_states(
     return captured["hidden"]
 
 
+def cached_hidden_states(
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor | None,
+    position_ids: Tensor,
+    cache: object,
+    cache_argument: str = "past_key_values",
+) -> Tensor:
+    """Final (normed) hidden states ``[B, T, H]`` of a forward that attends to the positions already in ``cache``
+    and appends its own keys/values to it (``use_cache=True``; the cache is passed as ``cache_argument``).
+
+    ``attention_mask`` covers the cached positions and the new ones (``[B, past + T]``; None = no padding) and
+    ``position_ids`` are the new tokens' positions. Only the last position's logits are computed; the hidden states
+    come from the decoder's output, as in :func:`final_hidden_states` (lean head architectures only).
+    """
+    with _capture_decoder_output(model) as captured:
+        model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **{cache_argument: cache},
+            **{k: v for k, v in _forward_kwargs(model, None).items() if k != "position_ids"},
+        )
+    return captured["hidden"]
+
+
+def has_lean_head(model: nn.Module) -> bool:
+    """Whether :func:`final_hidden_states` returns hidden states (the lean head covers the architecture) rather than
+    full logits."""
+    return logit_head(_unwrap(model)) is not None
+
+
 def _identity(logits: Tensor) -> Tensor:
     return logits
 

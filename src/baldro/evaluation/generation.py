@@ -2,10 +2,18 @@
 
 Decoding follows open-unlearning: ``do_sample=False``, the continuation decoded with ``skip_special_tokens=True``,
 cut at the first EOS and at any stop string, then stripped.
+
+Where the model allows it (:func:`lean_greedy_supported`: a growing KV cache, no stop strings, no logits processor in
+the model's generation config) the tokens come from :func:`greedy_tokens`, a plain loop that makes the same forward
+calls as transformers' greedy ``generate`` (same inputs, positions, masks, last-position logits, argmax) without its
+per-step machinery, keeps keys/values in a :class:`~baldro.evaluation.kv_cache.GrowingCache` (no O(n²) copying), and
+drops each row from the batch once it has produced EOS. Its tokens are those of ``generate`` (tested); elsewhere
+``generate`` itself runs.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +21,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from baldro.evaluation.kv_cache import cache_argument, growing_cache, supports_growing_cache
 from baldro.evaluation.scoring import length_batches, model_device
+
+# generation-config fields that add a logits processor (or change the stopping rule) when set: the lean loop applies
+# none of them, so a model whose config sets one is decoded by ``generate``.
+_NEUTRAL = {
+    "repetition_penalty": (None, 1.0), "encoder_repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0),
+    "encoder_no_repeat_ngram_size": (None, 0), "bad_words_ids": (None,), "min_length": (None, 0),
+    "min_new_tokens": (None, 0), "forced_bos_token_id": (None,), "forced_eos_token_id": (None,),
+    "suppress_tokens": (None,), "begin_suppress_tokens": (None,), "sequence_bias": (None,),
+    "exponential_decay_length_penalty": (None,), "renormalize_logits": (None, False), "num_beams": (None, 1),
+    "guidance_scale": (None, 1.0), "max_time": (None,), "stop_strings": (None,),
+}
 
 
 def cut_at_stops(text: str, stops: Sequence[str]) -> str:
@@ -22,6 +42,59 @@ def cut_at_stops(text: str, stops: Sequence[str]) -> str:
         if word and word in text:
             text = text.split(word)[0]
     return text.strip()
+
+
+def lean_greedy_supported(model: nn.Module, stop_strings: Sequence[str] = ()) -> bool:
+    """Whether :func:`greedy_tokens` reproduces ``model.generate(do_sample=False)`` for this model: a growing cache,
+    ``logits_to_keep`` in its forward, no stop strings and no logits processor in its generation config."""
+    if stop_strings or not supports_growing_cache(model):
+        return False
+    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
+        return False
+    config = getattr(model, "generation_config", None)
+    return all(getattr(config, name, None) in neutral for name, neutral in _NEUTRAL.items())
+
+
+@torch.no_grad()
+def greedy_tokens(
+    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None
+) -> list[list[int]]:
+    """Greedy continuation of each left-padded row, EOS and what follows it excluded (see the module docstring).
+
+    As ``generate``: positions ``cumsum(mask) − 1`` (0 on padding) then one more per step; the mask dropped when it
+    has no padding; logits of the last position only, argmax in float32; a row stops at EOS or after
+    ``max_new_tokens``. A finished row leaves the batch (its cache rows too); the others are unaffected.
+    """
+    n_rows, width = input_ids.shape
+    cache = growing_cache(model, reserve=width + max_new_tokens)
+    arg = cache_argument(model)
+    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    mask = None if bool((attention_mask == 1).all()) else attention_mask
+    out: list[list[int]] = [[] for _ in range(n_rows)]
+    alive = list(range(n_rows))
+    step_ids = input_ids
+    for step in range(max_new_tokens):
+        logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                       logits_to_keep=1, **{arg: cache}).logits
+        nxt = logits[:, -1, :].float().argmax(dim=-1)
+        keep = []
+        for j, token in enumerate(nxt.tolist()):
+            if token != eos_id:
+                out[alive[j]].append(token)
+                keep.append(j)
+        if not keep or step == max_new_tokens - 1:
+            break
+        if len(keep) < len(alive):
+            index = torch.tensor(keep, device=input_ids.device)
+            cache.batch_select_indices(index)
+            nxt, positions = nxt[index], positions[index]
+            mask = mask[index] if mask is not None else None
+            alive = [alive[j] for j in keep]
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+        positions = positions[:, -1:] + 1
+        step_ids = nxt[:, None]
+    return out
 
 
 @torch.no_grad()
@@ -40,6 +113,7 @@ def generate_greedy(
     eos = tokenizer.eos_token_id
     device = model_device(model)
     out: list[str] = [""] * len(prompts)
+    lean = lean_greedy_supported(model, stop_strings)
     for batch in tqdm(length_batches([len(p) for p in prompts], batch_size), desc=desc, disable=not progress, leave=False):
         width = max(len(prompts[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -48,6 +122,10 @@ def generate_greedy(
             p = prompts[i]
             ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[r, width - len(p) :] = 1
+        if lean:
+            for r, tokens in zip(batch, greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos)):
+                out[r] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            continue
         kwargs: dict[str, Any] = {}
         if stop_strings:
             kwargs.update(stop_strings=list(stop_strings), tokenizer=tokenizer)

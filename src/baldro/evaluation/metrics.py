@@ -83,13 +83,35 @@ def model_utility(values: Sequence[float]) -> float:
     return float(stats.hmean(np.asarray(values, dtype=np.float64)))
 
 
+class _MemoTokenizer:
+    """rouge-score's default tokenizer (lower-case, alphanumeric tokens, Porter stemmer) remembering its last
+    ``size`` texts: one generation scored against several references (answer, paraphrase, perturbed answers) is
+    tokenised and stemmed once. Same tokens, so the same scores."""
+
+    def __init__(self, size: int = 8192) -> None:
+        from rouge_score import tokenizers
+
+        self._inner = tokenizers.DefaultTokenizer(use_stemmer=True)
+        self._memo: dict[str, list[str]] = {}
+        self._size = size
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens = self._memo.get(text)
+        if tokens is None:
+            if len(self._memo) >= self._size:
+                self._memo.clear()
+            tokens = self._memo[text] = self._inner.tokenize(text)
+        return list(tokens)
+
+
 def rouge_scores(generation: str, ground_truth: str) -> dict[str, float]:
-    """ROUGE of a generation against its reference: rouge-score's ``RougeScorer(["rouge1", "rougeL"], use_stemmer=True)``."""
+    """ROUGE of a generation against its reference: rouge-score's ``RougeScorer(["rouge1", "rougeL"], use_stemmer=True)``
+    (its default tokenizer, memoised)."""
     global _SCORER
     if _SCORER is None:
         from rouge_score import rouge_scorer
 
-        _SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+        _SCORER = rouge_scorer.RougeScorer(["rouge1", "rougeL"], tokenizer=_MemoTokenizer())
     scores = _SCORER.score(ground_truth, generation)
     return {
         "rouge1_recall": scores["rouge1"].recall,

@@ -62,16 +62,10 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
-def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[int]], pad_id: int) -> list[SeqScore]:
-    """:class:`SeqScore` of each (input_ids, labels) pair, in order, from one right-padded forward pass."""
-    device = model_device(model)
-    ids = _pad(input_ids, pad_id, device)
-    lab = _pad(labels, IGNORE_INDEX, device)
-    mask = _pad([[1] * len(s) for s in input_ids], 0, device)
-    hidden = final_hidden_states(model, ids, mask)
-    rows, cols, targets = answer_positions(lab)
-    selected = hidden[rows, cols]
+def scores_at(model: nn.Module, selected: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n_rows: int) -> list[SeqScore]:
+    """:class:`SeqScore` of ``n_rows`` sequences from the hidden states ``selected[k]`` that predict ``targets[k]``
+    (answer token k of row ``rows[k]``, rows in order): the LM head at those positions only, a chunk at a time."""
+    device = selected.device
     head = output_head(model)
     logp_parts, hit_parts, mu_parts, sigma_parts = [], [], [], []
     vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [0])[0]
@@ -85,13 +79,13 @@ def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[
         mu = (p * vocab_logp).sum(-1)
         mu_parts.append(mu)
         sigma_parts.append((p * vocab_logp.square()).sum(-1) - mu.square())
-    empty = hidden.new_zeros(0, dtype=torch.float32)
+    empty = selected.new_zeros(0, dtype=torch.float32)
     logp = torch.cat(logp_parts) if logp_parts else empty
     hits = torch.cat(hit_parts) if hit_parts else torch.zeros(0, dtype=torch.bool, device=device)
     mu_np = (torch.cat(mu_parts) if mu_parts else empty).cpu().numpy()
     sigma_np = (torch.cat(sigma_parts) if sigma_parts else empty).cpu().numpy()
-    counts = torch.bincount(rows, minlength=len(input_ids)).tolist()
-    nll_sum = (-logp).new_zeros(len(input_ids)).index_add(0, rows, -logp)
+    counts = torch.bincount(rows, minlength=n_rows).tolist()
+    nll_sum = (-logp).new_zeros(n_rows).index_add(0, rows, -logp)
     avg = nll_sum / torch.tensor(counts, dtype=torch.float32, device=device)
     prob = torch.exp(-avg)
     logp_np, hits_np = logp.cpu().numpy(), hits.cpu().numpy()
@@ -102,6 +96,18 @@ def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[
         out.append(SeqScore(avg_l[r], prob_l[r], logp_np[part], hits_np[part], mu_np[part], sigma_np[part]))
         start += n
     return out
+
+
+@torch.no_grad()
+def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[int]], pad_id: int) -> list[SeqScore]:
+    """:class:`SeqScore` of each (input_ids, labels) pair, in order, from one right-padded forward pass."""
+    device = model_device(model)
+    ids = _pad(input_ids, pad_id, device)
+    lab = _pad(labels, IGNORE_INDEX, device)
+    mask = _pad([[1] * len(s) for s in input_ids], 0, device)
+    hidden = final_hidden_states(model, ids, mask)
+    rows, cols, targets = answer_positions(lab)
+    return scores_at(model, hidden[rows, cols], targets, rows, len(input_ids))
 
 
 def score_sequences(

@@ -20,12 +20,14 @@ from typing import Any
 
 from torch import nn
 
+from baldro.core.labels import IGNORE_INDEX
 from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full, format_label
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
+from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
 from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
@@ -83,16 +85,29 @@ class TofuScorer:
         return scores, labels
 
     def score_split(self, split: Split) -> dict[str, Any]:
-        """All answer variants of a split in one scoring pass."""
+        """All answer variants of a split: each question's prompt runs once and every variant from its cache
+        (:mod:`.prefix_scoring`); one pass over all (question, variant) sequences where that is not possible."""
         variants = [("answer", [r["answer"] for r in split.rows])]
         if split.has_para:
             variants.append(("para", [r["paraphrased_answer"] for r in split.rows]))
         variants += [(f"pert{k}", [r["perturbed_answer"][k] for r in split.rows]) for k in range(split.n_pert)]
-        flat = Split(split.prefix, split.name, [r for _ in variants for r in split.rows])
-        scores, labels = self.score(flat, [a for _, answers in variants for a in answers], "all answers")
+        encoded = [self.encode(split, answers, name) for name, answers in variants]
+        out: dict[str, Any] = {"labels": {name: enc[1] for (name, _), enc in zip(variants, encoded)}}
+        shared = _shared_prompts(encoded) if supports_prefix_scoring(self.model) else None
+        if shared is not None:
+            prompts, answers = shared
+            scores = score_prefixed(self.model, prompts, answers, self.pad_id, self.batch_size,
+                                    f"{split.name}: scoring", self.progress)
+            for v, (name, _) in enumerate(variants):
+                out[name] = [row[v] for row in scores]
+            return out
+        ids = [i for enc in encoded for i in enc[0]]
+        labels = [lab for enc in encoded for lab in enc[1]]
+        flat = score_sequences(self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring",
+                               self.progress)
         n = len(split.rows)
-        out = {name: scores[j * n : (j + 1) * n] for j, (name, _) in enumerate(variants)}
-        out["labels"] = {name: labels[j * n : (j + 1) * n] for j, (name, _) in enumerate(variants)}
+        for j, (name, _) in enumerate(variants):
+            out[name] = flat[j * n : (j + 1) * n]
         return out
 
     def generate(self, split: Split) -> tuple[list[str], list[str]]:
@@ -114,6 +129,26 @@ class TofuScorer:
             truth = self.tok.decode([t for t in lab if t >= 0], skip_special_tokens=True).strip()
             items[str(i)] = {**metrics.rouge_scores(gen, truth), "input": prompt, "ground_truth": truth, "generation": gen}
         return items
+
+
+def _shared_prompts(
+    encoded: list[tuple[list[list[int]], list[list[int]]]],
+) -> tuple[list[list[int]], list[list[list[int]]]] | None:
+    """(prompt of each row, its answers per variant) when every variant of a row has the same prompt tokens followed
+    by labelled answer tokens only (None otherwise, e.g. when truncation shortened one variant's prompt)."""
+    prompts, answers = [], []
+    for r in range(len(encoded[0][0])):
+        ids, labels = encoded[0][0][r], encoded[0][1][r]
+        n = next((t for t, lab in enumerate(labels) if lab != IGNORE_INDEX), len(labels))
+        prompt, row = ids[:n], []
+        for var_ids, var_labels in encoded:
+            tail = var_labels[r][n:]
+            if var_ids[r][:n] != prompt or len(tail) == 0 or IGNORE_INDEX in tail or var_ids[r][n:] != tail:
+                return None
+            row.append(tail)
+        prompts.append(prompt)
+        answers.append(row)
+    return prompts, answers
 
 
 def _transpose(per_variant: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, list[Any]]]:

@@ -1,0 +1,32 @@
+"""The eval benchmark runs in --quick mode: both evaluators' CPU and wall times and ratios, and their agreement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_bench.py"
+
+
+def test_eval_bench_quick_prints_ratio_and_agrees() -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--device", "cpu"], check=True,
+                         capture_output=True, text=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert row["ours_items_per_s"] > 0 and row["anchor_items_per_s"] > 0
+    assert row["speedup"] == pytest.approx(row["anchor_s"] / row["ours_s"], abs=0.05)
+    assert row["cpu_time_ratio"] == pytest.approx(row["anchor_cpu_s"] / row["ours_cpu_s"], abs=0.05)
+    # the anchor is open-unlearning's default TOFU suite, its pre-computed metrics included
+    assert row["anchor_suite"] == ["forget_quality", "forget_Q_A_Prob", "forget_Q_A_ROUGE", "model_utility", "privleak",
+                                   "extraction_strength"]
+    expected = {"forget_Q_A_Prob", "forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob", "forget_truth_ratio",
+                "forget_Q_A_ROUGE", "extraction_strength", "mia_min_k", "retain_Truth_Ratio", "ra_Q_A_Prob_normalised",
+                "wf_Truth_Ratio", "wf_Q_A_ROUGE"}
+    assert expected <= set(row["metrics_compared"])
+    assert row["max_rel_diff"] < 1e-5 and row["values_compared"] > 100
+    assert row["generations_equal"] is True and row["generations_compared"] == 4 * 4  # 4 splits × 4 quick items
+    assert set(row["mia_auc_ours"]) == {"mia_min_k", "mia_min_k_plus_plus", "mia_loss", "mia_zlib"}
+    assert row["mia_auc_anchor"] == {"mia_min_k": pytest.approx(row["mia_auc_ours"]["mia_min_k"], abs=1e-9)}

@@ -1,0 +1,58 @@
+"""A TOFU evaluation through the fast paths (answers from the cached prompt, lean greedy loop) gives the per-item
+values and generations of the plain paths (full-sequence passes, transformers' ``generate``)."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import baldro.evaluation.generation as generation
+import baldro.evaluation.tofu as tofu
+
+
+def _leaves(x, path=""):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _leaves(v, f"{path}/{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _leaves(v, f"{path}[{i}]")
+    else:
+        yield path, x
+
+
+def _run(model, tok, data):
+    _, ev = tofu.evaluate_tofu(model, str(data), tokenizer=tok, batch_size=3, max_new_tokens=12, max_items=5,
+                               progress=False, return_eval=True)
+    return dict(_leaves({k: v for k, v in ev.items() if isinstance(v, dict) and "value_by_index" in v}))
+
+
+def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch):
+    model = AutoModelForCausalLM.from_pretrained(random_tiny_model).eval()
+    tok = AutoTokenizer.from_pretrained(random_tiny_model)
+    calls = {"prefixed": 0, "generate": 0}
+    prefixed, hf_generate = tofu.score_prefixed, type(model).generate
+
+    def count_prefixed(*a, **k):
+        calls["prefixed"] += 1
+        return prefixed(*a, **k)
+
+    def count_generate(self, *a, **k):
+        calls["generate"] += 1
+        return hf_generate(self, *a, **k)
+
+    monkeypatch.setattr(tofu, "score_prefixed", count_prefixed)
+    monkeypatch.setattr(type(model), "generate", count_generate)
+    fast = _run(model, tok, mini_tofu)
+    assert calls == {"prefixed": 4, "generate": 0}  # four splits from cached prompts, no generate call
+    monkeypatch.setattr(tofu, "supports_prefix_scoring", lambda m: False)
+    monkeypatch.setattr(generation, "lean_greedy_supported", lambda m, s=(): False)
+    plain = _run(model, tok, mini_tofu)
+    assert calls == {"prefixed": 4, "generate": 8}  # 4 splits × 2 batches of 3 questions
+    assert fast.keys() == plain.keys() and len(fast) > 300
+    for key, want in plain.items():
+        got = fast[key]
+        if isinstance(want, float) and not isinstance(want, bool):
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-12), key
+        else:
+            assert got == want, key
