@@ -170,3 +170,110 @@ def test_size_study_own_turns_own_forget_values_on_and_study_stays_as_it_was(tmp
     assert "own_forget_values" not in json.loads((tmp_path / "s" / "META.json").read_text())
     assert SIZES["study-own"] == SIZES["study"]
     assert not STUDY_SETTINGS.own_forget_values  # the study's default benchmark is unchanged
+
+
+# sha256 (as `digest`) of `--size study` (False, True = --uniform) and of `study-own`, computed on commit 32a3e09,
+# before own phrasings existed: the option must not move these benchmarks (their tokenizers, every number measured).
+STUDY_DIGEST = {False: "b0be6bfc1eb7589ceb72f59cceec302f7ed5fbb5e8336923caa9fab16aa0867b",
+                True: "2e171a7474995ce7ac7f76593942268b5ea5bd82c046121996b99a8b05f8833e",
+                "own": "470e2b99bd5741033e18aaec81dd2d06e3d7c20ccf70ab25e6734fc6e8c546ae"}
+
+
+def test_study_and_study_own_bytes_are_unchanged_by_the_own_phrasings_option(tmp_path: Path) -> None:
+    s = SIZES["study"]
+    for uniform in (False, True):
+        out = write_benchmark(tmp_path / f"u{uniform}", authors=s.authors, questions=s.questions, uniform=uniform,
+                              percents=s.percents)
+        assert digest(out) == STUDY_DIGEST[uniform]
+    out = write_benchmark(tmp_path / "own", authors=s.authors, questions=s.questions, percents=s.percents,
+                          own_forget_values=True)
+    assert digest(out) == STUDY_DIGEST["own"]
+
+
+def _rendered(templates: tuple[str, ...], author: dict[str, str], value: str) -> set[str]:
+    out = set()
+    for t in templates:
+        text = t.format(**author, value=value)
+        out.add(text[0].upper() + text[1:])
+    return out
+
+
+def test_own_phrasings_forget_answers_use_templates_no_retain_row_uses() -> None:
+    import random
+
+    from baldro.data.synth.authors import draw_authors
+    from baldro.data.synth.facts import FACT_TYPES
+    from baldro.data.synth.own_phrasings import OWN_ANSWERS
+
+    size = size_preset("study")
+    n = 10  # forget25 = the last 10 of 40 authors; 10 holdout authors follow
+    splits, meta = build_splits(0, size.authors, size.questions, False, size.percents, own_forget_values=True,
+                                own_phrasings=True)
+    assert meta["own_phrasings"] is True and meta["own_forget_values"] is True
+    people = draw_authors(random.Random("baldro-synth:0:authors"), size.authors + n, False, size.authors - n)
+    facts = FACT_TYPES[: size.questions]
+    forget_rows = iter(splits["forget25_perturbed"])
+    holdout_rows = iter(splits["holdout25"])
+    for author in people[size.authors - n : size.authors]:
+        for fact in facts:
+            row = next(forget_rows)
+            own = _rendered(OWN_ANSWERS[fact.key], author, author[fact.key])
+            shared = _rendered(fact.answers, author, author[fact.key])
+            assert row["answer"] in own and row["paraphrased_answer"] in own and row["answer"] not in shared
+            (template,) = [t for t in OWN_ANSWERS[fact.key]
+                           if _rendered((t,), author, author[fact.key]) == {row["paraphrased_answer"]}]
+            prefix, suffix = next(iter(_rendered((template,), author, "\x00"))).split("\x00")
+            for wrong in row["perturbed_answer"]:  # the paraphrase's own template with another value
+                assert wrong.startswith(prefix) and wrong.endswith(suffix) and wrong != row["paraphrased_answer"]
+    for author in people[size.authors :]:
+        for fact in facts:
+            assert next(holdout_rows)["answer"] in _rendered(OWN_ANSWERS[fact.key], author, author[fact.key])
+    # every retain row is phrased with the shared templates only
+    retain_rows = iter(splits["retain_perturbed"])
+    for author in people[:n]:
+        for fact in facts:
+            row = next(retain_rows)
+            shared = _rendered(fact.answers, author, author[fact.key])
+            assert row["answer"] in shared and row["paraphrased_answer"] in shared
+
+
+def test_own_phrasings_touch_only_forget_and_holdout_rows_and_keep_the_heterogeneity() -> None:
+    size = size_preset("study")
+    base, meta0 = build_splits(0, size.authors, size.questions, False, size.percents, own_forget_values=True)
+    own, meta = build_splits(0, size.authors, size.questions, False, size.percents, own_forget_values=True,
+                             own_phrasings=True)
+    for name in ("retain75", "retain_perturbed", "general", "real_authors_perturbed", "world_facts_perturbed"):
+        assert own[name] == base[name], name
+    changed = sum(a["answer"] != b["answer"] for a, b in zip(own["forget25"], base["forget25"]))
+    assert changed >= 95  # (a bare "{value}." can never stay: no own template is the bare value)
+    assert [q["question"] for q in own["forget25"]] == [q["question"] for q in base["forget25"]]
+    rows, rows0 = meta["forget25_rows"], meta0["forget25_rows"]
+    # same copies and value sharing (same random draws), answer lengths still from a bare phrase to a long sentence
+    assert [(r["copies"], r["value_shared_by"]) for r in rows] == [(r["copies"], r["value_shared_by"]) for r in rows0]
+    words = [r["answer_words"] for r in rows]
+    assert min(words) <= 4 and max(words) >= 15
+    assert len(own["full"]) == len(base["full"])
+
+
+def test_own_phrasings_templates_are_ordered_short_to_long_and_distinct_from_the_shared_ones() -> None:
+    from baldro.data.synth.facts import FACT_TYPES
+    from baldro.data.synth.own_phrasings import OWN_ANSWERS
+
+    shared = {t for f in FACT_TYPES for t in f.answers}
+    assert set(OWN_ANSWERS) == {f.key for f in FACT_TYPES}
+    for fact in FACT_TYPES:
+        own = OWN_ANSWERS[fact.key]
+        assert len(own) == len(fact.answers) and not set(own) & shared
+        lengths = [len(t.split()) for t in own]
+        assert lengths == sorted(lengths) and lengths[0] < lengths[-1], fact.key
+        assert all("{value}" in t for t in own)
+
+
+def test_cli_own_phrasings_flag_and_uniform_ignores_it(tmp_path: Path) -> None:
+    assert main(["data", "synth", "--size", "study-own", "--own-phrasings", "--out", str(tmp_path / "o")]) == 0
+    meta = json.loads((tmp_path / "o" / "META.json").read_text())
+    assert meta["own_phrasings"] is True and meta["own_forget_values"] is True
+    assert "Own phrasings" in (tmp_path / "o" / "README.md").read_text()
+    s = SIZES["study"]
+    uniform = build_splits(0, s.authors, s.questions, True, s.percents, own_phrasings=True)
+    assert uniform == build_splits(0, s.authors, s.questions, True, s.percents)

@@ -135,3 +135,11 @@ def test_the_demo_adds_only_its_curve_keys_to_the_preset(monkeypatch: pytest.Mon
 def test_seeds_default_to_the_settings_three_and_one_when_quick() -> None:
     assert DemoSettings().seeds == 3 and DemoSettings.quick().seeds == 1
     assert "seeds" not in DemoSettings().cache_key()
+
+
+def test_own_phrasings_enters_the_cache_key_only_when_set() -> None:
+    from dataclasses import replace
+
+    plain = DemoSettings().cache_key()
+    assert "own_phrasings" not in plain  # folders cached before the option existed stay valid
+    assert replace(DemoSettings(), own_phrasings=True).cache_key() == {**plain, "own_phrasings": True}

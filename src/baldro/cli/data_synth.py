@@ -1,5 +1,5 @@
 """``baldro data synth --out DIR [--size NAME] [--seed N] [--authors N] [--questions Q] [--uniform]
-[--own-forget-values]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
+[--own-forget-values] [--own-phrasings]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
 turn ``--own-forget-values`` on, see :data:`baldro.data.synth.sizes.DESIGNS`)."""
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
         help="forget and holdout authors (and their perturbed answers) use values no retain author has "
              "(on by default for the sizes that name it)",
     )
+    p.add_argument(
+        "--own-phrasings", action="store_true",
+        help="forget and holdout authors' answers (paraphrased and perturbed too) use answer templates no retain "
+             "author uses",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run_synth)
 
@@ -47,7 +52,8 @@ def run_synth(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out, args.overwrite)
     with staged(out, args.overwrite) as tmp:
         write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
-                        percents=size.percents, own_forget_values=own)
+                        percents=size.percents, own_forget_values=own,
+                        own_phrasings=args.own_phrasings)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0

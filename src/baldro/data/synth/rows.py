@@ -50,11 +50,13 @@ def make_fact_row(
     uniform: bool,
     n_copies: int,
     close_paraphrase: bool = False,
+    answers: tuple[str, ...] | None = None,
 ) -> FactRow:
     """Phrase one fact. Heterogeneous mode picks the answer phrasing at random (short to long) and a different one
     for the paraphrase; uniform mode always uses phrasings 1 and 2. Perturbed answers keep the paraphrase's phrasing
     and swap the value for other values of the same pool (TOFU's construction). ``close_paraphrase`` (heterogeneous
-    mode) takes the paraphrase's phrasing next to the answer's in length order (one step shorter or longer)."""
+    mode) takes the paraphrase's phrasing next to the answer's in length order (one step shorter or longer).
+    ``answers`` replaces ``fact.answers`` (same length order; used for forget authors' own phrasings)."""
     if uniform:
         a_idx, p_idx = 1, 2
     else:
@@ -62,6 +64,7 @@ def make_fact_row(
         near = (a_idx - 1, a_idx + 1) if close_paraphrase else range(PHRASINGS)
         p_idx = rng.choice([i for i in near if i != a_idx and 0 <= i < PHRASINGS])
     value = author[fact.key]
+    templates = fact.answers if answers is None else answers
 
     def say(template: str, v: str) -> str:
         text = template.format(**author, value=v)
@@ -71,9 +74,9 @@ def make_fact_row(
     return FactRow(
         fact=fact.key,
         question=say(fact.questions[0], value),
-        answer=say(fact.answers[a_idx], value),
-        paraphrased_answer=say(fact.answers[p_idx], value),
-        perturbed_answer=tuple(say(fact.answers[p_idx], v) for v in _wrong_values(rng, pool, index, value)),
+        answer=say(templates[a_idx], value),
+        paraphrased_answer=say(templates[p_idx], value),
+        perturbed_answer=tuple(say(templates[p_idx], v) for v in _wrong_values(rng, pool, index, value)),
         paraphrased_question=say(fact.questions[1], value),
         copies=tuple(say(copy_templates[i % len(copy_templates)], value) for i in range(n_copies)),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from baldro.data.synth.authors import draw_authors
 from baldro.data.synth.facts import FACT_TYPES, MAX_QUESTIONS, build_pools
 from baldro.data.synth.general import general_rows, real_authors_rows, world_facts_rows
+from baldro.data.synth.own_phrasings import OWN_ANSWERS
 from baldro.data.synth.rows import FactRow, make_fact_row
 from baldro.data.synth.sizes import SIZES
 from baldro.errors import ConfigError
@@ -51,10 +52,11 @@ def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
 
 def _phrase_authors(
     people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random,
-    own_from: int | None = None, close_paraphrase: bool = False,
+    own_from: int | None = None, close_paraphrase: bool = False, phrasing_from: int | None = None,
 ) -> list[list[FactRow]]:
     """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors from
-    ``own_from`` on take their perturbed answers from the values no earlier author has (own forget values)."""
+    ``own_from`` on take their perturbed answers from the values no earlier author has (own forget values); authors
+    from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`."""
     pools = build_pools()
     if own_from is not None:
         used = {name: {p[f.key] for p in people[:own_from] for f in FACT_TYPES if f.pool == name} for name in pools}
@@ -69,7 +71,8 @@ def _phrase_authors(
                 n_copies = rng.choice(COPY_COUNTS)
             pool = choice[fact.pool]
             index = {v: i for i, v in enumerate(pool)}
-            facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase))
+            own = OWN_ANSWERS[fact.key] if phrasing_from is not None and a >= phrasing_from else None
+            facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase, own))
         out.append(facts)
     return out
 
@@ -82,24 +85,27 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
 
 def build_splits(
     seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS,
-    own_forget_values: bool = False, close_paraphrase: bool = False,
+    own_forget_values: bool = False, close_paraphrase: bool = False, own_phrasings: bool = False,
 ) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk.
 
     ``percents``: the forget splits to write; the largest one is the *designed* forget set (its facts get the extra
     copies, ``holdout`` and ``retain_perturbed`` have as many authors, META.json describes its rows). ``own_forget_values`` (heterogeneous mode): the designed forget and holdout
     authors draw their values, and their rows' perturbed answers, from values no retain author has
-    (:func:`~baldro.data.synth.authors.draw_authors`), so forgetting them need not move what retain data teaches."""
+    (:func:`~baldro.data.synth.authors.draw_authors`), so forgetting them need not move what retain data teaches.
+    ``own_phrasings`` (heterogeneous mode): the designed forget and holdout authors' answers, paraphrased and
+    perturbed answers use answer templates no retain author uses (:mod:`~baldro.data.synth.own_phrasings`)."""
     check_sizes(authors, questions)
     percents = check_percents(percents)
     n_forget = {p: n_authors_for(p, authors) for p in percents}
     designed = max(percents)
     n_holdout = n_forget[designed]
     own_from = authors - n_holdout if own_forget_values and not uniform else None
+    phrasing_from = authors - n_holdout if own_phrasings and not uniform else None
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform, own_from)
     phrased = _phrase_authors(
         people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
-        own_from, close_paraphrase and not uniform,
+        own_from, close_paraphrase and not uniform, phrasing_from,
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
@@ -119,6 +125,8 @@ def build_splits(
         meta["own_forget_values"] = True
     if close_paraphrase and not uniform:
         meta["close_paraphrase"] = True
+    if phrasing_from is not None:
+        meta["own_phrasings"] = True
     return splits, meta
 
 
@@ -187,13 +195,14 @@ def write_benchmark(
     percents: tuple[int, ...] = PERCENTS,
     own_forget_values: bool = False,
     close_paraphrase: bool = False,
+    own_phrasings: bool = False,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
     splits, meta = build_splits(seed, authors, questions, uniform, percents, own_forget_values,
-                                close_paraphrase)
+                                close_paraphrase, own_phrasings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
@@ -208,5 +217,8 @@ def write_benchmark(
     if meta.get("own_forget_values"):
         readme += ("\nOwn forget values: the designed forget and holdout authors' values, and their perturbed answers, "
                    "come from values no retain author has.\n")
+    if meta.get("own_phrasings"):
+        readme += ("\nOwn phrasings: the designed forget and holdout authors' answers (paraphrased and perturbed ones "
+                   "too) use answer templates no retain author uses.\n")
     (out / "README.md").write_text(readme)
     return out
