@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from baldro.core import linear_ce
-from baldro.core.linear_ce import fusable_head, linear_cross_entropy
+from baldro.core.linear_ce import fusable_head, linear_cross_entropy, nonzero_runs
 from baldro.core.lm_head import LogitHead
 
 N, H, V = 13, 8, 37
@@ -86,17 +86,29 @@ class _CountMatmuls(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def test_tokens_with_zero_gradient_cost_no_matrix_product():
-    head, hidden, targets, upstream = _case()
-    upstream[5:10] = 0.0  # chunk 2 of 3 (tokens 5..9) gets no gradient, as a row BalDRO-G drops
-    fused = linear_cross_entropy(hidden, head.weight, None, targets, 5)
+@pytest.mark.parametrize("chunk", [5, 1024])
+def test_tokens_with_zero_gradient_cost_no_matrix_product(chunk):
+    torch.manual_seed(3)
+    head = nn.Linear(H, V, bias=False)
+    hidden = torch.randn(60, H, requires_grad=True)
+    targets, upstream = torch.randint(0, V, (60,)), torch.randn(60)
+    upstream[10:40] = 0.0  # e.g. the tokens of rows BalDRO-G drops
+    fused = linear_cross_entropy(hidden, head.weight, None, targets, chunk)
     with _CountMatmuls() as counter:
         got = _grads(head, hidden, (fused * upstream).sum())
-    assert counter.count == 4  # two products for each of the two chunks with a gradient, none for the third
+    # two products per range with a gradient: tokens 0-9 and 40-59 (chunk 1024), or chunks 0-1 and 8-11 (chunk 5)
+    assert counter.count == (4 if chunk == 1024 else 12)
     generic = F.cross_entropy(head(hidden).float(), targets, reduction="none")
     for a, b in zip(got, _grads(head, hidden, (generic * upstream).sum())):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert float(got[0][5:10].abs().max()) == 0.0
+    assert float(got[0][10:40].abs().max()) == 0.0
+
+
+def test_nonzero_runs_merge_short_gaps():
+    values = torch.tensor([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0])
+    assert nonzero_runs(values, min_gap=3) == [(1, 6), (11, 12)]
+    assert nonzero_runs(values, min_gap=10) == [(1, 12)]
+    assert nonzero_runs(torch.zeros(4)) == []
 
 
 def test_fusable_head_takes_only_a_plain_hook_free_linear():

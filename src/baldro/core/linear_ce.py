@@ -9,8 +9,8 @@ vocabulary (128k) dominates after them: the generic path allocates four ``[n, V]
 (logits, log-softmax, the zero-filled NLL gradient, the log-softmax gradient), each fresh allocation costing its page
 faults on CPU. Here the logits chunk is turned *in place* into ``softmax − onehot`` during the forward and kept for
 the backward, which is then two matrix products (∂h = g·(P·W), ∂W = Pᵀ·(g·h), g the per-token upstream gradient).
-Without autograd a single chunk buffer is reused. A chunk whose upstream gradient is all zero (a row BalDRO-G drops)
-costs no matrix product in the backward.
+Without autograd a single chunk buffer is reused. Tokens whose upstream gradient is zero (the rows BalDRO-G drops)
+cost no matrix product in the backward (:func:`nonzero_runs`).
 
 Only for a plain ``nn.Linear`` head with no hooks (:func:`fusable_head`): PEFT-wrapped, quantised, hooked (DeepSpeed
 ZeRO-3, FSDP) or post-processed heads keep the generic path, which calls the module.
@@ -28,6 +28,9 @@ from torch.nn.modules import module as _module
 
 # CPU chunk of the no-grad path: a reused [256, V] buffer; larger chunks only add page faults, smaller ones re-read W
 NO_GRAD_CPU_CHUNK = 256
+# backward: runs of zero-gradient tokens at least this long are skipped (each token costs 4·V·H FLOPs, each extra
+# range another read of the [V, H] weight)
+MIN_GAP = 16
 
 
 def fusable_head(head: object) -> nn.Linear | None:
@@ -84,6 +87,18 @@ def _nll_no_grad(hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: T
     return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
 
 
+def nonzero_runs(values: Tensor, min_gap: int = MIN_GAP) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges covering every non-zero entry of a 1-D tensor; zero gaps shorter than ``min_gap`` are
+    kept inside a range (computing them costs less than another pass over the head's weight)."""
+    index = values.nonzero().flatten()
+    if index.numel() == 0:
+        return []
+    breaks = ((index[1:] - index[:-1]) > min_gap).nonzero().flatten()
+    starts = torch.cat([index[:1], index[breaks + 1]]).tolist()
+    stops = torch.cat([index[breaks], index[-1:]]).add(1).tolist()
+    return list(zip(starts, stops))
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Forward: per chunk, logits → NLL, the logits buffer left holding softmax − onehot (saved). Backward: two
     matrix products per chunk with a non-zero upstream gradient."""
@@ -108,26 +123,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=torch.float32) if need_w else None  # summed over chunks in float32
         grad_b = weight.new_zeros(weight.shape[0], dtype=torch.float32) if need_b and ctx.has_bias else None
         for i, probs in enumerate(chunks):
-            rows = slice(i * ctx.chunk, i * ctx.chunk + probs.shape[0])
-            g = grad[rows]
-            if not bool(g.any()):
-                continue  # e.g. a row BalDRO-G drops: zero gradient, no work
-            h = hidden[rows]
-            if probs.dtype == weight.dtype:  # float32: scale the [n, H] side, not the [n, V] one
-                if grad_h is not None:
-                    grad_h[rows] = (probs @ weight) * g[:, None]
-                if grad_w is not None:
-                    grad_w.addmm_(probs.t(), h * g[:, None])
-                if grad_b is not None:
-                    grad_b.add_(probs.t() @ g)
-            else:
-                dz = (probs * g[:, None]).to(weight.dtype)
-                if grad_h is not None:
-                    grad_h[rows] = dz @ weight
-                if grad_w is not None:
-                    grad_w.add_(dz.t() @ h)
-                if grad_b is not None:
-                    grad_b.add_(dz.sum(0))
+            base = i * ctx.chunk
+            for a, b in nonzero_runs(grad[base : base + probs.shape[0]]):
+                rows, p = slice(base + a, base + b), probs[a:b]
+                g, h = grad[rows], hidden[rows]
+                if p.dtype == weight.dtype:  # float32: scale the [n, H] side, not the [n, V] one
+                    if grad_h is not None:
+                        grad_h[rows] = (p @ weight) * g[:, None]
+                    if grad_w is not None:
+                        grad_w.addmm_(p.t(), h * g[:, None])
+                    if grad_b is not None:
+                        grad_b.add_(p.t() @ g)
+                else:
+                    dz = (p * g[:, None]).to(weight.dtype)
+                    if grad_h is not None:
+                        grad_h[rows] = dz @ weight
+                    if grad_w is not None:
+                        grad_w.add_(dz.t() @ h)
+                    if grad_b is not None:
+                        grad_b.add_(dz.sum(0))
         if grad_w is not None:
             grad_w = grad_w.to(weight.dtype)
         if grad_b is not None:
