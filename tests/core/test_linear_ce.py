@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from baldro.core import linear_ce
 from baldro.core.linear_ce import fusable_head, linear_cross_entropy, nonzero_runs
 from baldro.core.lm_head import LogitHead
 
@@ -54,15 +53,16 @@ def test_large_logits_and_underflowing_probabilities_stay_exact():
     assert torch.isfinite(torch.stack([g.abs().sum() for g in _grads(head, hidden, (fused * upstream).sum())])).all()
 
 
-@pytest.mark.parametrize("cpu_chunk", [3, 256])
-def test_no_grad_path_reuses_one_buffer_and_matches(monkeypatch, cpu_chunk):
-    monkeypatch.setattr(linear_ce, "NO_GRAD_CPU_CHUNK", cpu_chunk)
+@pytest.mark.parametrize("chunk", [3, 1024])
+def test_no_grad_path_reuses_one_buffer_and_gives_the_autograd_paths_bits(chunk):
     head, hidden, targets, _ = _case(bias=True)
     with torch.no_grad():
         generic = F.cross_entropy(head(hidden).float(), targets, reduction="none")
-        fused = linear_cross_entropy(hidden, head.weight, head.bias, targets, 1024)
+        fused = linear_cross_entropy(hidden, head.weight, head.bias, targets, chunk)
     assert not fused.requires_grad
     torch.testing.assert_close(fused, generic, rtol=1e-6, atol=1e-6)
+    with_grad = linear_cross_entropy(hidden, head.weight, head.bias, targets, chunk)
+    assert with_grad.requires_grad and torch.equal(with_grad.detach(), fused)  # cache = training step at lr 0
 
 
 def test_bfloat16_head_upcasts_like_the_generic_path():
