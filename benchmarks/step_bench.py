@@ -12,6 +12,9 @@ Variants (interleaved, one step each per round, median of the timed rounds after
 
 Peak memory: CUDA ``max_memory_allocated`` per variant; on CPU the peak RSS, sampled every millisecond, of a fresh
 subprocess that runs only that variant (``--memory-only``; after one warm-up step, so set-up is excluded). ``--json`` prints one JSON object per variant, then one line of ratios.
+Besides wall time, each row has the median process CPU time of a step (user + sys over all threads,
+``step_cpu_ms_median``) and the ratios line the same ratios in CPU time: on a machine shared with other jobs, wall
+time measures the scheduler as much as the code (a 2-thread step loses most when a core is taken away).
 
 One code path for CPU and CUDA (``benchmarks/bench_device.py``): the clock is read after ``torch.cuda.synchronize``;
 bfloat16 on CUDA, float32 on CPU. MFU = 6·N·tokens per step / step time / peak FLOP/s, with N the parameters in
@@ -166,20 +169,24 @@ def build(args: argparse.Namespace, variants: tuple[str, ...]) -> Setup:
     return Setup(model, reference, optimizer, forget, retain, cache, trainers)
 
 
-def timed_step(fn: Callable[[], Tensor], s: Setup, device: torch.device) -> float:
+def timed_step(fn: Callable[[], Tensor], s: Setup, device: torch.device, cpu_ms: list[float] | None = None) -> float:
+    """Wall milliseconds of one step (loss, backward, optimizer); its process CPU time (user + sys, every thread) is
+    appended to ``cpu_ms`` when given."""
     sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     loss = fn()
     loss.backward()
     s.optimizer.step()
     s.optimizer.zero_grad(set_to_none=True)
     sync(device)
+    if cpu_ms is not None:
+        cpu_ms.append((time.process_time() - c0) * 1000)
     return (time.perf_counter() - t0) * 1000
 
 
 def cpu_peak_rss(args: argparse.Namespace, variant: str) -> float:
     cmd = [sys.executable, __file__, "--model", args.model, "--batch", str(args.batch), "--seq", str(args.seq),
-           "--device", args.device, "--memory-only", variant]
+           "--device", args.device, "--threads", str(args.threads), "--memory-only", variant]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -201,15 +208,17 @@ def run(args: argparse.Namespace) -> tuple[list[dict], dict]:
     s = build(args, variants)
     fns = {v: loss_fn(v, s) for v in variants}
     times: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     peaks: dict[str, float] = {}
     for round_ in range(args.warmup + args.steps):
         for v in variants:
+            cpu_ms = cpu[v] if round_ >= args.warmup else None
             if device.type == "cuda":
                 with PeakMemory(device) as mem:
-                    ms = timed_step(fns[v], s, device)
+                    ms = timed_step(fns[v], s, device, cpu_ms)
                 peaks[v] = max(peaks.get(v, 0.0), mem.gib)
             else:  # CPU RSS is per process: measured below, one fresh process per variant
-                ms = timed_step(fns[v], s, device)
+                ms = timed_step(fns[v], s, device, cpu_ms)
             if round_ >= args.warmup:
                 times[v].append(ms)
     if device.type == "cpu" and not args.no_memory:
@@ -221,6 +230,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict], dict]:
     for v in variants:
         med = statistics.median(times[v])
         row = {"name": v, "step_ms_median": round(med, 3), "step_ms_min": round(min(times[v]), 3),
+               "step_cpu_ms_median": round(statistics.median(cpu[v]), 3),
                "peak_mem_GiB": round(peaks[v], 3) if v in peaks else None,
                "tokens_per_s": round(tokens / (med / 1000), 1),
                "model_tflops_per_s": round(6 * n * tokens / (med / 1000) / 1e12, 6)}
@@ -243,7 +253,10 @@ def ratios(rows: list[dict]) -> dict[str, float]:
         "ours-npo+dv/ours-npo (DRO overhead)": ("ours-npo+dv", "ours-npo"),
         "ours-npo/floor": ("ours-npo", "floor"),
     }
-    return {k: round(med[a] / med[b], 3) for k, (a, b) in pairs.items() if a in med and b in med}
+    out = {k: round(med[a] / med[b], 3) for k, (a, b) in pairs.items() if a in med and b in med}
+    cpu = {r["name"]: r["step_cpu_ms_median"] for r in rows}
+    out.update({f"{k} (CPU time)": round(cpu[a] / cpu[b], 3) for k, (a, b) in pairs.items() if a in cpu and b in cpu})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,11 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (for tests)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant CPU peak-RSS subprocesses")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own choice)")
     p.add_argument("--memory-only", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.model, args.batch, args.seq, args.steps, args.warmup = "tiny", 4, 32, 2, 1
         args.no_memory = not args.memory
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_only:
         memory_only(args)
         return 0

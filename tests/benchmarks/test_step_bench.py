@@ -19,6 +19,7 @@ def test_step_bench_quick_prints_every_variant_and_ratios() -> None:
                      "released-npo", "released-npo+dv", "released-npo+g"]
     for row in rows:
         assert row["step_ms_median"] > 0 and row["step_ms_min"] <= row["step_ms_median"]
-        assert row["tokens_per_s"] > 0
+        assert row["tokens_per_s"] > 0 and row["step_cpu_ms_median"] > 0
     assert set(ratios) >= {"released-npo/ours-npo", "released-npo+g/ours-npo+g", "ours-npo+dv/ours-npo (DRO overhead)"}
+    assert "released-npo+g/ours-npo+g (CPU time)" in ratios
     assert all(v > 0 for v in ratios.values())

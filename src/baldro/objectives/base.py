@@ -25,6 +25,16 @@ class ForgetInputs:
     idk_stats: SequenceStats | None = None
     ref_idk_logp: Tensor | None = None
 
+    def select(self, rows: Tensor) -> ForgetInputs:
+        """The inputs of the given rows only (in that order); indexing keeps autograd, with exact zero gradients
+        for the rows left out."""
+        return ForgetInputs(
+            stats=self.stats.select(rows),
+            ref_logp=None if self.ref_logp is None else self.ref_logp[rows.to(self.ref_logp.device)],
+            idk_stats=None if self.idk_stats is None else self.idk_stats.select(rows),
+            ref_idk_logp=None if self.ref_idk_logp is None else self.ref_idk_logp[rows.to(self.ref_idk_logp.device)],
+        )
+
 
 class Objective:
     """Calling an objective on :class:`ForgetInputs` returns the per-sample losses ``[B]``.

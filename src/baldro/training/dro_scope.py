@@ -1,8 +1,8 @@
 """Where the DRO weights are computed: two small strategies, each owning its plan, its loss scaling and its NLL.
 
 ``micro`` (:class:`MicroScope`, open-unlearning's and the released code's behaviour) aggregates each device
-micro-batch on its own; for BalDRO-G it ranks the micro-batch in a no-grad pass and runs autograd on the kept rows
-only. ``global`` (:class:`GlobalScope`) aggregates the
+micro-batch on its own; for BalDRO-G it ranks the micro-batch and runs autograd on the kept rows only, in one pass
+or two (:mod:`baldro.training.group_plan`: whichever costs fewer FLOPs for the model). ``global`` (:class:`GlobalScope`) aggregates the
 per-sample losses of every gradient-accumulation micro-batch on every process — the effective batch — exactly:
 
 1. a no-grad pre-pass over the accumulation window (the Trainer fetches the whole window up front in
@@ -34,6 +34,8 @@ from torch import Tensor, nn
 
 from baldro.composition import LossOutput
 from baldro.core.labels import IGNORE_INDEX
+from baldro.objectives import ForgetInputs
+from baldro.training.group_plan import choose_plan
 
 if TYPE_CHECKING:
     from baldro.training.trainer import UnlearnTrainer
@@ -78,11 +80,17 @@ def split_weights(weights: Tensor, sizes: list[int], offset: int) -> list[Tensor
 
 
 def weighted_loss(
-    trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any], weights: Tensor, retain_tokens_total: int | None
+    trainer: UnlearnTrainer,
+    model: nn.Module,
+    inputs: dict[str, Any],
+    weights: Tensor,
+    retain_tokens_total: int | None,
+    forget_all: ForgetInputs | None = None,
 ) -> LossOutput:
     """``UnlearnLoss`` with the weights fixed in advance: Σ_i w_i·ℓ_i with autograd (for a sparse aggregator only on
     the rows with w_i > 0 — finding them waits for the device) plus the retain term, its token mean scaled to this
-    micro-batch's share of ``retain_tokens_total`` when given."""
+    micro-batch's share of ``retain_tokens_total`` when given. ``forget_all``: every row's inputs, already computed
+    with autograd (BalDRO-G's one-pass plan); the kept rows are selected from them instead of being run again."""
     lf = trainer.loss_fn
     rows = None
     if lf.sparse:
@@ -91,7 +99,10 @@ def weighted_loss(
             rows = None
         elif rows.numel() == 0:  # no kept row here (global scope): a zero-weighted row keeps the graph connected
             rows = torch.zeros(1, dtype=torch.long, device=weights.device)
-    forget = trainer.forget_inputs(model, inputs, rows)
+    if forget_all is None:
+        forget = trainer.forget_inputs(model, inputs, rows)
+    else:
+        forget = forget_all if rows is None else forget_all.select(rows)
     retain = trainer.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
     share = 1.0
     if retain is not None and retain_tokens_total is not None:
@@ -117,8 +128,14 @@ class MicroScope:
     def loss(self, trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
         lf = trainer.loss_fn
         if lf.sparse:
-            ell, nll = detached_losses(trainer, model, inputs)
-            out = weighted_loss(trainer, model, inputs, lf.plan(ell, nll), None)
+            forget_all = None
+            if choose_plan(trainer.group_plan, model, inputs["forget"], lf.aggregator) == "one-pass":
+                forget_all = trainer.forget_inputs(model, inputs)  # autograd on every row, ranked without it
+                with torch.no_grad():
+                    ell, nll = trainer.objective(forget_all).detach(), forget_all.stats.nll_mean.detach()
+            else:
+                ell, nll = detached_losses(trainer, model, inputs)
+            out = weighted_loss(trainer, model, inputs, lf.plan(ell, nll), None, forget_all)
             out.per_sample, out.nll = ell, nll  # log every row's loss, not only the kept ones'
         else:
             forget = trainer.forget_inputs(model, inputs)

@@ -4,8 +4,9 @@
 
 The loss path is lean: per-sample statistics come from the final hidden states with the LM head applied only at
 answer tokens (``baldro.core.sequence``), ``labels`` are never passed to the model, the reference log-likelihoods
-of NPO / IdkDPO come from a cache computed once (:mod:`baldro.training.reference_cache`), BalDRO-G ranks the batch
-in a no-grad pass and runs autograd on the kept rows only, and ``dro_scope="global"`` aggregates over the whole
+of NPO / IdkDPO come from a cache computed once (:mod:`baldro.training.reference_cache`), BalDRO-G back-propagates
+through the kept rows only (ranked in a no-grad pass or in the one autograd pass, :mod:`baldro.training.group_plan`),
+and ``dro_scope="global"`` aggregates over the whole
 effective batch (:mod:`baldro.training.dro_scope`).
 
 Every path computes ``UnlearnLoss`` (the one place the formula lives) through a DRO-scope strategy
@@ -47,6 +48,7 @@ from baldro.retain import RetainInputs, RetainTerm
 from baldro.runfolder import last_checkpoint
 from baldro.training import loss_inputs
 from baldro.training.dro_scope import build_scope, gather_cat
+from baldro.training.group_plan import GROUP_PLANS
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
@@ -87,7 +89,8 @@ class UnlearnTrainer(Trainer):
     and saved as ``reference_logp.safetensors`` in ``output_dir``); ``reference_model`` (a frozen copy of the
     initial model, needed by the ``kl`` retain term; used live by the objective only when ``compute_loss`` runs
     without a cache); ``log_every`` for ``per_sample.jsonl`` (None: off); ``chunk_tokens``; ``forget_unit`` and
-    ``retain_rows`` (``UnlearnLoss`` options, set by ``compat: released``).
+    ``retain_rows`` (``UnlearnLoss`` options, set by ``compat: released``); ``group_plan`` (BalDRO-G in one pass or
+    two, ``auto``: the cheaper, :mod:`baldro.training.group_plan`).
     """
 
     def __init__(
@@ -111,9 +114,13 @@ class UnlearnTrainer(Trainer):
         chunk_tokens: int = 1024,
         forget_unit: str = "sample",
         retain_rows: str = "all",
+        group_plan: str = "auto",
         **kwargs: Any,
     ) -> None:
         self.scope = build_scope(dro_scope)
+        if group_plan not in GROUP_PLANS:
+            raise ValueError(f"group_plan must be one of {', '.join(GROUP_PLANS)}, got {group_plan!r}")
+        self.group_plan = group_plan
         if isinstance(retain, dict) and "weight" in retain:
             retain_weight = float(retain["weight"])
         self.loss_fn = UnlearnLoss(
