@@ -17,11 +17,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from baldro.core.sequence import cached_hidden_states, has_lean_head, position_ids_from_mask
 from baldro.evaluation.kv_cache import cache_argument, growing_cache, supports_growing_cache
-from baldro.evaluation.scoring import IGNORE_INDEX, SeqScore, length_batches, model_device, scores_at
+from baldro.evaluation.scoring import IGNORE_INDEX, SeqScore, by_length_batches, model_device, scores_at
 
 
 def supports_prefix_scoring(model: nn.Module) -> bool:
@@ -88,10 +87,7 @@ def score_prefixed(
 ) -> list[list[SeqScore]]:
     """:func:`score_prefixed_batch` over all items (same order as given), ``batch_size`` questions a batch, grouped
     by prompt length."""
-    out: list[list[SeqScore] | None] = [None] * len(prompts)
-    batches = length_batches([len(p) for p in prompts], batch_size)
-    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
-        scores = score_prefixed_batch(model, [prompts[i] for i in batch], [answers[i] for i in batch], pad_id)
-        for i, sc in zip(batch, scores):
-            out[i] = sc
-    return out  # type: ignore[return-value]
+    return by_length_batches(
+        [len(p) for p in prompts], batch_size,
+        lambda batch: score_prefixed_batch(model, [prompts[i] for i in batch], [answers[i] for i in batch], pad_id),
+        desc, progress)

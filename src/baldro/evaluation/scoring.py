@@ -12,8 +12,9 @@ positions, so every per-item statistic the benchmarks need comes from that singl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,10 +121,17 @@ def score_sequences(
     progress: bool = True,
 ) -> list[SeqScore]:
     """:class:`SeqScore` for every sequence (same order as given), batched by length."""
-    out: list[SeqScore | None] = [None] * len(input_ids)
-    batches = length_batches([len(s) for s in input_ids], batch_size)
-    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
-        scores = score_batch(model, [input_ids[i] for i in batch], [labels[i] for i in batch], pad_id)
-        for i, sc in zip(batch, scores):
+    return by_length_batches(
+        [len(s) for s in input_ids], batch_size,
+        lambda batch: score_batch(model, [input_ids[i] for i in batch], [labels[i] for i in batch], pad_id),
+        desc, progress)
+
+
+def by_length_batches(lengths: Sequence[int], batch_size: int, score: Callable[[list[int]], Sequence[Any]],
+                      desc: str | None = None, progress: bool = True) -> list[Any]:
+    """``score(batch)`` over :func:`length_batches` of the items, results put back in the items' order."""
+    out: list[Any] = [None] * len(lengths)
+    for batch in tqdm(length_batches(lengths, batch_size), desc=desc, disable=not progress, leave=False):
+        for i, sc in zip(batch, score(batch)):
             out[i] = sc
-    return out  # type: ignore[return-value]
+    return out
