@@ -128,3 +128,22 @@ def test_study_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["study", "--quick", "--methods", "npo,nope", "--out", str(tmp_path / "y")]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
+    assert main(["study", "--quick", "--size", "studdy", "--out", str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err
+    assert "--size='studdy'" in err and "study, study-own" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "z").exists()
+
+
+def test_named_study_benchmarks_differ_from_the_default_only_in_their_design():
+    from dataclasses import asdict
+
+    from baldro.data.synth.sizes import size_design
+    from baldro.experiments.study import STUDY_BENCHMARKS, STUDY_SETTINGS, study_settings
+
+    assert study_settings("study") is STUDY_SETTINGS
+    for name, settings in STUDY_BENCHMARKS.items():
+        changed = {k for k, v in asdict(settings).items() if v != getattr(STUDY_SETTINGS, k)}
+        # a size's generator options (sizes.DESIGNS) are exactly the settings' design flags that are on
+        assert {k for k in changed if isinstance(getattr(settings, k), bool)} == set(size_design(name))
+        assert changed <= set(size_design(name)) | {"unlearn_lr", "hidden", "target_epochs", "unlearn_epochs"}
+    assert study_settings("study-own").unlearn_lr == 2e-4

@@ -63,6 +63,21 @@ STUDY_SETTINGS = DemoSettings(authors=STUDY_SIZE.authors, questions=STUDY_SIZE.q
 STUDY_FORGET_SPLIT = STUDY_SIZE.forget_split
 QUICK_SETTINGS = DemoSettings.quick()
 
+# Every benchmark the study can run on (``baldro study --size NAME``), each with the settings its search chose from NPO
+# and the target / retain models alone (docs/study_benchmark.md): ``study`` is the default; ``study-own`` (own forget
+# values) is the second search's config A, where NPO moves FQ inside the utility bar at lr 2e-4.
+STUDY_BENCHMARKS: dict[str, DemoSettings] = {
+    "study": STUDY_SETTINGS,
+    "study-own": replace(STUDY_SETTINGS, own_forget_values=True, unlearn_lr=2e-4),
+}
+
+
+def study_settings(name: str) -> DemoSettings:
+    """The settings of a named study benchmark; :class:`ConfigError` naming the known ones otherwise."""
+    if name not in STUDY_BENCHMARKS:
+        raise ConfigError(f"--size={name!r}: unknown study benchmark; use one of {', '.join(STUDY_BENCHMARKS)}")
+    return STUDY_BENCHMARKS[name]
+
 
 def method_beta(method: str) -> float | None:
     agg = method_config(method)["aggregator"]
