@@ -14,7 +14,6 @@ same law, so no retain author has any of their values (pools drawn without repla
 from __future__ import annotations
 
 import random
-
 from collections.abc import Container
 
 from baldro.data.synth.facts import FACT_TYPES, build_pools
