@@ -1,5 +1,5 @@
 """``baldro data synth --out DIR [--size NAME] [--seed N] [--authors N] [--questions Q] [--uniform]
-[--own-forget-values] [--own-phrasings]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
+[--own-forget-values] [--own-phrasings] [--own-forget-fraction F]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
 turn ``--own-forget-values`` on, see :data:`baldro.data.synth.sizes.DESIGNS`)."""
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
         help="forget and holdout authors' answers (paraphrased and perturbed too) use answer templates no retain "
              "author uses",
     )
+    p.add_argument(
+        "--own-forget-fraction", type=float, default=None, metavar="F",
+        help="only this share of the designed forget authors (0.5: every second one) owns its values like "
+             "--own-forget-values; the others share values with retain authors (mixed design; default off)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run_synth)
 
@@ -41,7 +46,7 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from baldro.data.synth import size_preset, write_benchmark
     from baldro.data.synth.sizes import size_design
-    from baldro.data.synth.writer import check_sizes
+    from baldro.data.synth.writer import check_own_fraction, check_sizes
     from baldro.runfolder import check_out_dir, staged
 
     size = size_preset(args.size)
@@ -49,11 +54,18 @@ def run_synth(args: argparse.Namespace) -> int:
     args.authors = size.authors if args.authors is None else args.authors
     args.questions = size.questions if args.questions is None else args.questions
     check_sizes(args.authors, args.questions)
+    fraction = getattr(args, "own_forget_fraction", None)
+    if fraction is None:
+        fraction = size_design(args.size).get("own_forget_fraction")
+    check_own_fraction(fraction)
+    if fraction is not None and own:
+        from baldro.errors import ConfigError
+        raise ConfigError("--own-forget-fraction and --own-forget-values: use one (--own-forget-values is fraction 1)")
     out = check_out_dir(args.out, args.overwrite)
     with staged(out, args.overwrite) as tmp:
         write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
                         percents=size.percents, own_forget_values=own,
-                        own_phrasings=args.own_phrasings)
+                        own_phrasings=args.own_phrasings, own_forget_fraction=fraction)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0

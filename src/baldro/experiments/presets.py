@@ -34,6 +34,7 @@ class DemoSettings:
     own_forget_values: bool = False  # forget / holdout authors' values unused by retain authors (study benchmark)
     close_paraphrase: bool = False  # paraphrased answers one phrasing step from the answer's (study benchmark)
     own_phrasings: bool = False  # forget / holdout authors' answer templates unused by retain authors (study benchmark)
+    own_forget_fraction: float | None = None  # only this share of the forget authors own their values (mixed design)
     layers: int = 2
     hidden: int = 128
     base_epochs: float = 15
@@ -56,9 +57,11 @@ class DemoSettings:
 
     def cache_key(self) -> dict[str, Any]:
         """The settings a cached stage depends on (all but ``seeds``), JSON-shaped (lists, not tuples);
-        ``own_forget_values`` / ``close_paraphrase`` / ``own_phrasings`` only when set, so folders built before it existed stay valid."""
+        ``own_forget_values`` / ``close_paraphrase`` / ``own_phrasings`` / ``own_forget_fraction`` only when set, so
+        folders built before they existed stay valid."""
+        optional = ("own_forget_values", "close_paraphrase", "own_phrasings", "own_forget_fraction")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k != "seeds" and not (k in ("own_forget_values", "close_paraphrase", "own_phrasings") and not v)}
+                if k != "seeds" and not (k in optional and not v)}
 
 
 # What only the demo adds to a tiny preset: its stages log to a file, so no progress bars.

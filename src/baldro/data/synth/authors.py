@@ -8,11 +8,13 @@ pool without replacement, so no two authors share any value.
 Own forget values (``own_from``, heterogeneous mode only): authors from index ``own_from`` on (the designed forget
 and holdout authors) draw shared pools from the next ``ZIPF_SUPPORT`` values of the shuffled pool instead, with the
 same law, so no retain author has any of their values (pools drawn without replacement are disjoint anyway).
+``own_authors`` names those authors one by one instead (a mixed design: only some forget authors own their values).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Container
 
 from baldro.data.synth.facts import FACT_TYPES, build_pools
 from baldro.errors import ConfigError
@@ -45,12 +47,19 @@ class _Sampler:
 
 
 def draw_authors(
-    rng: random.Random, count: int, uniform: bool, own_from: int | None = None
+    rng: random.Random, count: int, uniform: bool, own_from: int | None = None,
+    own_authors: Container[int] | None = None,
 ) -> list[dict[str, str]]:
     """``count`` authors, each a dict ``{fact key: value}`` covering every fact type (asked or not); authors from
-    index ``own_from`` on use values no earlier author has (module docstring)."""
+    index ``own_from`` on, or the indices in ``own_authors``, draw shared pools from values the others never draw
+    (module docstring). The random draws are the same whichever authors own their values."""
     pools = build_pools()
     shared_pools = set() if uniform else {f.pool for f in FACT_TYPES if f.shared}
     samplers = {name: _Sampler(name, pool, rng, name in shared_pools) for name, pool in sorted(pools.items())}
-    own = count if own_from is None or uniform else own_from
-    return [{fact.key: samplers[fact.pool].draw(a >= own) for fact in FACT_TYPES} for a in range(count)]
+    if uniform:
+        owned: Container[int] = ()
+    elif own_authors is not None:
+        owned = own_authors
+    else:
+        owned = range(count if own_from is None else own_from, count)
+    return [{fact.key: samplers[fact.pool].draw(a in owned) for fact in FACT_TYPES} for a in range(count)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -52,18 +53,19 @@ def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
 
 def _phrase_authors(
     people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random,
-    own_from: int | None = None, close_paraphrase: bool = False, phrasing_from: int | None = None,
+    own: frozenset[int] = frozenset(), close_paraphrase: bool = False, phrasing_from: int | None = None,
 ) -> list[list[FactRow]]:
-    """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors from
-    ``own_from`` on take their perturbed answers from the values no earlier author has (own forget values); authors
+    """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors in
+    ``own`` take their perturbed answers from the values no other author has (own forget values); authors
     from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`."""
     pools = build_pools()
-    if own_from is not None:
-        used = {name: {p[f.key] for p in people[:own_from] for f in FACT_TYPES if f.pool == name} for name in pools}
+    if own:
+        others = [p for a, p in enumerate(people) if a not in own]
+        used = {name: {p[f.key] for p in others for f in FACT_TYPES if f.pool == name} for name in pools}
         own_pools = {name: tuple(v for v in pool if v not in used[name]) for name, pool in pools.items()}
     out = []
     for a, author in enumerate(people):
-        choice = own_pools if own_from is not None and a >= own_from else pools
+        choice = own_pools if a in own else pools
         facts = []
         for fact in FACT_TYPES[:questions]:
             n_copies = 0
@@ -71,8 +73,8 @@ def _phrase_authors(
                 n_copies = rng.choice(COPY_COUNTS)
             pool = choice[fact.pool]
             index = {v: i for i, v in enumerate(pool)}
-            own = OWN_ANSWERS[fact.key] if phrasing_from is not None and a >= phrasing_from else None
-            facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase, own))
+            templates = OWN_ANSWERS[fact.key] if phrasing_from is not None and a >= phrasing_from else None
+            facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase, templates))
         out.append(facts)
     return out
 
@@ -83,9 +85,26 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
     return rows
 
 
+def owning_authors(n_designed: int, fraction: float) -> list[int]:
+    """Which of ``n_designed`` authors (0-based, in the generator's fixed order) own their values when only
+    ``fraction`` of them do: author k owns iff floor((k+1)·fraction) > floor(k·fraction), so ``fraction`` 0.5 gives
+    every second author, starting with the second (k = 1, 3, 5, …), and 1 gives all of them."""
+    return [k for k in range(n_designed) if math.floor((k + 1) * fraction) > math.floor(k * fraction)]
+
+
+def check_own_fraction(fraction: float | None) -> float | None:
+    """``fraction`` unchanged; :class:`ConfigError` unless it is ``None`` or a number in (0, 1]."""
+    if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+                                 or not 0 < fraction <= 1):
+        raise ConfigError(f"--own-forget-fraction={fraction!r}: need a number in (0, 1] (e.g. 0.5: every second "
+                          "forget author owns its values)")
+    return fraction
+
+
 def build_splits(
     seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS,
     own_forget_values: bool = False, close_paraphrase: bool = False, own_phrasings: bool = False,
+    own_forget_fraction: float | None = None,
 ) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk.
 
@@ -94,18 +113,32 @@ def build_splits(
     authors draw their values, and their rows' perturbed answers, from values no retain author has
     (:func:`~baldro.data.synth.authors.draw_authors`), so forgetting them need not move what retain data teaches.
     ``own_phrasings`` (heterogeneous mode): the designed forget and holdout authors' answers, paraphrased and
-    perturbed answers use answer templates no retain author uses (:mod:`~baldro.data.synth.own_phrasings`)."""
+    perturbed answers use answer templates no retain author uses (:mod:`~baldro.data.synth.own_phrasings`).
+    ``own_forget_fraction`` (heterogeneous mode, instead of ``own_forget_values``): only that share of the designed
+    forget authors own their values (:func:`owning_authors`; the holdout authors follow the same pattern), the others
+    keep values drawn like the retain authors' (their perturbed answers too). The authors' draws are the same as
+    without it; the phrasing stream may differ after the first owning author (its value pool has another size)."""
     check_sizes(authors, questions)
     percents = check_percents(percents)
+    check_own_fraction(own_forget_fraction)
+    if own_forget_fraction is not None and own_forget_values:
+        raise ConfigError("--own-forget-fraction and --own-forget-values: use one (--own-forget-values is fraction 1)")
     n_forget = {p: n_authors_for(p, authors) for p in percents}
     designed = max(percents)
     n_holdout = n_forget[designed]
-    own_from = authors - n_holdout if own_forget_values and not uniform else None
-    phrasing_from = authors - n_holdout if own_phrasings and not uniform else None
-    people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform, own_from)
+    first = authors - n_holdout
+    own: frozenset[int] = frozenset()
+    if own_forget_values and not uniform:
+        own = frozenset(range(first, authors + n_holdout))
+    elif own_forget_fraction is not None and not uniform:
+        ks = owning_authors(n_holdout, own_forget_fraction)
+        own = frozenset([first + k for k in ks] + [authors + k for k in ks])
+    phrasing_from = first if own_phrasings and not uniform else None
+    people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform,
+                          own_authors=own)
     phrased = _phrase_authors(
-        people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
-        own_from, close_paraphrase and not uniform, phrasing_from,
+        people, questions, uniform, range(first, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
+        own, close_paraphrase and not uniform, phrasing_from,
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
@@ -121,8 +154,11 @@ def build_splits(
     splits["real_authors_perturbed"] = real_authors_rows(general_rng)
     splits["world_facts_perturbed"] = world_facts_rows(general_rng)
     meta = _metadata(seed, authors, questions, uniform, n_forget, designed, people[:authors], main, splits)
-    if own_from is not None:
+    if own_forget_values and not uniform:
         meta["own_forget_values"] = True
+    if own_forget_fraction is not None and not uniform:
+        meta["own_forget_fraction"] = own_forget_fraction
+        meta[f"forget{designed:02d}_own_authors"] = owning_authors(n_holdout, own_forget_fraction)
     if close_paraphrase and not uniform:
         meta["close_paraphrase"] = True
     if phrasing_from is not None:
@@ -196,13 +232,14 @@ def write_benchmark(
     own_forget_values: bool = False,
     close_paraphrase: bool = False,
     own_phrasings: bool = False,
+    own_forget_fraction: float | None = None,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
     splits, meta = build_splits(seed, authors, questions, uniform, percents, own_forget_values,
-                                close_paraphrase, own_phrasings)
+                                close_paraphrase, own_phrasings, own_forget_fraction)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
@@ -217,6 +254,11 @@ def write_benchmark(
     if meta.get("own_forget_values"):
         readme += ("\nOwn forget values: the designed forget and holdout authors' values, and their perturbed answers, "
                    "come from values no retain author has.\n")
+    if meta.get("own_forget_fraction"):
+        readme += (f"\nOwn forget values for a share of {meta['own_forget_fraction']:g} of the designed forget authors "
+                   "(and the holdout authors in the same positions; META.json lists them): their values and perturbed "
+                   "answers come from values no other author has; the other forget authors share values with the "
+                   "retain authors.\n")
     if meta.get("own_phrasings"):
         readme += ("\nOwn phrasings: the designed forget and holdout authors' answers (paraphrased and perturbed ones "
                    "too) use answer templates no retain author uses.\n")
