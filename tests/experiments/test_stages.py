@@ -75,3 +75,83 @@ def test_progress_line_counts_stages_and_formats_elapsed_minutes() -> None:
     progress.count += 1
     assert progress.line({"name": "unlearn npo seed 0", "status": "done", "seconds": 12.34}) == (
         "[baldro demo 5/14 1:23] unlearn npo seed 0: done in 12.3 s")
+
+
+def test_a_stage_another_process_is_building_is_refused_not_raced(tmp_path: Path) -> None:
+    # What happened once: a killed study's worker still built runs/npo/seed0 while the resumed study rebuilt it;
+    # both wrote the same folder and the same `.seed0.log`. Now the folder's lock names the holder instead.
+    from baldro.errors import ConfigError
+    from baldro.runfolder.lock import FolderLock
+
+    with FolderLock(tmp_path / "a"):  # another open file description: flock conflicts as with another process
+        with pytest.raises(ConfigError, match=r"a is in use by pid \d+"):
+            run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)
+    assert not (tmp_path / "a").exists()
+    run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)  # free again: built, lock file gone
+    assert (tmp_path / "a" / DONE).exists() and not (tmp_path / ".a.lock").exists()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
+    (tmp_path / ".a.lock").write_text('{"pid": 999999999, "started": "2026-01-01 00:00:00 UTC"}\n')
+    run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)
+    assert (tmp_path / "a" / "out.txt").read_text() == "x" and not (tmp_path / ".a.lock").exists()
+
+
+def test_demo_and_study_refuse_a_folder_another_run_holds(tmp_path: Path) -> None:
+    from baldro.errors import ConfigError
+    from baldro.experiments.demo import run_demo
+    from baldro.experiments.study import StudyProtocol, run_study
+    from baldro.runfolder.lock import FolderLock
+
+    out = tmp_path / "out"
+    with FolderLock(out):
+        with pytest.raises(ConfigError, match="out is in use by pid"):
+            run_demo(out, methods=("npo",), seeds=1)
+        with pytest.raises(ConfigError, match="out is in use by pid"):
+            run_study(out, StudyProtocol(methods=("npo",), seeds=1, beta_grid=()))
+    assert not out.exists()  # nothing written
+
+
+_WORKER_SCRIPT = """
+import os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from baldro.experiments import stages
+
+def main(pid_file):
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(1, mp_context=context, initializer=stages._init_worker, initargs=(1, context.Queue()))
+    pool.submit(_sleep, pid_file)
+    while not os.path.exists(pid_file):
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)  # the main process dies without any clean-up
+
+def _sleep(pid_file):
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(pid_file + ".tmp", pid_file)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    sys.modules["__mp_main__"] = sys.modules["__main__"]
+    main(sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    import subprocess
+
+    script, pid_file = tmp_path / "parent.py", tmp_path / "worker.pid"
+    script.write_text(_WORKER_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(pid_file)], cwd=tmp_path, timeout=120, check=False)
+    worker = int(pid_file.read_text())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, 9)
+    pytest.fail(f"worker {worker} outlived the killed main process")

@@ -10,21 +10,25 @@ whole lines otherwise).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
 import shutil
+import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from baldro.experiments.progress import Progress
 from baldro.runfolder import is_done, mark_done
+from baldro.runfolder.lock import FolderLock
 
 STAGE_LOG = "stage.log"
 
@@ -73,9 +77,28 @@ def captured_output(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[FolderLock]:
+    """Hold ``folder``'s lock (:class:`~baldro.runfolder.lock.FolderLock`) so that no other process builds it at the
+    same time (:class:`~baldro.errors.ConfigError` naming the holder otherwise). A lock file left by a killed run is
+    taken over silently: demo and study stages are resumable, and an unfinished stage is rebuilt from scratch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lock = FolderLock(folder, take_stale=True).acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
 def run_stage(stage: Stage, report: Callable[[dict[str, Any]], Any]) -> None:
-    """Run one stage unless it is cached; its output goes to ``<folder>/stage.log`` (``.<folder>.log`` beside the
-    folder while it runs or when it failed)."""
+    """Run one stage unless it is cached, holding its folder's lock; its output goes to ``<folder>/stage.log``
+    (``.<folder>.log`` beside the folder while it runs or when it failed)."""
+    with folder_lock(stage.folder):
+        _run_stage(stage, report)
+
+
+def _run_stage(stage: Stage, report: Callable[[dict[str, Any]], Any]) -> None:
     if stage.done:
         report({"name": stage.name, "status": "cached"})
         return
@@ -103,8 +126,17 @@ def _run_job(job: Job, report: Callable[[dict[str, Any]], Any] | None = None) ->
         run_stage(stage, report or _SINK or (lambda event: None))
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this worker when the process that started it dies (``kill`` of the
+    demo / study leaves no worker building stages that a resumed run would build again)."""
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
 def _init_worker(threads: int, events: Any) -> None:
     global _SINK
+    _die_with_parent()
     import torch
 
     torch.set_num_threads(threads)

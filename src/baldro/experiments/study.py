@@ -29,7 +29,7 @@ from baldro.experiments.demo import check_inputs, demo_plan
 from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import Job, Stage, run_jobs, run_stages
+from baldro.experiments.stages import Job, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import write_run_info
 
 STUDY_INPUTS = "study_inputs.json"
@@ -164,8 +164,6 @@ def run_study(
 ) -> dict[str, Any]:
     """Run (or resume) the study; writes ``summary.json``, ``report.md`` and the plots; returns the summary.
     ``forget_split`` defaults to the benchmark's designed one (the largest of ``settings.percents``)."""
-    from baldro.reports.study_report import summarize_study, write_study_report
-
     protocol = protocol or StudyProtocol()
     settings = settings or STUDY_SETTINGS
     forget_split = forget_split or f"forget{max(settings.percents):02d}"
@@ -176,6 +174,14 @@ def run_study(
     if protocol.beta_grid and method_beta(protocol.beta_method) is None:
         raise ConfigError(f"the β grid needs a method with a β (e.g. npo+dv), got {protocol.beta_method!r}")
     out = Path(out_dir)
+    with folder_lock(out):  # one run per folder at a time
+        return _run_study_in(out, protocol, settings, forget_split, fresh, workers)
+
+
+def _run_study_in(out: Path, protocol: StudyProtocol, settings: DemoSettings, forget_split: str, fresh: bool,
+                  workers: int) -> dict[str, Any]:
+    from baldro.reports.study_report import summarize_study, write_study_report
+
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
