@@ -16,6 +16,7 @@ from baldro.runfolder import FolderLock, lock_path
     ["eval", "tofu", "--model", "m", "--data", "d", "--out", "{out}"],
     ["eval", "muse", "--model", "m", "--data", "d", "--out", "{out}"],
     ["demo", "--out", "{out}", "--quick"],
+    ["study", "--out", "{out}", "--quick"],
     ["sweep", "--config", "{cfg}", "--grid", "aggregator.beta=1,2", "--out", "{out}"],
     ["report", "{run}", "--out", "{out}"],
     ["data", "synth", "--out", "{out}"],
@@ -51,3 +52,13 @@ def test_report_refuses_a_non_empty_out_and_names_a_missing_run(tmp_path, capsys
     assert not (tmp_path / "rep2").exists()
     assert main(["report", run, "--out", str(out), "--overwrite"]) == 0
     assert (out / "report.md").is_file() and not (out / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("command", ["demo", "study"])
+def test_a_lock_left_by_a_killed_demo_or_study_asks_before_resuming(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    lock_path(out).write_text(json.dumps({"pid": 999999999, "started": "2026-01-01 00:00:00 UTC"}) + "\n")
+    assert main([command, "--quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "pid 999999999" in err and "no longer running" in err and "delete the lock file to continue" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

@@ -83,9 +83,9 @@ def test_a_stage_another_process_is_building_is_refused_not_raced(tmp_path: Path
     from baldro.errors import ConfigError
     from baldro.runfolder.lock import FolderLock
 
-    with FolderLock(tmp_path / "a"):  # another open file description: flock conflicts as with another process
-        with pytest.raises(ConfigError, match=r"a is in use by pid \d+"):
-            run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)
+    # another open file description: flock conflicts as with another process
+    with FolderLock(tmp_path / "a"), pytest.raises(ConfigError, match=r"a is in use by pid \d+"):
+        run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)
     assert not (tmp_path / "a").exists()
     run_stage(Stage("s", tmp_path / "a", _noisy, ("x",)), lambda event: None)  # free again: built, lock file gone
     assert (tmp_path / "a" / DONE).exists() and not (tmp_path / ".a.lock").exists()

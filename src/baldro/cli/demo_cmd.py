@@ -24,14 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from baldro.experiments.demo import DemoSettings, format_table, log, run_demo
-    from baldro.runfolder import FolderLock
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings.uniform = args.uniform
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    hint = "pass --fresh to start again, or delete the lock file to continue from the cached stages"
-    with FolderLock(args.out, take_stale=args.fresh, stale_hint=hint):
-        summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
+    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
     print(format_table(summary))
     if summary.get("matched_utility"):
         from baldro.reports.study_report import headline_table

@@ -25,7 +25,7 @@ from baldro.errors import ConfigError
 from baldro.experiments.methods import DEFAULT_METHODS, base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, finetune_config, unlearn_config
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import Job, Stage, folder_lock, run_jobs, run_stages
+from baldro.experiments.stages import RESUME_HINT, Job, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
 from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.report import write_report
@@ -153,7 +153,7 @@ def run_demo(
     if seeds < 1:
         raise ConfigError(f"--seeds={seeds}: need at least one seed")
     out = Path(out_dir)
-    with folder_lock(out):  # one run per folder at a time
+    with folder_lock(out, take_stale=fresh, stale_hint=RESUME_HINT):  # one run per folder at a time
         return _run_demo_in(out, methods, seeds, forget_split, settings, fresh, workers)
 
 

@@ -77,14 +77,18 @@ def captured_output(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+RESUME_HINT = "pass --fresh to start again, or delete the lock file to continue from the cached stages"
+
+
 @contextmanager
-def folder_lock(folder: Path) -> Iterator[FolderLock]:
+def folder_lock(folder: Path, take_stale: bool = True, stale_hint: str = "") -> Iterator[FolderLock]:
     """Hold ``folder``'s lock (:class:`~baldro.runfolder.lock.FolderLock`) so that no other process builds it at the
-    same time (:class:`~baldro.errors.ConfigError` naming the holder otherwise). A lock file left by a killed run is
-    taken over silently: demo and study stages are resumable, and an unfinished stage is rebuilt from scratch."""
+    same time (:class:`~baldro.errors.ConfigError` naming the holder otherwise). A lock file left by a killed process
+    is taken over silently with ``take_stale`` (a stage: an unfinished one is rebuilt from scratch), otherwise refused
+    with ``stale_hint`` (a demo / study folder: the user says whether to resume)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lock = FolderLock(folder, take_stale=True).acquire()
+        lock = FolderLock(folder, take_stale=take_stale, stale_hint=stale_hint).acquire()
     try:
         yield lock
     finally:

@@ -29,7 +29,7 @@ from baldro.experiments.demo import check_inputs, demo_plan
 from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import Job, Stage, folder_lock, run_jobs, run_stages
+from baldro.experiments.stages import RESUME_HINT, Job, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import write_run_info
 
 STUDY_INPUTS = "study_inputs.json"
@@ -174,7 +174,7 @@ def run_study(
     if protocol.beta_grid and method_beta(protocol.beta_method) is None:
         raise ConfigError(f"the β grid needs a method with a β (e.g. npo+dv), got {protocol.beta_method!r}")
     out = Path(out_dir)
-    with folder_lock(out):  # one run per folder at a time
+    with folder_lock(out, take_stale=fresh, stale_hint=RESUME_HINT):  # one run per folder at a time
         return _run_study_in(out, protocol, settings, forget_split, fresh, workers)
 
 
