@@ -1,12 +1,14 @@
 """The README's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study`` wrote.
 
-The README holds generated blocks between ``<!-- demo-table -->`` / ``<!-- /demo-table -->`` and ``<!-- study-table
--->`` / ``<!-- /study-table -->``. Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
+The README holds generated blocks between ``<!-- demo-table -->`` / ``<!-- /demo-table -->``, ``<!-- study-table
+-->`` / ``<!-- /study-table -->`` and ``<!-- study-own-table -->`` / ``<!-- /study-own-table -->`` (the study on
+``--size study-own``). Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
 (numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
 ``--compare`` checks that a fresh run reproduces the snapshot::
 
     python -m baldro.reports.readme_tables --snapshot demo demo_out/summary.json      # after `make demo`
     python -m baldro.reports.readme_tables --snapshot study study_out/summary.json    # after `baldro study`
+    python -m baldro.reports.readme_tables --snapshot study-own OUT/summary.json      # after `baldro study --size study-own`
     python -m baldro.reports.readme_tables --write README.md                           # re-render the blocks
     python -m baldro.reports.readme_tables --check README.md                           # exit 1 if they differ
     python -m baldro.reports.readme_tables --compare demo demo_out/summary.json        # exit 1 if a value differs
@@ -112,7 +114,7 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"demo": demo_table, "study": study_table}
+RENDERERS = {"demo": demo_table, "study": study_table, "study-own": study_table}
 
 
 def render_blocks(text: str, results: Path | None = None) -> str:
