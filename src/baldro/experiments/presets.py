@@ -34,6 +34,7 @@ class DemoSettings:
     own_forget_values: bool = False  # forget / holdout authors' values unused by retain authors (study benchmark)
     close_paraphrase: bool = False  # paraphrased answers one phrasing step from the answer's (study benchmark)
     own_phrasings: bool = False  # forget / holdout authors' answer templates unused by retain authors (study benchmark)
+    graded_copies: bool = False  # forget facts' extra copies graded 0 / 2-3 / 5-7 at the same row budget (study benchmark)
     layers: int = 2
     hidden: int = 128
     base_epochs: float = 15
@@ -56,9 +57,13 @@ class DemoSettings:
 
     def cache_key(self) -> dict[str, Any]:
         """The settings a cached stage depends on (all but ``seeds``), JSON-shaped (lists, not tuples);
-        ``own_forget_values`` / ``close_paraphrase`` / ``own_phrasings`` only when set, so folders built before it existed stay valid."""
+        the generator options (:data:`OPTIONAL_DESIGN`) only when set, so folders built before they existed stay valid."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k != "seeds" and not (k in ("own_forget_values", "close_paraphrase", "own_phrasings") and not v)}
+                if k != "seeds" and not (k in OPTIONAL_DESIGN and not v)}
+
+
+# Generator options that are off by default and left out of :meth:`DemoSettings.cache_key` when off.
+OPTIONAL_DESIGN = ("own_forget_values", "close_paraphrase", "own_phrasings", "graded_copies")
 
 
 # What only the demo adds to a tiny preset: its stages log to a file, so no progress bars.

@@ -18,6 +18,9 @@ from baldro.errors import ConfigError
 DEFAULT_AUTHORS, DEFAULT_QUESTIONS, PERCENTS = SIZES["demo"]
 COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
 COPY_COUNTS = (2, 3)
+# ``graded_copies``: extra copies per designed forget fact, by group (deep, shallow; every other fact gets none).
+GRADED_DEEP = (5, 6, 7) * 3 + (5, 6)  # 11 facts, 65 copies
+GRADED_SHALLOW = (2, 3) * 3  # 6 facts, 15 copies
 GENERATOR_VERSION = 1
 
 
@@ -53,10 +56,13 @@ def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
 def _phrase_authors(
     people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random,
     own_from: int | None = None, close_paraphrase: bool = False, phrasing_from: int | None = None,
+    grades: dict[tuple[int, int], int] | None = None,
 ) -> list[list[FactRow]]:
     """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors from
     ``own_from`` on take their perturbed answers from the values no earlier author has (own forget values); authors
-    from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`."""
+    from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`.
+    ``grades`` ``{(author, fact): copies}`` replaces the drawn copy counts of the ``copied`` authors (the draws are
+    still made, so every other row is phrased as without it)."""
     pools = build_pools()
     if own_from is not None:
         used = {name: {p[f.key] for p in people[:own_from] for f in FACT_TYPES if f.pool == name} for name in pools}
@@ -65,16 +71,28 @@ def _phrase_authors(
     for a, author in enumerate(people):
         choice = own_pools if own_from is not None and a >= own_from else pools
         facts = []
-        for fact in FACT_TYPES[:questions]:
+        for q, fact in enumerate(FACT_TYPES[:questions]):
             n_copies = 0
             if not uniform and a in copied and rng.random() < COPY_PROBABILITY:
                 n_copies = rng.choice(COPY_COUNTS)
+            if grades is not None and a in copied:
+                n_copies = grades.get((a, q), 0)
             pool = choice[fact.pool]
             index = {v: i for i, v in enumerate(pool)}
             own = OWN_ANSWERS[fact.key] if phrasing_from is not None and a >= phrasing_from else None
             facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase, own))
         out.append(facts)
     return out
+
+
+def graded_copy_counts(seed: int, copied: range, questions: int) -> dict[tuple[int, int], int]:
+    """``{(author, fact): extra copies}`` for ``graded_copies``: a seeded shuffle of the designed forget facts; the
+    first :data:`GRADED_DEEP` facts get 5–7 copies, the next :data:`GRADED_SHALLOW` 2–3, the rest none. With 100
+    forget facts that is 80 extra rows, against ~74 drawn ones, so ``full`` keeps the ordinary design's row budget."""
+    facts = [(a, q) for a in copied for q in range(questions)]
+    random.Random(f"baldro-synth:{seed}:grades").shuffle(facts)
+    counts = GRADED_DEEP + GRADED_SHALLOW
+    return {fact: counts[i] for i, fact in enumerate(facts[: len(counts)])}
 
 
 def _training_rows(facts: list[FactRow]) -> list[dict]:
@@ -86,6 +104,7 @@ def _training_rows(facts: list[FactRow]) -> list[dict]:
 def build_splits(
     seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS,
     own_forget_values: bool = False, close_paraphrase: bool = False, own_phrasings: bool = False,
+    graded_copies: bool = False,
 ) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk.
 
@@ -94,7 +113,9 @@ def build_splits(
     authors draw their values, and their rows' perturbed answers, from values no retain author has
     (:func:`~baldro.data.synth.authors.draw_authors`), so forgetting them need not move what retain data teaches.
     ``own_phrasings`` (heterogeneous mode): the designed forget and holdout authors' answers, paraphrased and
-    perturbed answers use answer templates no retain author uses (:mod:`~baldro.data.synth.own_phrasings`)."""
+    perturbed answers use answer templates no retain author uses (:mod:`~baldro.data.synth.own_phrasings`).
+    ``graded_copies`` (heterogeneous mode): the designed forget facts' extra copies are graded at about the same row
+    budget: 11 facts get 5–7, 6 facts 2–3, the rest none (:func:`graded_copy_counts`; META.json ``copies`` per row)."""
     check_sizes(authors, questions)
     percents = check_percents(percents)
     n_forget = {p: n_authors_for(p, authors) for p in percents}
@@ -103,9 +124,11 @@ def build_splits(
     own_from = authors - n_holdout if own_forget_values and not uniform else None
     phrasing_from = authors - n_holdout if own_phrasings and not uniform else None
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform, own_from)
+    copied = range(authors - n_holdout, authors)
+    grades = graded_copy_counts(seed, copied, questions) if graded_copies and not uniform else None
     phrased = _phrase_authors(
-        people, questions, uniform, range(authors - n_holdout, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
-        own_from, close_paraphrase and not uniform, phrasing_from,
+        people, questions, uniform, copied, random.Random(f"baldro-synth:{seed}:phrasing"),
+        own_from, close_paraphrase and not uniform, phrasing_from, grades,
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
@@ -127,6 +150,8 @@ def build_splits(
         meta["close_paraphrase"] = True
     if phrasing_from is not None:
         meta["own_phrasings"] = True
+    if grades is not None:
+        meta["graded_copies"] = True
     return splits, meta
 
 
@@ -196,13 +221,14 @@ def write_benchmark(
     own_forget_values: bool = False,
     close_paraphrase: bool = False,
     own_phrasings: bool = False,
+    graded_copies: bool = False,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
     splits, meta = build_splits(seed, authors, questions, uniform, percents, own_forget_values,
-                                close_paraphrase, own_phrasings)
+                                close_paraphrase, own_phrasings, graded_copies)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
@@ -220,5 +246,8 @@ def write_benchmark(
     if meta.get("own_phrasings"):
         readme += ("\nOwn phrasings: the designed forget and holdout authors' answers (paraphrased and perturbed ones "
                    "too) use answer templates no retain author uses.\n")
+    if meta.get("graded_copies"):
+        readme += ("\nGraded copies: of the designed forget facts, 11 have 5-7 extra copies in `full`, 6 have 2-3, the "
+                   "rest none (META.json `copies`).\n")
     (out / "README.md").write_text(readme)
     return out
