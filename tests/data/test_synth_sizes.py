@@ -277,3 +277,35 @@ def test_cli_own_phrasings_flag_and_uniform_ignores_it(tmp_path: Path) -> None:
     s = SIZES["study"]
     uniform = build_splits(0, s.authors, s.questions, True, s.percents, own_phrasings=True)
     assert uniform == build_splits(0, s.authors, s.questions, True, s.percents)
+
+
+def test_graded_copies_grade_forget_facts_at_the_same_row_budget_and_touch_nothing_else() -> None:
+    s = SIZES["study"]
+    own, _ = build_splits(0, s.authors, s.questions, False, s.percents, own_forget_values=True)
+    graded, meta = build_splits(0, s.authors, s.questions, False, s.percents, own_forget_values=True,
+                                graded_copies=True)
+    assert meta["graded_copies"] is True and meta["own_forget_values"] is True
+    copies = Counter(r["copies"] for r in meta["forget25_rows"])
+    assert copies == {0: 83, 5: 4, 6: 4, 7: 3, 2: 3, 3: 3}  # 11 deep (5-7), 6 shallow (2-3), 83 none
+    assert abs(len(graded["full"]) - len(own["full"])) <= 0.02 * len(own["full"])  # 480 vs 474 rows
+    assert len(graded["full"]) == 400 + 65 + 15
+    # only the extra copies move: every forget, retain75, perturbed, holdout and general row is the same
+    assert [k for k in own if own[k] != graded[k]] == ["full", "retain99", "retain95", "retain90"]
+    assert graded["full"][: len(own["retain75"])] == own["retain75"]
+    forget_rows = graded["full"][len(own["retain75"]):]  # each forget fact's QA row, then its extra copies
+    expected: Counter[str] = Counter()
+    for row, m in zip(graded["forget25"], meta["forget25_rows"], strict=True):
+        expected[row["answer"]] += 1 + m["copies"]  # the copies repeat the fact's own answer
+    assert Counter(r["answer"] for r in forget_rows) == expected and expected.total() == 100 + 80
+
+
+def test_graded_copies_is_off_by_default_and_ignored_by_uniform(tmp_path: Path) -> None:
+    s = SIZES["study"]
+    assert build_splits(0, s.authors, s.questions, True, s.percents, graded_copies=True) == \
+        build_splits(0, s.authors, s.questions, True, s.percents)
+    assert main(["data", "synth", "--size", "study-own", "--graded-copies", "--out", str(tmp_path / "g")]) == 0
+    meta = json.loads((tmp_path / "g" / "META.json").read_text())
+    assert meta["graded_copies"] is True and meta["rows"]["full"] == 480
+    assert "Graded copies" in (tmp_path / "g" / "README.md").read_text()
+    assert main(["data", "synth", "--size", "study-own", "--out", str(tmp_path / "o")]) == 0
+    assert digest(tmp_path / "o") == STUDY_DIGEST["own"]

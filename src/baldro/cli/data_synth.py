@@ -1,5 +1,5 @@
 """``baldro data synth --out DIR [--size NAME] [--seed N] [--authors N] [--questions Q] [--uniform]
-[--own-forget-values] [--own-phrasings] [--own-forget-fraction F]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
+[--own-forget-values] [--own-phrasings] [--own-forget-fraction F] [--graded-copies]``: the embedded benchmark (``--authors`` / ``--questions`` override the named size; a size may
 turn ``--own-forget-values`` on, see :data:`baldro.data.synth.sizes.DESIGNS`)."""
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def add_synth_parser(data_subparsers: argparse._SubParsersAction) -> None:
         help="only this share of the designed forget authors (0.5: every second one) owns its values like "
              "--own-forget-values; the others share values with retain authors (mixed design; default off)",
     )
+    p.add_argument(
+        "--graded-copies", action="store_true",
+        help="grade the designed forget facts' extra copies (11 facts 5-7, 6 facts 2-3, the rest none) at about "
+             "the same number of rows in full",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run_synth)
 
@@ -65,7 +70,8 @@ def run_synth(args: argparse.Namespace) -> int:
     with staged(out, args.overwrite) as tmp:
         write_benchmark(tmp, seed=args.seed, authors=args.authors, questions=args.questions, uniform=args.uniform,
                         percents=size.percents, own_forget_values=own,
-                        own_phrasings=args.own_phrasings, own_forget_fraction=fraction)
+                        own_phrasings=args.own_phrasings, own_forget_fraction=fraction,
+                        graded_copies=args.graded_copies)
     rows = json.loads((out / "META.json").read_text())["rows"]
     print(json.dumps({"out": str(out), "rows": rows}, indent=2))
     return 0

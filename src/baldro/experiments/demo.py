@@ -71,7 +71,7 @@ def _write_benchmark(out: Path, settings: DemoSettings) -> None:
     write_benchmark(out, seed=0, authors=settings.authors, questions=settings.questions, uniform=settings.uniform,
                     percents=tuple(settings.percents), own_forget_values=settings.own_forget_values,
                     close_paraphrase=settings.close_paraphrase, own_phrasings=settings.own_phrasings,
-                    own_forget_fraction=settings.own_forget_fraction)
+                    own_forget_fraction=settings.own_forget_fraction, graded_copies=settings.graded_copies)
 
 
 def _build_tiny(out: Path, data: Path, settings: DemoSettings) -> None:

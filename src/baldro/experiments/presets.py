@@ -35,6 +35,7 @@ class DemoSettings:
     close_paraphrase: bool = False  # paraphrased answers one phrasing step from the answer's (study benchmark)
     own_phrasings: bool = False  # forget / holdout authors' answer templates unused by retain authors (study benchmark)
     own_forget_fraction: float | None = None  # only this share of the forget authors own their values (mixed design)
+    graded_copies: bool = False  # forget facts' extra copies graded 0 / 2-3 / 5-7 at the same row budget (study benchmark)
     layers: int = 2
     hidden: int = 128
     base_epochs: float = 15
@@ -57,11 +58,14 @@ class DemoSettings:
 
     def cache_key(self) -> dict[str, Any]:
         """The settings a cached stage depends on (all but ``seeds``), JSON-shaped (lists, not tuples);
-        ``own_forget_values`` / ``close_paraphrase`` / ``own_phrasings`` / ``own_forget_fraction`` only when set, so
-        folders built before they existed stay valid."""
-        optional = ("own_forget_values", "close_paraphrase", "own_phrasings", "own_forget_fraction")
+        the generator options (:data:`OPTIONAL_DESIGN`) only when set, so folders built before they existed stay valid."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k != "seeds" and not (k in optional and not v)}
+                if k != "seeds" and not (k in OPTIONAL_DESIGN and not v)}
+
+
+# Generator options that are off by default and left out of :meth:`DemoSettings.cache_key` when off.
+OPTIONAL_DESIGN = ("own_forget_values", "close_paraphrase", "own_phrasings", "own_forget_fraction",
+                   "graded_copies")
 
 
 # What only the demo adds to a tiny preset: its stages log to a file, so no progress bars.

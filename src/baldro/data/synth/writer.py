@@ -19,6 +19,9 @@ from baldro.errors import ConfigError
 DEFAULT_AUTHORS, DEFAULT_QUESTIONS, PERCENTS = SIZES["demo"]
 COPY_PROBABILITY = 1 / 3  # share of forget10 facts that get extra copies in ``full`` (heterogeneous mode)
 COPY_COUNTS = (2, 3)
+# ``graded_copies``: extra copies per designed forget fact, by group (deep, shallow; every other fact gets none).
+GRADED_DEEP = (5, 6, 7) * 3 + (5, 6)  # 11 facts, 65 copies
+GRADED_SHALLOW = (2, 3) * 3  # 6 facts, 15 copies
 GENERATOR_VERSION = 1
 
 
@@ -54,10 +57,13 @@ def check_percents(percents: tuple[int, ...]) -> tuple[int, ...]:
 def _phrase_authors(
     people: list[dict[str, str]], questions: int, uniform: bool, copied: range, rng: random.Random,
     own: frozenset[int] = frozenset(), close_paraphrase: bool = False, phrasing_from: int | None = None,
+    grades: dict[tuple[int, int], int] | None = None,
 ) -> list[list[FactRow]]:
     """Phrase every asked fact of every author; authors in ``copied`` may get extra training copies. Authors in
     ``own`` take their perturbed answers from the values no other author has (own forget values); authors
-    from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`."""
+    from ``phrasing_from`` on use the answer phrasings of :data:`~baldro.data.synth.own_phrasings.OWN_ANSWERS`.
+    ``grades`` ``{(author, fact): copies}`` replaces the drawn copy counts of the ``copied`` authors (the draws are
+    still made, so every other row is phrased as without it)."""
     pools = build_pools()
     if own:
         others = [p for a, p in enumerate(people) if a not in own]
@@ -67,16 +73,28 @@ def _phrase_authors(
     for a, author in enumerate(people):
         choice = own_pools if a in own else pools
         facts = []
-        for fact in FACT_TYPES[:questions]:
+        for q, fact in enumerate(FACT_TYPES[:questions]):
             n_copies = 0
             if not uniform and a in copied and rng.random() < COPY_PROBABILITY:
                 n_copies = rng.choice(COPY_COUNTS)
+            if grades is not None and a in copied:
+                n_copies = grades.get((a, q), 0)
             pool = choice[fact.pool]
             index = {v: i for i, v in enumerate(pool)}
             templates = OWN_ANSWERS[fact.key] if phrasing_from is not None and a >= phrasing_from else None
             facts.append(make_fact_row(fact, author, rng, pool, index, uniform, n_copies, close_paraphrase, templates))
         out.append(facts)
     return out
+
+
+def graded_copy_counts(seed: int, copied: range, questions: int) -> dict[tuple[int, int], int]:
+    """``{(author, fact): extra copies}`` for ``graded_copies``: a seeded shuffle of the designed forget facts; the
+    first :data:`GRADED_DEEP` facts get 5–7 copies, the next :data:`GRADED_SHALLOW` 2–3, the rest none. With 100
+    forget facts that is 80 extra rows, against ~74 drawn ones, so ``full`` keeps the ordinary design's row budget."""
+    facts = [(a, q) for a in copied for q in range(questions)]
+    random.Random(f"baldro-synth:{seed}:grades").shuffle(facts)
+    counts = GRADED_DEEP + GRADED_SHALLOW
+    return {fact: counts[i] for i, fact in enumerate(facts[: len(counts)])}
 
 
 def _training_rows(facts: list[FactRow]) -> list[dict]:
@@ -104,7 +122,7 @@ def check_own_fraction(fraction: float | None) -> float | None:
 def build_splits(
     seed: int, authors: int, questions: int, uniform: bool, percents: tuple[int, ...] = PERCENTS,
     own_forget_values: bool = False, close_paraphrase: bool = False, own_phrasings: bool = False,
-    own_forget_fraction: float | None = None,
+    own_forget_fraction: float | None = None, graded_copies: bool = False,
 ) -> tuple[dict[str, list[dict]], dict]:
     """All splits ``{name: rows}`` and the metadata, without touching the disk.
 
@@ -117,7 +135,9 @@ def build_splits(
     ``own_forget_fraction`` (heterogeneous mode, instead of ``own_forget_values``): only that share of the designed
     forget authors own their values (:func:`owning_authors`; the holdout authors follow the same pattern), the others
     keep values drawn like the retain authors' (their perturbed answers too). The authors' draws are the same as
-    without it; the phrasing stream may differ after the first owning author (its value pool has another size)."""
+    without it; the phrasing stream may differ after the first owning author (its value pool has another size).
+    ``graded_copies`` (heterogeneous mode): the designed forget facts' extra copies are graded at about the same row
+    budget: 11 facts get 5–7, 6 facts 2–3, the rest none (:func:`graded_copy_counts`; META.json ``copies`` per row)."""
     check_sizes(authors, questions)
     percents = check_percents(percents)
     check_own_fraction(own_forget_fraction)
@@ -136,9 +156,11 @@ def build_splits(
     phrasing_from = first if own_phrasings and not uniform else None
     people = draw_authors(random.Random(f"baldro-synth:{seed}:authors"), authors + n_holdout, uniform,
                           own_authors=own)
+    copied = range(first, authors)
+    grades = graded_copy_counts(seed, copied, questions) if graded_copies and not uniform else None
     phrased = _phrase_authors(
-        people, questions, uniform, range(first, authors), random.Random(f"baldro-synth:{seed}:phrasing"),
-        own, close_paraphrase and not uniform, phrasing_from,
+        people, questions, uniform, copied, random.Random(f"baldro-synth:{seed}:phrasing"),
+        own, close_paraphrase and not uniform, phrasing_from, grades,
     )
     main, holdout = phrased[:authors], phrased[authors:]
     splits: dict[str, list[dict]] = {"full": [r for facts in main for r in _training_rows(facts)]}
@@ -163,6 +185,8 @@ def build_splits(
         meta["close_paraphrase"] = True
     if phrasing_from is not None:
         meta["own_phrasings"] = True
+    if grades is not None:
+        meta["graded_copies"] = True
     return splits, meta
 
 
@@ -233,13 +257,14 @@ def write_benchmark(
     close_paraphrase: bool = False,
     own_phrasings: bool = False,
     own_forget_fraction: float | None = None,
+    graded_copies: bool = False,
 ) -> Path:
     """Write every split as ``<split>.json`` plus ``README.md`` and ``META.json`` into ``out_dir``; return it.
 
     Same arguments give byte-identical files.
     """
     splits, meta = build_splits(seed, authors, questions, uniform, percents, own_forget_values,
-                                close_paraphrase, own_phrasings, own_forget_fraction)
+                                close_paraphrase, own_phrasings, own_forget_fraction, graded_copies)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in sorted(splits):
@@ -262,5 +287,8 @@ def write_benchmark(
     if meta.get("own_phrasings"):
         readme += ("\nOwn phrasings: the designed forget and holdout authors' answers (paraphrased and perturbed ones "
                    "too) use answer templates no retain author uses.\n")
+    if meta.get("graded_copies"):
+        readme += ("\nGraded copies: of the designed forget facts, 11 have 5-7 extra copies in `full`, 6 have 2-3, the "
+                   "rest none (META.json `copies`).\n")
     (out / "README.md").write_text(readme)
     return out
