@@ -96,7 +96,7 @@ def _numbers(x: Any, path: str = "") -> dict[str, Any]:
 def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     """Max relative difference over every per-item number both evaluators report, and whether every generation
     (and every other string) is identical. The anchor's metrics are a subset of ours."""
-    worst, worst_at, n_values, n_gens, strings_equal, compared = 0.0, None, 0, 0, True, []
+    worst, worst_at, n_values, n_gens, strings_equal, compared, differing = 0.0, None, 0, 0, True, [], []
     for name, entry in ref.items():
         if name not in ours or not isinstance(entry, dict):
             continue
@@ -114,13 +114,16 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(vb, str):
                     n_gens += key.endswith("generation")
                     strings_equal &= va == vb
+                    if va != vb and key.endswith("generation"):
+                        differing.append(f"{name}{key}")
                 elif vb is not None:
                     n_values += 1
                     rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
                     if rel > worst:
                         worst, worst_at = rel, f"{name}{key}"
     return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "values_compared": n_values, "generations_compared": n_gens,
-            "generations_equal": bool(strings_equal and n_gens > 0), "metrics_compared": sorted(set(compared))}
+            "generations_equal": bool(strings_equal and n_gens > 0), "generations_differing": differing,
+            "metrics_compared": sorted(set(compared))}
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -173,6 +176,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quick", action="store_true", help="few items and tokens (seconds)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dump", help="also write both evaluators' per-item logs to this JSON file (to inspect differences)")
     p.add_argument("--phases", action="store_true",
                    help="also report each evaluator's CPU time and forward FLOPs by phase (tokenise, score, decode, "
                         "rouge, other; see eval_phases.py)")
@@ -221,6 +225,8 @@ def main() -> None:
         t_anchor, c_anchor = clock["s"], clock["cpu_s"]
 
     agree = agreement(ours, ref)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps({"ours": ours, "anchor": ref}, default=str))
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({args.threads} thread(s))",
         "shape": args.shape,

@@ -44,11 +44,11 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
     monkeypatch.setattr(tofu, "score_prefixed", count_prefixed)
     monkeypatch.setattr(type(model), "generate", count_generate)
     fast = _run(model, tok, mini_tofu)
-    assert calls == {"prefixed": 4, "generate": 0}  # four splits from cached prompts, no generate call
+    assert calls == {"prefixed": 5, "generate": 0}  # four splits and holdout from cached prompts, no generate call
     monkeypatch.setattr(tofu, "supports_prefix_scoring", lambda m: False)
     monkeypatch.setattr(generation, "lean_greedy_supported", lambda m, s=(): False)
     plain = _run(model, tok, mini_tofu)
-    assert calls == {"prefixed": 4, "generate": 2}  # 4 splits × 5 questions pooled, generation batches of 4 × 3
+    assert calls == {"prefixed": 5, "generate": 2}  # 4 splits × 5 questions pooled, generation batches of 4 × 3
     assert fast.keys() == plain.keys() and len(fast) > 300
     for key, want in plain.items():
         got = fast[key]
@@ -77,3 +77,12 @@ def test_generations_pooled_across_splits_equal_per_split_generations(random_tin
         pooled.generate_splits(parts)
         assert {s.name: pooled.generate(s) for s in parts} == want
     assert scorer(None).generation_batch_size == tofu.GENERATION_BATCH_FACTOR * 3
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"generation_batch_size": -2}])
+def test_batch_sizes_below_one_are_config_errors(mini_tofu, kwargs):
+    from baldro.errors import ConfigError
+
+    name = next(iter(kwargs))
+    with pytest.raises(ConfigError, match=f"{name} must be at least 1"):
+        tofu.evaluate_tofu("unused-model", str(mini_tofu), progress=False, **kwargs)

@@ -22,6 +22,7 @@ from torch import nn
 
 from baldro.core.labels import IGNORE_INDEX
 from baldro.data.formatting import PromptFormat, cut_prompt, encode_prompt, encode_qa_many, format_label
+from baldro.errors import ConfigError
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
@@ -90,7 +91,13 @@ class TofuScorer:
         self.encoded.setdefault((split.name, "prompts"), [cut_prompt(prompts[q], self.max_length) for q in questions])
 
     def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
+        """(scores, labels) of one answer per question: from the packed / cached-prompt path where it applies."""
         ids, labels = self.encode(split, answers, what)
+        shared = _shared_prompts([(ids, labels)]) if supports_prefix_scoring(self.model) else None
+        if shared is not None:
+            rows = score_prefixed(self.model, *shared, self.pad_id, self.batch_size, f"{split.name}: scoring",
+                                  self.progress)
+            return [row[0] for row in rows], labels
         scores = score_sequences(
             self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress
         )
@@ -311,6 +318,9 @@ def evaluate_tofu(
     ``generation_batch_size`` a batch (default ``GENERATION_BATCH_FACTOR × batch_size``: finished rows leave a batch,
     so a larger one keeps more rows busy per decoding step; its KV cache is what bounds it).
     """
+    for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
     retain, retain_name = checked_retain(retain_logs)
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
