@@ -1,9 +1,10 @@
 """TOFU evaluation (Maini et al., 2024) with open-unlearning's metric names, definitions and file shapes.
 
-Per split the rows are tokenised once; every (item, answer variant) — answer, paraphrased answer, each perturbed
-answer — is scored in one length-batched forward pass that yields probability, truth-ratio inputs, Min-K% and
-greedy-match statistics together. Each question is answered once by batched greedy generation, and that one answer
-is scored against the answer, the paraphrased answer and every perturbed answer (``*_Q_A_ROUGE``,
+Per split the rows are tokenised once, in batches; each question's prompt and the prefix tree of its answer variants
+— answer, paraphrased answer, each perturbed answer — are scored in packed forward passes that yield probability,
+truth-ratio inputs, Min-K% and greedy-match statistics together (:mod:`.tree_scoring`). Each question is answered once
+by greedy generation, the questions of all splits decoded together (``generation_batch_size`` a batch), and that one
+answer is scored against the answer, the paraphrased answer and every perturbed answer (``*_Q_A_ROUGE``,
 ``*_Q_A_PARA_ROUGE``, ``*_Q_A_PERT_ROUGE``), where open-unlearning re-generates per metric and per perturbed answer.
 
 Splits: ``<forget>_perturbed`` (prefix ``forget``; falls back to the plain ``<forget>`` split), ``retain_perturbed``
@@ -104,8 +105,9 @@ class TofuScorer:
         return scores, labels
 
     def score_split(self, split: Split) -> dict[str, Any]:
-        """All answer variants of a split: each question's prompt runs once and every variant from its cache
-        (:mod:`.prefix_scoring`); one pass over all (question, variant) sequences where that is not possible."""
+        """All answer variants of a split: each question's prompt once, its variants as a prefix tree or from its
+        cache (:func:`.prefix_scoring.score_prefixed`); one pass over all (question, variant) sequences where the
+        variants' prompts differ (truncation) or the model allows neither."""
         variants = _variants(split)
         self.encode_variants(split, [(name, answers) for name, answers in variants
                                      if (split.name, name) not in self.encoded])
