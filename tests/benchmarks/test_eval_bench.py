@@ -30,3 +30,47 @@ def test_eval_bench_quick_prints_ratio_and_agrees() -> None:
     assert row["generations_equal"] is True and row["generations_compared"] == 4 * 4  # 4 splits × 4 quick items
     assert set(row["mia_auc_ours"]) == {"mia_min_k", "mia_min_k_plus_plus", "mia_loss", "mia_zlib"}
     assert row["mia_auc_anchor"] == {"mia_min_k": pytest.approx(row["mia_auc_ours"]["mia_min_k"], abs=1e-9)}
+
+
+def test_eval_bench_phases_and_repeats() -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--device", "cpu", "--phases", "--repeats", "2"],
+                         check=True, capture_output=True, text=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert row["repeats"] == 2 and len(row["ours_cpu_s_runs"]) == len(row["anchor_cpu_s_runs"]) == 2
+    assert row["ours_cpu_s"] == pytest.approx(min(row["ours_cpu_s_runs"]), abs=1e-3)
+    for side in ("ours", "anchor"):
+        phases = row[f"{side}_phases"]
+        assert {"tokenise", "score", "decode", "rouge"} <= set(phases)
+        # exclusive phases add up to the first round's CPU time and forward FLOPs
+        assert sum(p["cpu_s"] for p in phases.values()) == pytest.approx(row[f"{side}_cpu_s_runs"][0], rel=0.02, abs=0.02)
+        assert sum(p["tflop"] for p in phases.values()) == pytest.approx(row[f"{side}_forward_tflop"], rel=1e-3, abs=1e-6)
+        assert phases["decode"]["tflop"] > 0 and phases["score"]["tflop"] > 0 and phases["rouge"]["tflop"] == 0
+    assert row["generations_equal"] is True and row["pad_is_eos"] is False
+
+
+def test_phase_clock_charges_nested_calls_exclusively() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    from eval_phases import PhaseClock
+
+    flops = {"n": 0}
+
+    class Work:
+        def inner(self) -> None:
+            flops["n"] += 5
+
+        def outer(self) -> None:
+            flops["n"] += 100
+            self.inner()
+            self.inner()
+
+    work = Work()
+    clock = PhaseClock(lambda: flops["n"] * 10**12)
+    clock.patch(Work, "outer", "score")
+    clock.patch(work, "inner", "tokenise")
+    with clock:
+        work.outer()
+        flops["n"] += 1  # outside every patched call
+    clock.restore()
+    assert clock.tflop == {"other": 1.0, "score": 100.0, "tokenise": 10.0}
+    assert "outer" in Work.__dict__ and "inner" not in vars(work)  # originals back
+    assert Work.outer is not None and work.inner.__func__ is Work.inner

@@ -7,7 +7,7 @@ import warnings
 import pytest
 from tokenizer_helpers import CHAT_TEMPLATE, DATED_CHAT_TEMPLATE, MISMATCHED_CHAT_TEMPLATE, build_tokenizer
 
-from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_prompt, encode_qa, encode_qa_full
+from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_prompt, encode_qa, encode_qa_full, encode_qa_many
 from baldro.data.tofu import load_tofu_split
 from baldro.errors import ConfigError
 
@@ -146,3 +146,24 @@ def test_prefix_property_broken_falls_back_to_separate_encoding():
     assert tok.decode(prompt).endswith("<|im_start|>assistant\n")
     assert answer[-1] == tok.eos_token_id
     assert tok.decode(answer[:-1]) == A
+
+
+@pytest.mark.parametrize("template", [None, CHAT_TEMPLATE, MISMATCHED_CHAT_TEMPLATE])
+@pytest.mark.parametrize("preset", ["plain", "llama2", "chat"])
+def test_encode_qa_many_gives_the_ids_of_one_pair_at_a_time(template, preset):
+    tok = build_tokenizer(template, add_bos=template is None)
+    fmt = PromptFormat.preset(preset, system_prompt=None) if template == MISMATCHED_CHAT_TEMPLATE else PromptFormat.preset(preset)
+    if preset == "chat" and template is None:
+        fmt = PromptFormat()  # no chat template: the plain default
+    questions = [Q, "And the second book?", Q * 6]
+    answers = [A, "A shorter one.", A * 12, ""]
+    pairs = [(q, a) for a in answers for q in questions]
+    for max_length in (512, 40):
+        got, prompts = encode_qa_many(tok, pairs, fmt, max_length)
+        want = [encode_qa_full(tok, q, a, fmt, max_length) for q, a in pairs]
+        assert got == want
+        assert any(e.prompt_truncated for e in want) == (max_length == 40)
+        assert list(prompts) == questions and all(prompts[q] == encode_prompt(tok, q, fmt) for q in questions)
+    assert encode_qa_many(tok, [], fmt) == ([], {})
+    with pytest.raises(ConfigError, match="max_length"):
+        encode_qa_many(tok, pairs, fmt, max_length=1)

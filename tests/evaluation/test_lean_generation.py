@@ -50,6 +50,8 @@ def test_lean_greedy_tokens_equal_generate_with_and_without_early_eos(model_tok)
     ref_eos = _hf(model, tok, ids, mask, 40, eos)
     assert len({len(r) for r in ref_eos}) > 1 and len(ref_eos[0]) == 3
     assert greedy_tokens(model, ids, mask, 40, eos) == ref_eos
+    for compact_at in (0.0, 0.5, 1.0):  # finished rows leave at once, in groups, or never (their outputs ignored)
+        assert greedy_tokens(model, ids, mask, 40, eos, compact_at=compact_at) == ref_eos
     no_pad = torch.ones_like(mask)  # no padding: generate drops the mask, so does the loop
     assert greedy_tokens(model, ids, no_pad, 12, tok.eos_token_id) == _hf(model, tok, ids, no_pad, 12, tok.eos_token_id)
 

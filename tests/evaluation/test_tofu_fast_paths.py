@@ -44,11 +44,11 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
     monkeypatch.setattr(tofu, "score_prefixed", count_prefixed)
     monkeypatch.setattr(type(model), "generate", count_generate)
     fast = _run(model, tok, mini_tofu)
-    assert calls == {"prefixed": 4, "generate": 0}  # four splits from cached prompts, no generate call
+    assert calls == {"prefixed": 5, "generate": 0}  # four splits and holdout from cached prompts, no generate call
     monkeypatch.setattr(tofu, "supports_prefix_scoring", lambda m: False)
     monkeypatch.setattr(generation, "lean_greedy_supported", lambda m, s=(): False)
     plain = _run(model, tok, mini_tofu)
-    assert calls == {"prefixed": 4, "generate": 8}  # 4 splits × 2 batches of 3 questions
+    assert calls == {"prefixed": 5, "generate": 2}  # 4 splits × 5 questions pooled, generation batches of 4 × 3
     assert fast.keys() == plain.keys() and len(fast) > 300
     for key, want in plain.items():
         got = fast[key]
@@ -56,3 +56,33 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
             assert got == pytest.approx(want, rel=1e-5, abs=1e-12), key
         else:
             assert got == want, key
+
+
+def test_generations_pooled_across_splits_equal_per_split_generations(random_tiny_model, mini_tofu):
+    from baldro.data.formatting import PromptFormat
+    from baldro.evaluation.tofu_splits import load_tofu_eval_splits
+
+    model = AutoModelForCausalLM.from_pretrained(random_tiny_model).eval()
+    tok = AutoTokenizer.from_pretrained(random_tiny_model)
+    splits, _ = load_tofu_eval_splits(mini_tofu, "forget10", 5)
+    parts = [splits[p] for p in ("forget", "retain", "ra", "wf")]
+
+    def scorer(gen_batch):
+        return tofu.TofuScorer(model, tok, tok.pad_token_id, PromptFormat(), 3, 12, 512, False, gen_batch)
+
+    per_split = scorer(3)
+    want = {s.name: per_split.generate(s) for s in parts}  # no pooling: each split on its own, batches of 3
+    for gen_batch in (2, 7, 64):
+        pooled = scorer(gen_batch)
+        pooled.generate_splits(parts)
+        assert {s.name: pooled.generate(s) for s in parts} == want
+    assert scorer(None).generation_batch_size == tofu.GENERATION_BATCH_FACTOR * 3
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"generation_batch_size": -2}])
+def test_batch_sizes_below_one_are_config_errors(mini_tofu, kwargs):
+    from baldro.errors import ConfigError
+
+    name = next(iter(kwargs))
+    with pytest.raises(ConfigError, match=f"{name} must be at least 1"):
+        tofu.evaluate_tofu("unused-model", str(mini_tofu), progress=False, **kwargs)

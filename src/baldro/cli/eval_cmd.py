@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--max-new-tokens", type=int, default=200)
     t.add_argument("--max-length", type=int, default=512)
+    t.add_argument("--generation-batch-size", type=int, default=None,
+                   help="questions decoded together, all splits pooled (default 4 × --batch-size; bounds the KV cache)")
     t.set_defaults(func=run_tofu)
 
     m = sub.add_parser("muse", help="MUSE metrics -> DIR/MUSE_EVAL.json and DIR/MUSE_SUMMARY.json")
@@ -93,6 +95,7 @@ def _tofu(args: argparse.Namespace) -> dict[str, Any]:
         overwrite=args.overwrite,
         max_length=args.max_length,
         progress=not args.no_progress,
+        generation_batch_size=args.generation_batch_size,
     )
 
 

@@ -261,17 +261,18 @@ def cached_hidden_states(
     """Final (normed) hidden states ``[B, T, H]`` of a forward that attends to the positions already in ``cache``
     and appends its own keys/values to it (``use_cache=True``; the cache is passed as ``cache_argument``).
 
-    ``attention_mask`` covers the cached positions and the new ones (``[B, past + T]``; None = no padding) and
-    ``position_ids`` are the new tokens' positions. Only the last position's logits are computed; the hidden states
-    come from the decoder's output, as in :func:`final_hidden_states` (lean head architectures only).
+    ``attention_mask`` covers the cached positions and the new ones (``[B, past + T]``; None = no padding; or a 4-D
+    mask ``[B, 1, T, past + T]`` used as given) and ``position_ids`` are the new tokens' positions. ``cache=None``:
+    no cache is read or written. Only the last position's logits are computed; the hidden states come from the
+    decoder's output, as in :func:`final_hidden_states` (lean head architectures only).
     """
+    cache_kwargs = {"use_cache": False} if cache is None else {"use_cache": True, cache_argument: cache}
     with _capture_decoder_output(model) as captured:
         model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            use_cache=True,
-            **{cache_argument: cache},
+            **cache_kwargs,
             **{k: v for k, v in _forward_kwargs(model, None).items() if k != "position_ids"},
         )
     return captured["hidden"]

@@ -160,46 +160,63 @@ def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str |
         return render([{"role": "user", "content": f"{fmt.system_prompt}\n\n{question}"}])
 
 
-def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat, max_length: int | None = None) -> list[int]:
-    """The prompt tokens only, ready for generation (chat: with the generation prompt).
-
-    With ``max_length`` the prompt is shortened from the left, keeping its first token.
-    """
+def _prompt_text(tokenizer: Any, question: str, fmt: PromptFormat) -> tuple[str, bool]:
+    """(text, add_special_tokens) of the prompt (chat: with the generation prompt)."""
     if fmt.uses_chat(tokenizer):
-        ids = _ids(tokenizer, _render_chat(tokenizer, question, fmt, None), add_special_tokens=False)
-    else:
-        ids = _ids(tokenizer, fmt.split_template(question)[0], add_special_tokens=True)
+        return _render_chat(tokenizer, question, fmt, None), False
+    return fmt.split_template(question)[0], True
+
+
+def _full_text(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) -> tuple[str, bool, str]:
+    """(text, add_special_tokens, the answer text encoded alone when the prefix property fails) of a QA pair."""
+    if fmt.uses_chat(tokenizer):
+        return _render_chat(tokenizer, question, fmt, answer), False, answer
+    prompt_text, sep = fmt.split_template(question)
+    return prompt_text + sep + answer, True, sep + answer
+
+
+def cut_prompt(ids: list[int], max_length: int | None) -> list[int]:
+    """A prompt shortened from the left to ``max_length`` tokens (None: as it is), keeping its first token."""
     if max_length is not None and len(ids) > max_length:
         ids = ids[:1] + ids[len(ids) - max_length + 1 :]
     return ids
 
 
-def _split_prompt_answer(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) -> tuple[list[int], list[int]]:
-    """(prompt ids, answer ids ending with EOS), using the prefix property when the tokenizer keeps it."""
-    eos = _eos_id(tokenizer)
-    prompt = encode_prompt(tokenizer, question, fmt)
-    if fmt.uses_chat(tokenizer):
-        full = _ids(tokenizer, _render_chat(tokenizer, question, fmt, answer), add_special_tokens=False)
-        fallback_answer = answer
-    else:
-        prompt_text, sep = fmt.split_template(question)
-        full = _ids(tokenizer, prompt_text + sep + answer, add_special_tokens=True)
-        fallback_answer = sep + answer
+def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat, max_length: int | None = None) -> list[int]:
+    """The prompt tokens only, ready for generation (chat: with the generation prompt).
+
+    With ``max_length`` the prompt is shortened from the left, keeping its first token.
+    """
+    return cut_prompt(_ids(tokenizer, *_prompt_text(tokenizer, question, fmt)), max_length)
+
+
+def _answer_tail(
+    tokenizer: Any, prompt: list[int], full: list[int], fallback_answer: str, fmt: PromptFormat, eos: int
+) -> list[int]:
+    """The answer ids ending with EOS: the full encoding after the prompt when it starts with the prompt (the prefix
+    property), else the answer encoded alone plus EOS."""
     if len(full) > len(prompt) and full[: len(prompt)] == prompt:
         tail = full[len(prompt) :]
         if fmt.trim_after_eos and eos in tail:
             tail = tail[: tail.index(eos) + 1]
         elif tail[-1] != eos:
             tail = [*tail, eos]
-        return prompt, tail
-    return prompt, [*_ids(tokenizer, fallback_answer, add_special_tokens=False), eos]
+        return tail
+    return [*_ids(tokenizer, fallback_answer, add_special_tokens=False), eos]
 
 
-def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512) -> Encoded:
-    """Encode one QA pair and report truncation (see :func:`encode_qa`)."""
+def _split_prompt_answer(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids ending with EOS), using the prefix property when the tokenizer keeps it."""
+    eos = _eos_id(tokenizer)
+    prompt = encode_prompt(tokenizer, question, fmt)
+    text, special, fallback = _full_text(tokenizer, question, answer, fmt)
+    return prompt, _answer_tail(tokenizer, prompt, _ids(tokenizer, text, special), fallback, fmt, eos)
+
+
+def _fit(prompt: list[int], ans: list[int], max_length: int) -> Encoded:
+    """The sample ``prompt + ans`` cut to ``max_length`` (prompt from the left first, see the module docstring)."""
     if max_length < 2:
         raise ConfigError(f"max_length must be at least 2, got {max_length}")
-    prompt, ans = _split_prompt_answer(tokenizer, question, answer, fmt)
     out = Encoded(input_ids=[], labels=[])
     if len(prompt) + len(ans) > max_length:
         keep = max(max_length - len(ans), 1)
@@ -212,6 +229,38 @@ def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat
     out.input_ids = prompt + ans
     out.labels = [IGNORE_INDEX] * len(prompt) + ans
     return out
+
+
+def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512) -> Encoded:
+    """Encode one QA pair and report truncation (see :func:`encode_qa`)."""
+    if max_length < 2:
+        raise ConfigError(f"max_length must be at least 2, got {max_length}")
+    return _fit(*_split_prompt_answer(tokenizer, question, answer, fmt), max_length)
+
+
+def _batch_ids(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]] if texts else []
+
+
+def encode_qa_many(
+    tokenizer: Any, pairs: list[tuple[str, str]], fmt: PromptFormat, max_length: int = 512
+) -> tuple[list[Encoded], dict[str, list[int]]]:
+    """:func:`encode_qa_full` of every (question, answer) pair — the same ids — and :func:`encode_prompt` of every
+    distinct question, with each distinct prompt rendered once and all texts tokenised in two batched calls (the
+    tokenizer's batch encoding gives each text the ids it gets alone)."""
+    if max_length < 2:
+        raise ConfigError(f"max_length must be at least 2, got {max_length}")
+    eos = _eos_id(tokenizer)
+    questions = list(dict.fromkeys(q for q, _ in pairs))
+    prompt_texts = [_prompt_text(tokenizer, q, fmt) for q in questions]
+    full_texts = [_full_text(tokenizer, q, a, fmt) for q, a in pairs]
+    special = prompt_texts[0][1] if prompt_texts else False
+    prompts = dict(zip(questions, _batch_ids(tokenizer, [t for t, _ in prompt_texts], special)))
+    fulls = _batch_ids(tokenizer, [t for t, _, _ in full_texts], special)
+    out = []
+    for (q, _), full, (_, _, fallback) in zip(pairs, fulls, full_texts):
+        out.append(_fit(prompts[q], _answer_tail(tokenizer, prompts[q], full, fallback, fmt, eos), max_length))
+    return out, prompts
 
 
 def encode_qa(

@@ -57,13 +57,16 @@ def lean_greedy_supported(model: nn.Module, stop_strings: Sequence[str] = ()) ->
 
 @torch.no_grad()
 def greedy_tokens(
-    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None
+    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None,
+    compact_at: float = 0.25,
 ) -> list[list[int]]:
     """Greedy continuation of each left-padded row, EOS and what follows it excluded (see the module docstring).
 
     As ``generate``: positions ``cumsum(mask) − 1`` (0 on padding) then one more per step; the mask dropped when it
     has no padding; logits of the last position only, argmax in float32; a row stops at EOS or after
-    ``max_new_tokens``. A finished row leaves the batch (its cache rows too); the others are unaffected.
+    ``max_new_tokens``. Finished rows leave the batch (their cache rows too) once they are at least ``compact_at`` of
+    the rows still in it (0: at once): removing rows copies the whole cache, so a few steps of a finished row are
+    cheaper than a copy per finished row. A finished row's further outputs are ignored; the others are unaffected.
     """
     n_rows, width = input_ids.shape
     cache = growing_cache(model, reserve=width + max_new_tokens)
@@ -71,27 +74,33 @@ def greedy_tokens(
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     mask = None if bool((attention_mask == 1).all()) else attention_mask
     out: list[list[int]] = [[] for _ in range(n_rows)]
-    alive = list(range(n_rows))
+    rows = list(range(n_rows))  # the item of each batch row
+    done = [False] * n_rows  # per batch row
+    n_done = 0
     step_ids = input_ids
     for step in range(max_new_tokens):
         logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                        logits_to_keep=1, **{arg: cache}).logits
         nxt = logits[:, -1, :].float().argmax(dim=-1)
-        keep = []
         for j, token in enumerate(nxt.tolist()):
-            if token != eos_id:
-                out[alive[j]].append(token)
-                keep.append(j)
-        if not keep or step == max_new_tokens - 1:
+            if done[j]:
+                continue
+            if token == eos_id:
+                done[j] = True
+                n_done += 1
+            else:
+                out[rows[j]].append(token)
+        if n_done == len(rows) or step == max_new_tokens - 1:
             break
-        if len(keep) < len(alive):
+        if n_done and n_done >= compact_at * len(rows):
+            keep = [j for j in range(len(rows)) if not done[j]]
             index = torch.tensor(keep, device=input_ids.device)
             cache.batch_select_indices(index)
             nxt, positions = nxt[index], positions[index]
             mask = mask[index] if mask is not None else None
-            alive = [alive[j] for j in keep]
+            rows, done, n_done = [rows[j] for j in keep], [False] * len(keep), 0
         if mask is not None:
-            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
         positions = positions[:, -1:] + 1
         step_ids = nxt[:, None]
     return out

@@ -80,8 +80,12 @@ if DynamicLayer is not None:
             self.truncate(self.length - abs(tokens_to_remove) if tokens_to_remove < 0 else tokens_to_remove)
 
         def batch_select_indices(self, indices: torch.Tensor) -> None:
-            if self.is_initialized:
-                self._k, self._v = self._k[indices], self._v[indices]
+            if self.is_initialized:  # copies the filled part only, into buffers of the same capacity
+                shape = (indices.numel(), *self._k.shape[1:])
+                k, v = self._k.new_empty(shape), self._v.new_empty(shape)
+                k[:, :, : self.length] = self._k[indices, :, : self.length]
+                v[:, :, : self.length] = self._v[indices, :, : self.length]
+                self._k, self._v = k, v
                 self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
 
         def batch_repeat_interleave(self, repeats: int) -> None:

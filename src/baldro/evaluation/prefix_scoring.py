@@ -20,22 +20,13 @@ from torch import nn
 
 from baldro.core.sequence import cached_hidden_states, has_lean_head, position_ids_from_mask
 from baldro.evaluation.kv_cache import cache_argument, growing_cache, supports_growing_cache
-from baldro.evaluation.scoring import IGNORE_INDEX, SeqScore, by_length_batches, model_device, scores_at
+from baldro.evaluation.scoring import IGNORE_INDEX, SeqScore, by_length_batches, left_pad, model_device, scores_at
+from baldro.evaluation.tree_scoring import score_packed, supports_tree_scoring
 
 
 def supports_prefix_scoring(model: nn.Module) -> bool:
     """Whether ``model`` can be scored from cached prompts: a growing cache and the lean LM head."""
     return supports_growing_cache(model) and has_lean_head(model)
-
-
-def _left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
-        mask[r, width - len(s) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 @torch.no_grad()
@@ -46,7 +37,7 @@ def score_prefixed_batch(
     one) to prompt ``prompts[i]``; every row has the same number of answers."""
     device = model_device(model)
     n_rows, n_var = len(prompts), len(answers[0])
-    ids, mask = _left_pad(prompts, pad_id, device)
+    ids, mask = left_pad(prompts, pad_id, device)
     width = ids.shape[1]
     longest = max(len(a) for row in answers for a in row)
     cache = growing_cache(model, reserve=width + longest)
@@ -84,9 +75,13 @@ def score_prefixed(
     batch_size: int = 32,
     desc: str | None = None,
     progress: bool = True,
+    tree: bool = True,
 ) -> list[list[SeqScore]]:
-    """:func:`score_prefixed_batch` over all items (same order as given), ``batch_size`` questions a batch, grouped
-    by prompt length."""
+    """Scores of every item (same order as given): packed segments ``prompt + prefix tree of its answers``
+    (:func:`~baldro.evaluation.tree_scoring.score_packed`) where the model supports it and ``tree``; else
+    ``batch_size`` questions a batch, grouped by prompt length, one pass per variant (:func:`score_prefixed_batch`)."""
+    if tree and supports_tree_scoring(model):
+        return score_packed(model, prompts, answers, pad_id, batch_size, desc, progress)
     return by_length_batches(
         [len(p) for p in prompts], batch_size,
         lambda batch: score_prefixed_batch(model, [prompts[i] for i in batch], [answers[i] for i in batch], pad_id),

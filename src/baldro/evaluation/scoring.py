@@ -58,33 +58,56 @@ def _pad(seqs: list[list[int]], value: int, device: torch.device) -> torch.Tenso
     return out.to(device)
 
 
+def left_pad(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of ``seqs`` padded on the left to the longest."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+        mask[r, width - len(s) :] = 1
+    return ids.to(device), mask.to(device)
+
+
 def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter."""
     return next(model.parameters()).device
 
 
-def scores_at(model: nn.Module, selected: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n_rows: int) -> list[SeqScore]:
+def scores_at(
+    model: nn.Module, selected: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n_rows: int,
+    index: torch.Tensor | None = None,
+) -> list[SeqScore]:
     """:class:`SeqScore` of ``n_rows`` sequences from the hidden states ``selected[k]`` that predict ``targets[k]``
-    (answer token k of row ``rows[k]``, rows in order): the LM head at those positions only, a chunk at a time."""
+    (answer token k of row ``rows[k]``, rows in order): the LM head at those positions only, a chunk at a time.
+
+    With ``index``, token k is predicted by ``selected[index[k]]`` instead: the head (log-softmax, argmax, mean and
+    variance over the vocabulary) runs once per row of ``selected`` however many tokens read it."""
     device = selected.device
     head = output_head(model)
-    logp_parts, hit_parts, mu_parts, sigma_parts = [], [], [], []
     vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [0])[0]
     chunk = max(16, min(CHUNK_TOKENS, CHUNK_ELEMENTS // vocab)) if vocab else CHUNK_TOKENS
-    for s in range(0, selected.shape[0], chunk):
-        vocab_logp = F.log_softmax(head(selected[s : s + chunk]).float(), dim=-1)
-        tgt = targets[s : s + chunk]
-        logp_parts.append(vocab_logp.gather(1, tgt[:, None])[:, 0])
-        hit_parts.append(vocab_logp.argmax(dim=-1) == tgt)
+    n_sel = selected.shape[0]
+    logp = selected.new_zeros(targets.shape[0], dtype=torch.float32)
+    top = torch.zeros(n_sel, dtype=torch.long, device=device)
+    mu = selected.new_zeros(n_sel, dtype=torch.float32)
+    sigma = selected.new_zeros(n_sel, dtype=torch.float32)
+    for s in range(0, n_sel, chunk):
+        e = min(s + chunk, n_sel)
+        vocab_logp = F.log_softmax(head(selected[s:e]).float(), dim=-1)
+        if index is None:
+            logp[s:e] = vocab_logp.gather(1, targets[s:e, None])[:, 0]
+        else:
+            k = ((index >= s) & (index < e)).nonzero(as_tuple=True)[0]
+            logp[k] = vocab_logp[index[k] - s, targets[k]]
+        top[s:e] = vocab_logp.argmax(dim=-1)
         p = vocab_logp.exp()
-        mu = (p * vocab_logp).sum(-1)
-        mu_parts.append(mu)
-        sigma_parts.append((p * vocab_logp.square()).sum(-1) - mu.square())
-    empty = selected.new_zeros(0, dtype=torch.float32)
-    logp = torch.cat(logp_parts) if logp_parts else empty
-    hits = torch.cat(hit_parts) if hit_parts else torch.zeros(0, dtype=torch.bool, device=device)
-    mu_np = (torch.cat(mu_parts) if mu_parts else empty).cpu().numpy()
-    sigma_np = (torch.cat(sigma_parts) if sigma_parts else empty).cpu().numpy()
+        mu[s:e] = (p * vocab_logp).sum(-1)
+        sigma[s:e] = (p * vocab_logp.square()).sum(-1) - mu[s:e].square()
+    if index is not None:
+        top, mu, sigma = top[index], mu[index], sigma[index]
+    hits = top == targets
+    mu_np, sigma_np = mu.cpu().numpy(), sigma.cpu().numpy()
     counts = torch.bincount(rows, minlength=n_rows).tolist()
     nll_sum = (-logp).new_zeros(n_rows).index_add(0, rows, -logp)
     avg = nll_sum / torch.tensor(counts, dtype=torch.float32, device=device)

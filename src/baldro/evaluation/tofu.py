@@ -1,9 +1,10 @@
 """TOFU evaluation (Maini et al., 2024) with open-unlearning's metric names, definitions and file shapes.
 
-Per split the rows are tokenised once; every (item, answer variant) — answer, paraphrased answer, each perturbed
-answer — is scored in one length-batched forward pass that yields probability, truth-ratio inputs, Min-K% and
-greedy-match statistics together. Each question is answered once by batched greedy generation, and that one answer
-is scored against the answer, the paraphrased answer and every perturbed answer (``*_Q_A_ROUGE``,
+Per split the rows are tokenised once, in batches; each question's prompt and the prefix tree of its answer variants
+— answer, paraphrased answer, each perturbed answer — are scored in packed forward passes that yield probability,
+truth-ratio inputs, Min-K% and greedy-match statistics together (:mod:`.tree_scoring`). Each question is answered once
+by greedy generation, the questions of all splits decoded together (``generation_batch_size`` a batch), and that one
+answer is scored against the answer, the paraphrased answer and every perturbed answer (``*_Q_A_ROUGE``,
 ``*_Q_A_PARA_ROUGE``, ``*_Q_A_PERT_ROUGE``), where open-unlearning re-generates per metric and per perturbed answer.
 
 Splits: ``<forget>_perturbed`` (prefix ``forget``; falls back to the plain ``<forget>`` split), ``retain_perturbed``
@@ -21,7 +22,8 @@ from typing import Any
 from torch import nn
 
 from baldro.core.labels import IGNORE_INDEX
-from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_full, format_label
+from baldro.data.formatting import PromptFormat, cut_prompt, encode_prompt, encode_qa_many, format_label
+from baldro.errors import ConfigError
 from baldro.evaluation import metrics
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
@@ -32,6 +34,8 @@ from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia
 from baldro.evaluation.scoring import SeqScore, score_sequences
 from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
+
+GENERATION_BATCH_FACTOR = 4
 
 
 def _prob_items(scores: list[SeqScore]) -> dict[str, dict[str, float]]:
@@ -52,45 +56,61 @@ class TofuScorer:
     """Scores and generates for one TOFU evaluation of a loaded model: tokenises each split once, scores answer
     variants, generates greedy answers, computes ROUGE items (see :func:`evaluate_tofu`)."""
 
-    def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress):
+    def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
+                 generation_batch_size=None):
         self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
         self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
             batch_size, max_new_tokens, max_length, progress,
         )
+        self.generation_batch_size = generation_batch_size or GENERATION_BATCH_FACTOR * batch_size
         self.encoded: dict[tuple[str, str], Any] = {}  # (split name, what) -> token ids: reused by later calls
+        self.generations: dict[str, list[str]] = {}  # split name -> greedy generations (generate_splits)
 
     def encode(self, split: Split, answers: list[str], what: str) -> tuple[list[list[int]], list[list[int]]]:
         """(input ids, labels) of each (question, answer), tokenised once per (split, what) and then reused."""
-        key = (split.name, what)
-        if key not in self.encoded:
-            ids, labels, truncated = [], [], 0
-            for row, answer in zip(split.rows, answers):
-                enc = encode_qa_full(self.tok, row["question"], answer, self.fmt, self.max_length)
-                truncated += enc.answer_truncated
-                ids.append(enc.input_ids)
-                labels.append(enc.labels)
+        if (split.name, what) not in self.encoded:
+            self.encode_variants(split, [(what, answers)])
+        return self.encoded[(split.name, what)]
+
+    def encode_variants(self, split: Split, variants: list[tuple[str, list[str]]]) -> None:
+        """Tokenise several answer variants of the split at once (:func:`encode_qa_many`: each question's prompt
+        rendered once, batched tokenizer calls); the questions' generation prompts come with them."""
+        if not variants:
+            return
+        questions = [r["question"] for r in split.rows]
+        pairs = [(q, a) for _, answers in variants for q, a in zip(questions, answers)]
+        encoded, prompts = encode_qa_many(self.tok, pairs, self.fmt, self.max_length)
+        for v, (what, _) in enumerate(variants):
+            part = encoded[v * len(questions) : (v + 1) * len(questions)]
+            truncated = sum(enc.answer_truncated for enc in part)
             if truncated:
                 warnings.warn(
                     f"{split.name} ({what}): {truncated} answers longer than max_length={self.max_length} were truncated",
                     stacklevel=3,
                 )
-            self.encoded[key] = (ids, labels)
-        return self.encoded[key]
+            self.encoded[(split.name, what)] = ([e.input_ids for e in part], [e.labels for e in part])
+        self.encoded.setdefault((split.name, "prompts"), [cut_prompt(prompts[q], self.max_length) for q in questions])
 
     def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
+        """(scores, labels) of one answer per question: from the packed / cached-prompt path where it applies."""
         ids, labels = self.encode(split, answers, what)
+        shared = _shared_prompts([(ids, labels)]) if supports_prefix_scoring(self.model) else None
+        if shared is not None:
+            rows = score_prefixed(self.model, *shared, self.pad_id, self.batch_size, f"{split.name}: scoring",
+                                  self.progress)
+            return [row[0] for row in rows], labels
         scores = score_sequences(
             self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress
         )
         return scores, labels
 
     def score_split(self, split: Split) -> dict[str, Any]:
-        """All answer variants of a split: each question's prompt runs once and every variant from its cache
-        (:mod:`.prefix_scoring`); one pass over all (question, variant) sequences where that is not possible."""
-        variants = [("answer", [r["answer"] for r in split.rows])]
-        if split.has_para:
-            variants.append(("para", [r["paraphrased_answer"] for r in split.rows]))
-        variants += [(f"pert{k}", [r["perturbed_answer"][k] for r in split.rows]) for k in range(split.n_pert)]
+        """All answer variants of a split: each question's prompt once, its variants as a prefix tree or from its
+        cache (:func:`.prefix_scoring.score_prefixed`); one pass over all (question, variant) sequences where the
+        variants' prompts differ (truncation) or the model allows neither."""
+        variants = _variants(split)
+        self.encode_variants(split, [(name, answers) for name, answers in variants
+                                     if (split.name, name) not in self.encoded])
         encoded = [self.encode(split, answers, name) for name, answers in variants]
         out: dict[str, Any] = {"labels": {name: enc[1] for (name, _), enc in zip(variants, encoded)}}
         shared = _shared_prompts(encoded) if supports_prefix_scoring(self.model) else None
@@ -110,17 +130,34 @@ class TofuScorer:
             out[name] = flat[j * n : (j + 1) * n]
         return out
 
-    def generate(self, split: Split) -> tuple[list[str], list[str]]:
-        """(decoded prompts, greedy generations) of the split's questions — one generation pass per split."""
+    def prompts(self, split: Split) -> list[list[int]]:
+        """The generation prompt of each question of the split (tokenised once)."""
         key = (split.name, "prompts")
+        if key not in self.encoded:  # with every answer variant of the split (one batched tokenisation)
+            self.encode_variants(split, [(n, a) for n, a in _variants(split) if (split.name, n) not in self.encoded])
         if key not in self.encoded:
             self.encoded[key] = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
-        prompts = self.encoded[key]
+        return self.encoded[key]
+
+    def generate_splits(self, splits: list[Split]) -> None:
+        """Greedy generations of every question of ``splits`` in one pass (batches of ``generation_batch_size``
+        questions of similar prompt length, whatever their split), kept for :meth:`generate`."""
+        prompts = [self.prompts(split) for split in splits]
         gens = generate_greedy(
-            self.model, self.tok, prompts, self.max_new_tokens, self.pad_id, self.batch_size,
-            desc=f"{split.name}: generating", progress=self.progress,
+            self.model, self.tok, [p for part in prompts for p in part], self.max_new_tokens, self.pad_id,
+            self.generation_batch_size, desc="generating", progress=self.progress,
         )
-        return [self.tok.decode(p, skip_special_tokens=True) for p in prompts], gens
+        start = 0
+        for split, part in zip(splits, prompts):
+            self.generations[split.name] = gens[start : start + len(part)]
+            start += len(part)
+
+    def generate(self, split: Split) -> tuple[list[str], list[str]]:
+        """(decoded prompts, greedy generations) of the split's questions (from :meth:`generate_splits` when it ran)."""
+        if split.name not in self.generations:
+            self.generate_splits([split])
+        prompts = self.prompts(split)
+        return [self.tok.decode(p, skip_special_tokens=True) for p in prompts], self.generations[split.name]
 
     def rouge(self, inputs: list[str], gens: list[str], labels: list[list[int]]) -> dict[str, dict[str, Any]]:
         """ROUGE items of generations against the decoded answer labels (open-unlearning's ground truth)."""
@@ -129,6 +166,14 @@ class TofuScorer:
             truth = self.tok.decode([t for t in lab if t >= 0], skip_special_tokens=True).strip()
             items[str(i)] = {**metrics.rouge_scores(gen, truth), "input": prompt, "ground_truth": truth, "generation": gen}
         return items
+
+
+def _variants(split: Split) -> list[tuple[str, list[str]]]:
+    """(name, answers) of each answer variant of the split: answer, paraphrased answer, perturbed answers."""
+    variants = [("answer", [r["answer"] for r in split.rows])]
+    if split.has_para:
+        variants.append(("para", [r["paraphrased_answer"] for r in split.rows]))
+    return variants + [(f"pert{k}", [r["perturbed_answer"][k] for r in split.rows]) for k in range(split.n_pert)]
 
 
 def _shared_prompts(
@@ -209,6 +254,7 @@ def build_tofu_eval(scorer: TofuScorer, splits: dict[str, Split], skipped: dict[
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     forget: dict[str, Any] | None = None
+    scorer.generate_splits([splits[p] for p in ("forget", "retain", "ra", "wf") if p in splits])
     for prefix in ("forget", "retain", "ra", "wf"):
         if prefix not in splits:
             for m in ("Q_A_Prob", "Q_A_PERT_Prob", "Q_A_ROUGE"):
@@ -258,6 +304,7 @@ def evaluate_tofu(
     max_items: int | None = None,
     fmt: PromptFormat | None = None,
     *,
+    generation_batch_size: int | None = None,
     tokenizer: Any = None,
     overwrite: bool = False,
     max_length: int = 512,
@@ -269,12 +316,19 @@ def evaluate_tofu(
     With ``out_dir`` writes ``TOFU_EVAL.json`` and ``TOFU_SUMMARY.json`` there (a non-empty folder is refused unless
     ``overwrite``). ``retain_logs``: the retain model's TOFU_EVAL.json (path or dict) for Forget Quality / PrivLeak.
     ``max_items`` keeps the first rows of every split (for quick checks; Forget Quality then needs matching logs).
+    ``batch_size`` questions are scored a batch; greedy generation runs the questions of all splits together,
+    ``generation_batch_size`` a batch (default ``GENERATION_BATCH_FACTOR × batch_size``: finished rows leave a batch,
+    so a larger one keeps more rows busy per decoding step; its KV cache is what bounds it).
     """
+    for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
     retain, retain_name = checked_retain(retain_logs)
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
-    scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress)
+    scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress,
+                        generation_batch_size)
     summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)
