@@ -121,3 +121,41 @@ def test_bad_pad_masking_in_the_python_api(eos_pad, mini_tofu):
     model, tok = eos_pad
     with pytest.raises(ConfigError, match="pad_masking 'TOKEN' must be"):
         _ours(model, tok, mini_tofu, "TOKEN")
+
+
+def test_curves_take_the_mode_from_eval_or_data(mini_tofu):
+    import warnings
+
+    from baldro.errors import ConfigError
+    from baldro.evaluation.trajectory import trajectory_callback
+
+    data = {"source": str(mini_tofu)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no retain logs
+        assert trajectory_callback({"data": data, "eval_every": 2}).pad_masking == "position"
+        assert trajectory_callback({"data": {**data, "pad_masking": "token"}, "eval_every": 2}).pad_masking == "token"
+        cb = trajectory_callback({"data": {**data, "pad_masking": "token"}, "eval_every": 2,
+                                  "eval": {"pad_masking": "position"}})
+        assert cb.pad_masking == "position"
+        with pytest.raises(ConfigError, match="^eval.pad_masking 'tok' must be"):
+            trajectory_callback({"data": data, "eval_every": 2, "eval": {"pad_masking": "tok"}})
+
+
+def test_muse_token_masking_is_recorded_and_equal_where_the_pad_never_occurs(random_tiny_model, tmp_path):
+    from baldro.evaluation.muse import evaluate_muse
+
+    for rel, rows in (("verbmem/forget.json", [{"prompt": f"Author {i} wrote", "gt": " a green book."} for i in range(3)]),
+                      ("privleak/forget.json", [f"The book of author {i} is red." for i in range(4)]),
+                      ("privleak/holdout.json", [{"text": f"Question: who is author {i}?"} for i in range(3)])):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps(rows))
+    runs = {mode: evaluate_muse(str(random_tiny_model), tmp_path, batch_size=2, verbmem_max_new_tokens=4,
+                                progress=False, return_eval=True, pad_masking=mode) for mode in ("position", "token")}
+    (s_pos, ev_pos), (s_tok, ev_tok) = runs["position"], runs["token"]
+    assert ev_tok["pad_masking"] == s_tok["pad_masking"] == "token" and s_pos["pad_masking"] == "position"
+    for name in ("forget_verbmem_ROUGE", "extraction_strength", "mia_min_k", "mia_loss"):
+        assert s_tok[name] == pytest.approx(s_pos[name], rel=1e-5, abs=1e-7), name
+    per_item = [[v["score"] for v in ev["mia_loss"]["forget"]["value_by_index"].values()] for ev in (ev_tok, ev_pos)]
+    assert per_item[0] == pytest.approx(per_item[1], rel=1e-5)
+    gens = [v["generation"] for v in ev_tok["forget_verbmem_ROUGE"]["value_by_index"].values()]
+    assert gens == [v["generation"] for v in ev_pos["forget_verbmem_ROUGE"]["value_by_index"].values()]
