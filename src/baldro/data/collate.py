@@ -1,7 +1,9 @@
 """Torch datasets and collators for QA training and unlearning.
 
 * :class:`QADataset` encodes rows once (see :mod:`baldro.data.formatting`); an item carries its row ``index``.
-* :class:`QACollator` pads items into tensors (labels padded with −100), on the right or the left.
+* :class:`QACollator` pads items into tensors (labels padded with −100), on the right or the left; its
+  ``pad_masking`` (:mod:`baldro.core.padmask`) masks padding positions (``position``) or, as open-unlearning's
+  collator, every token equal to the pad id (``token``).
 * :class:`UnlearnDataset` pairs every forget item with a retain item drawn from a generator seeded by
   (seed, process rank, epoch, forget index): deterministic, and different on every rank (open-unlearning's
   ``ForgetRetainDataset`` draws with the global torch RNG, so all ranks draw the *same* retain samples).
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from baldro.core.padmask import DEFAULT_PAD_MASKING, arange_positions, check_pad_masking, token_mask
 from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_qa_full, warn_truncations
 from baldro.errors import ConfigError, DataError
 
@@ -71,13 +74,18 @@ def _pad_value(tokenizer: Any) -> int:
 
 class QACollator:
     """Pads items to the longest in the batch: ``input_ids`` (pad token), ``attention_mask`` (0), ``labels`` (−100),
-    plus ``index`` (LongTensor of row indices). ``padding_side``: "right" for training, "left" for generation."""
+    plus ``index`` (LongTensor of row indices). ``padding_side``: "right" for training, "left" for generation.
 
-    def __init__(self, tokenizer: Any, padding_side: str = "right") -> None:
+    ``pad_masking="token"``: open-unlearning's ``DataCollatorForSupervisedDataset`` mask, ``attention_mask =
+    input_ids != pad_id`` (real tokens equal to the pad id masked too), plus ``position_ids`` = ``0..T-1``, the
+    positions its model call gets (no ``position_ids`` passed); see :mod:`baldro.core.padmask`."""
+
+    def __init__(self, tokenizer: Any, padding_side: str = "right", pad_masking: str = DEFAULT_PAD_MASKING) -> None:
         if padding_side not in ("left", "right"):
             raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         self.pad_id = _pad_value(tokenizer)
         self.padding_side = padding_side
+        self.pad_masking = check_pad_masking(pad_masking, "data.pad_masking")
 
     def __call__(self, items: list[Item]) -> dict[str, torch.Tensor]:
         width = max(len(it["input_ids"]) for it in items)
@@ -90,6 +98,9 @@ class QACollator:
                 pad = [fill] * (width - len(seq))
                 rows.append(pad + seq if self.padding_side == "left" else seq + pad)
             out[key] = torch.tensor(rows, dtype=torch.long)
+        if self.pad_masking == "token":
+            out["attention_mask"] = token_mask(out["input_ids"], self.pad_id)
+            out["position_ids"] = arange_positions(out["input_ids"]).clone()
         out["index"] = torch.tensor([int(it["index"]) for it in items], dtype=torch.long)
         return out
 
@@ -153,8 +164,8 @@ class UnlearnCollator:
     """Collates each part of :class:`UnlearnDataset` items with :class:`QACollator`:
     ``{"forget": {...}, "retain": {...}, "idk": {...}}`` (parts present in the items)."""
 
-    def __init__(self, tokenizer: Any, padding_side: str = "right") -> None:
-        self.inner = QACollator(tokenizer, padding_side)
+    def __init__(self, tokenizer: Any, padding_side: str = "right", pad_masking: str = DEFAULT_PAD_MASKING) -> None:
+        self.inner = QACollator(tokenizer, padding_side, pad_masking)
 
     def __call__(self, items: list[Item]) -> dict[str, dict[str, torch.Tensor]]:
         return {key: self.inner([it[key] for it in items]) for key in ("forget", "retain", "idk") if key in items[0]}

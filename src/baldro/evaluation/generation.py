@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from baldro.core.padmask import token_mask
 from baldro.evaluation.kv_cache import cache_argument, growing_cache, supports_growing_cache
 from baldro.evaluation.scoring import length_batches, model_device
 
@@ -117,12 +118,16 @@ def generate_greedy(
     stop_strings: Sequence[str] = (),
     desc: str | None = None,
     progress: bool = True,
+    pad_masking: str = "position",
 ) -> list[str]:
-    """Greedy continuations of token-id prompts (same order as given), decoded and cut."""
+    """Greedy continuations of token-id prompts (same order as given), decoded and cut.
+
+    ``pad_masking="token"``: transformers' ``generate`` with open-unlearning's mask (every token equal to ``pad_id``
+    hidden, prompt tokens included; positions from that mask, as ``generate`` derives them), never the lean loop."""
     eos = tokenizer.eos_token_id
     device = model_device(model)
     out: list[str] = [""] * len(prompts)
-    lean = lean_greedy_supported(model, stop_strings)
+    lean = pad_masking != "token" and lean_greedy_supported(model, stop_strings)
     for batch in tqdm(length_batches([len(p) for p in prompts], batch_size), desc=desc, disable=not progress, leave=False):
         width = max(len(prompts[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -131,6 +136,8 @@ def generate_greedy(
             p = prompts[i]
             ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[r, width - len(p) :] = 1
+        if pad_masking == "token":
+            mask = token_mask(ids, pad_id)
         if lean:
             for r, tokens in zip(batch, greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos)):
                 out[r] = tokenizer.decode(tokens, skip_special_tokens=True).strip()

@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.core.positions import max_positions
 from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
 from baldro.data.pretraining import pretraining_item
@@ -37,7 +38,7 @@ from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
+from baldro.evaluation.summary import FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, summarize
 
 KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
 MIA_MAX_LENGTH = 2048
@@ -68,8 +69,9 @@ class MuseScorer:
     """Scores and generates for one MUSE evaluation of a loaded model, cutting sequences to the model's positions
     (see :func:`evaluate_muse`)."""
 
-    def __init__(self, model, tokenizer, pad_id, batch_size, progress):
+    def __init__(self, model, tokenizer, pad_id, batch_size, progress, pad_masking=DEFAULT_PAD_MASKING):
         self.model, self.tok, self.pad_id = model, tokenizer, pad_id
+        self.pad_masking = check_pad_masking(pad_masking)
         self.batch_size, self.progress = batch_size, progress
         self.limit = model_position_limit(model)
         self.capped: set[str] = set()
@@ -96,7 +98,7 @@ class MuseScorer:
         ids = [self._fit_prompt(name, list(self.tok(p)["input_ids"]), max_new_tokens) for p in prompts]
         gens = generate_greedy(
             self.model, self.tok, ids, max_new_tokens, self.pad_id, self.batch_size, stops,
-            desc=f"{name}: generating", progress=self.progress,
+            desc=f"{name}: generating", progress=self.progress, pad_masking=self.pad_masking,
         )
         return {
             "agg_value": None,
@@ -115,7 +117,8 @@ class MuseScorer:
             enc = [(ids[: self.limit], lab[: self.limit]) for ids, lab in enc]
         labels = [e[1] for e in enc]
         scores = score_sequences(
-            self.model, [e[0] for e in enc], labels, self.pad_id, self.batch_size, f"{name}: scoring", self.progress
+            self.model, [e[0] for e in enc], labels, self.pad_id, self.batch_size, f"{name}: scoring", self.progress,
+            self.pad_masking,
         )
         return scores, labels
 
@@ -158,6 +161,7 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
     fill_agg_values(out, "muse")
     out[SKIPPED_KEY] = reasons
     out[FORMAT_KEY] = "plain"
+    out[PAD_MASKING_KEY] = scorer.pad_masking
     return out
 
 
@@ -175,13 +179,16 @@ def evaluate_muse(
     knowmem_max_new_tokens: int = 32,
     progress: bool = True,
     return_eval: bool = False,
+    pad_masking: str = DEFAULT_PAD_MASKING,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on MUSE; returns the summary (and the eval dict with ``return_eval``).
 
     With ``out_dir`` writes ``MUSE_EVAL.json`` and ``MUSE_SUMMARY.json`` (a non-empty folder is refused unless
     ``overwrite``). ``retain_logs``: the retrained model's MUSE_EVAL.json, whose ``mia_min_k`` AUC is PrivLeak's
-    reference (0.5 without it).
+    reference (0.5 without it). ``pad_masking``: as in :func:`baldro.evaluation.tofu.evaluate_tofu` (MUSE's texts
+    rarely hold the pad token; recorded in both files).
     """
+    check_pad_masking(pad_masking, "pad_masking")
     retain, retain_name = load_retain(retain_logs)
     if retain is not None:
         retain_mia_auc(retain, retain_name)
@@ -190,7 +197,7 @@ def evaluate_muse(
     if folder.is_dir() and not any((folder / s).is_dir() for s in MUSE_LAYOUT):
         raise DataError(f"{folder}: not a MUSE folder (expected knowmem/, verbmem/, privleak/ subfolders)")
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
-    scorer = MuseScorer(model, tok, pad_id, batch_size, progress)
+    scorer = MuseScorer(model, tok, pad_id, batch_size, progress, pad_masking)
     tokens = {"verbmem": verbmem_max_new_tokens, "knowmem": knowmem_max_new_tokens}
     eval_json = build_muse_eval(scorer, data_source, max_items, tokens)
     summary = summarize(eval_json, retain, "muse", retain_name=retain_name)

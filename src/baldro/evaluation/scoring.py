@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from baldro.core.padmask import arange_positions, token_mask
 from baldro.core.sequence import IGNORE_INDEX, answer_positions, final_hidden_states, output_head
 
 CHUNK_TOKENS = 1024
@@ -123,13 +124,19 @@ def scores_at(
 
 
 @torch.no_grad()
-def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[int]], pad_id: int) -> list[SeqScore]:
-    """:class:`SeqScore` of each (input_ids, labels) pair, in order, from one right-padded forward pass."""
+def score_batch(model: nn.Module, input_ids: list[list[int]], labels: list[list[int]], pad_id: int,
+                pad_masking: str = "position") -> list[SeqScore]:
+    """:class:`SeqScore` of each (input_ids, labels) pair, in order, from one right-padded forward pass.
+
+    ``pad_masking="token"``: open-unlearning's batch (:mod:`baldro.core.padmask`): the mask hides every token equal
+    to ``pad_id`` and positions are ``0..T-1``, as its ``model(**batch)`` call gets them."""
     device = model_device(model)
     ids = _pad(input_ids, pad_id, device)
     lab = _pad(labels, IGNORE_INDEX, device)
-    mask = _pad([[1] * len(s) for s in input_ids], 0, device)
-    hidden = final_hidden_states(model, ids, mask)
+    if pad_masking == "token":
+        hidden = final_hidden_states(model, ids, token_mask(ids, pad_id), position_ids=arange_positions(ids))
+    else:
+        hidden = final_hidden_states(model, ids, _pad([[1] * len(s) for s in input_ids], 0, device))
     rows, cols, targets = answer_positions(lab)
     return scores_at(model, hidden[rows, cols], targets, rows, len(input_ids))
 
@@ -142,11 +149,14 @@ def score_sequences(
     batch_size: int = 32,
     desc: str | None = None,
     progress: bool = True,
+    pad_masking: str = "position",
 ) -> list[SeqScore]:
-    """:class:`SeqScore` for every sequence (same order as given), batched by length."""
+    """:class:`SeqScore` for every sequence (same order as given), batched by length (``pad_masking``: see
+    :func:`score_batch`)."""
     return by_length_batches(
         [len(s) for s in input_ids], batch_size,
-        lambda batch: score_batch(model, [input_ids[i] for i in batch], [labels[i] for i in batch], pad_id),
+        lambda batch: score_batch(model, [input_ids[i] for i in batch], [labels[i] for i in batch], pad_id,
+                                  pad_masking),
         desc, progress)
 
 

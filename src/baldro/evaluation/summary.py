@@ -32,6 +32,8 @@ MODEL_UTILITY_KEYS = (
 DERIVED = ("forget_quality", "model_utility", "privleak")
 SKIPPED_KEY = "skipped"
 FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
+PAD_MASKING_KEY = "pad_masking"  # position | token (baldro.core.padmask); files without it: position (or open-unlearning's)
+METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -115,7 +117,7 @@ def summarize(
     summary: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for name, entry in eval_json.items():
-        if name in DERIVED or name in (SKIPPED_KEY, FORMAT_KEY) or not isinstance(entry, Mapping):
+        if name in DERIVED or name in METADATA_KEYS or not isinstance(entry, Mapping):
             continue
         try:
             summary[name] = aggregate(name, entry, benchmark)
@@ -130,8 +132,9 @@ def summarize(
             skipped[name] = hints.get(name, "not in the eval file (its inputs were not evaluated)")
     if skipped:
         summary[SKIPPED_KEY] = skipped
-    if isinstance(eval_json.get(FORMAT_KEY), str):
-        summary[FORMAT_KEY] = eval_json[FORMAT_KEY]
+    for key in (FORMAT_KEY, PAD_MASKING_KEY):
+        if isinstance(eval_json.get(key), str):
+            summary[key] = eval_json[key]
     return summary
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from baldro.core.labels import IGNORE_INDEX
+from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.data.formatting import PromptFormat, cut_prompt, encode_prompt, encode_qa_many, format_label
 from baldro.errors import ConfigError
 from baldro.evaluation import metrics
@@ -32,7 +33,7 @@ from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, SKIPPED_KEY, summarize
+from baldro.evaluation.summary import FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, summarize
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 GENERATION_BATCH_FACTOR = 4
@@ -57,8 +58,9 @@ class TofuScorer:
     variants, generates greedy answers, computes ROUGE items (see :func:`evaluate_tofu`)."""
 
     def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
-                 generation_batch_size=None):
+                 generation_batch_size=None, pad_masking=DEFAULT_PAD_MASKING):
         self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
+        self.pad_masking = check_pad_masking(pad_masking)
         self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
             batch_size, max_new_tokens, max_length, progress,
         )
@@ -94,15 +96,21 @@ class TofuScorer:
     def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
         """(scores, labels) of one answer per question: from the packed / cached-prompt path where it applies."""
         ids, labels = self.encode(split, answers, what)
-        shared = _shared_prompts([(ids, labels)]) if supports_prefix_scoring(self.model) else None
+        shared = _shared_prompts([(ids, labels)]) if self._fast_scoring() else None
         if shared is not None:
             rows = score_prefixed(self.model, *shared, self.pad_id, self.batch_size, f"{split.name}: scoring",
                                   self.progress)
             return [row[0] for row in rows], labels
         scores = score_sequences(
-            self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress
+            self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring", self.progress,
+            self.pad_masking,
         )
         return scores, labels
+
+    def _fast_scoring(self) -> bool:
+        """Whether the packed-tree / cached-prompt paths apply: the model supports them and padding is masked by
+        position (``pad_masking: token`` takes full-sequence passes with open-unlearning's mask)."""
+        return self.pad_masking == "position" and supports_prefix_scoring(self.model)
 
     def score_split(self, split: Split) -> dict[str, Any]:
         """All answer variants of a split: each question's prompt once, its variants as a prefix tree or from its
@@ -113,7 +121,7 @@ class TofuScorer:
                                      if (split.name, name) not in self.encoded])
         encoded = [self.encode(split, answers, name) for name, answers in variants]
         out: dict[str, Any] = {"labels": {name: enc[1] for (name, _), enc in zip(variants, encoded)}}
-        shared = _shared_prompts(encoded) if supports_prefix_scoring(self.model) else None
+        shared = _shared_prompts(encoded) if self._fast_scoring() else None
         if shared is not None:
             prompts, answers = shared
             scores = score_prefixed(self.model, prompts, answers, self.pad_id, self.batch_size,
@@ -124,7 +132,7 @@ class TofuScorer:
         ids = [i for enc in encoded for i in enc[0]]
         labels = [lab for enc in encoded for lab in enc[1]]
         flat = score_sequences(self.model, ids, labels, self.pad_id, self.batch_size, f"{split.name}: scoring",
-                               self.progress)
+                               self.progress, self.pad_masking)
         n = len(split.rows)
         for j, (name, _) in enumerate(variants):
             out[name] = flat[j * n : (j + 1) * n]
@@ -145,7 +153,7 @@ class TofuScorer:
         prompts = [self.prompts(split) for split in splits]
         gens = generate_greedy(
             self.model, self.tok, [p for part in prompts for p in part], self.max_new_tokens, self.pad_id,
-            self.generation_batch_size, desc="generating", progress=self.progress,
+            self.generation_batch_size, desc="generating", progress=self.progress, pad_masking=self.pad_masking,
         )
         start = 0
         for split, part in zip(splits, prompts):
@@ -289,6 +297,7 @@ def run_tofu_eval(
     """(summary, TOFU_EVAL.json dict) of ``scorer``'s model on ``splits`` — the one path every TOFU evaluation takes."""
     eval_json = build_tofu_eval(scorer, splits, skipped)
     eval_json[FORMAT_KEY] = format_label(scorer.fmt, scorer.tok)
+    eval_json[PAD_MASKING_KEY] = scorer.pad_masking
     summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
     return summary, with_derived(eval_json, summary)
 
@@ -310,6 +319,7 @@ def evaluate_tofu(
     max_length: int = 512,
     progress: bool = True,
     return_eval: bool = False,
+    pad_masking: str = DEFAULT_PAD_MASKING,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on TOFU; returns the summary (and the eval dict with ``return_eval``).
 
@@ -319,7 +329,11 @@ def evaluate_tofu(
     ``batch_size`` questions are scored a batch; greedy generation runs the questions of all splits together,
     ``generation_batch_size`` a batch (default ``GENERATION_BATCH_FACTOR × batch_size``: finished rows leave a batch,
     so a larger one keeps more rows busy per decoding step; its KV cache is what bounds it).
+    ``pad_masking``: ``position`` (default: padding positions masked, the fast scoring and decoding paths) or
+    ``token`` (open-unlearning's ``attention_mask = input_ids != pad_token_id``, real pad-id tokens included:
+    full-sequence scoring and transformers' ``generate``; :mod:`baldro.core.padmask`). Recorded in both files.
     """
+    check_pad_masking(pad_masking, "pad_masking")
     for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
@@ -328,7 +342,7 @@ def evaluate_tofu(
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress,
-                        generation_batch_size)
+                        generation_batch_size, pad_masking)
     summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)

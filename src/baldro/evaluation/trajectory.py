@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.data.formatting import PromptFormat
 from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
@@ -41,7 +42,8 @@ from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 
 TRAJECTORY_FILE = "trajectory.jsonl"
-EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format")
+EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format",
+             "pad_masking")
 NO_RETAIN = (
     "eval.retain_logs is not set: trajectory.jsonl will have forget_quality null; set it to the retain model's "
     "TOFU_EVAL.json (baldro eval tofu of the retain model) to get Forget Quality"
@@ -113,7 +115,8 @@ class TrajectoryCallback(TrainerCallback):
 
     ``source`` / ``forget_split``: the TOFU-style data; ``retain_logs``: the retain model's TOFU_EVAL.json (path or
     dict; cut to the first ``max_items`` forget items when it has more); ``max_items`` keeps the first rows of every
-    split; ``fmt``, ``batch_size``, ``max_new_tokens``, ``max_length`` as in :func:`~baldro.evaluation.tofu.evaluate_tofu`.
+    split; ``fmt``, ``batch_size``, ``max_new_tokens``, ``max_length``, ``pad_masking`` as in
+    :func:`~baldro.evaluation.tofu.evaluate_tofu`.
     """
 
     def __init__(
@@ -128,10 +131,12 @@ class TrajectoryCallback(TrainerCallback):
         max_new_tokens: int = 200,
         max_length: int = 512,
         file_name: str = TRAJECTORY_FILE,
+        pad_masking: str = DEFAULT_PAD_MASKING,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ConfigError(f"eval_every={every!r} must be a positive integer (optimizer steps between evaluations)")
         self.every, self.file_name = every, file_name
+        self.pad_masking = check_pad_masking(pad_masking, "eval.pad_masking")
         self.splits, self.skipped = load_tofu_eval_splits(source, forget_split, max_items)
         retain, self.retain_name = checked_retain(retain_logs)
         n = len(self.splits["forget"].rows)
@@ -147,7 +152,7 @@ class TrajectoryCallback(TrainerCallback):
             if tokenizer.pad_token_id is None:
                 raise ConfigError("the tokenizer has no pad token; set one (e.g. the EOS token) before training")
             self.scorer = TofuScorer(model, tokenizer, int(tokenizer.pad_token_id), self.fmt, self.batch_size,
-                               self.max_new_tokens, self.max_length, progress=False)
+                               self.max_new_tokens, self.max_length, progress=False, pad_masking=self.pad_masking)
         self.scorer.model = model
         was_training = model.training
         model.eval()
@@ -245,4 +250,5 @@ def trajectory_callback(cfg: Mapping[str, Any]) -> TrajectoryCallback | None:
         batch_size=_positive_int(section.get("batch_size", 32), "eval.batch_size"),
         max_new_tokens=_positive_int(section.get("max_new_tokens", 200), "eval.max_new_tokens"),
         max_length=_positive_int(section.get("max_length", 512), "eval.max_length"),
+        pad_masking=section.get("pad_masking", data.get("pad_masking", DEFAULT_PAD_MASKING)),
     )

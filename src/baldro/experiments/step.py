@@ -58,6 +58,8 @@ def unlearn_then_evaluate(config: dict[str, Any], run_dir: str | Path, method: s
     model_dir = unlearn_into(run_dir / "train", config)
     data = config.get("data") or {}
     options = {"fmt": prompt_format(data.get("format")), **(eval_options or {})}
+    if "pad_masking" in data:  # evaluated with the training batches' mask (open-unlearning's with ``token``)
+        options.setdefault("pad_masking", data["pad_masking"])
     evaluate_into(run_dir / "eval", model_dir, data["source"], data.get("forget_split", "forget10"), retain_logs,
                   options)
     write_run_info(run_dir, method, seed)

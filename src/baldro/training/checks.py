@@ -116,6 +116,14 @@ def check_max_length(data: dict[str, Any]) -> None:
     number("data.max_length", data.get("max_length"), integer=True, minimum=0, strict=True)
 
 
+def check_data_pad_masking(data: dict[str, Any]) -> None:
+    """``data.pad_masking``, when set: position | token (:mod:`baldro.core.padmask`)."""
+    if "pad_masking" in data:
+        from baldro.core.padmask import check_pad_masking
+
+        check_pad_masking(data["pad_masking"], "data.pad_masking")
+
+
 def check_unlearn_values(cfg: dict[str, Any]) -> None:
     """γ (``forget_weight``), λ (``retain.weight``), counts and seeds of an unlearning config."""
     number("forget_weight", cfg.get("forget_weight"), minimum=0)
@@ -125,6 +133,7 @@ def check_unlearn_values(cfg: dict[str, Any]) -> None:
     data = cfg.get("data") or {}
     check_max_length(data)
     number("data.idk_seed", data.get("idk_seed"), integer=True, minimum=0)
+    check_data_pad_masking(data)
     number("log_every", cfg.get("log_every"), integer=True, minimum=0, strict=True, allow_none=True)
     number("chunk_tokens", cfg.get("chunk_tokens"), integer=True, minimum=0, strict=True)
 

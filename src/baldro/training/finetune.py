@@ -14,12 +14,12 @@ from torch.utils.data import ConcatDataset
 
 from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
-from baldro.training.checks import check_max_length
+from baldro.training.checks import check_data_pad_masking, check_max_length
 from baldro.training.config import section
 from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
 from baldro.training.run_config import FinetuneConfig, RunConfig
 
-FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length")
+FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length", "pad_masking")
 FINETUNE_DEFAULTS: dict[str, Any] = {
     "model": {"dtype": "float32"},
     "data": {"split": "full", "kind": "qa", "max_length": 512},
@@ -31,16 +31,19 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
 
 
 class ModelInputsCollator:
-    """``QACollator`` without the ``index`` column (the model's forward does not take it)."""
+    """``QACollator`` without the ``index`` column (the model's forward does not take it). ``pad_masking``: see
+    :class:`~baldro.data.collate.QACollator`; its ``0..T-1`` positions are dropped, as the model gives itself those
+    (the Trainer calls it without ``position_ids``, as open-unlearning's does)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, pad_masking: str = "position") -> None:
         from baldro.data.collate import QACollator
 
-        self.inner = QACollator(tokenizer)
+        self.inner = QACollator(tokenizer, pad_masking=pad_masking)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.inner(items)
         batch.pop("index", None)
+        batch.pop("position_ids", None)
         return batch
 
 
@@ -48,6 +51,7 @@ def check_finetune(cfg: dict[str, Any]) -> None:
     """The data section's values, before the run starts."""
     data = section(cfg, "data")
     check_max_length(data)
+    check_data_pad_masking(data)
     if data.get("kind") not in ("qa", "text"):
         raise ConfigError(f"data.kind {data.get('kind')!r} must be 'qa' or 'text'")
 
@@ -70,7 +74,7 @@ def build_finetune_trainer(run: TrainingRun) -> Any:
         model=run.model,
         args=run.args,
         train_dataset=finetune_dataset(run.config.data, run.tokenizer, run.model),
-        data_collator=ModelInputsCollator(run.tokenizer),
+        data_collator=ModelInputsCollator(run.tokenizer, run.config.data.get("pad_masking", "position")),
         processing_class=run.tokenizer,
     )
 

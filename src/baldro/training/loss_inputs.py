@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from baldro.core.labels import IGNORE_INDEX
 from baldro.core.sequence import (
     answer_token_kl,
     final_hidden_states,
@@ -28,11 +29,15 @@ if TYPE_CHECKING:
 
 
 def rows_of(part: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
-    """The given rows of a collated part, with trailing all-padding columns removed."""
+    """The given rows of a collated part, with trailing all-padding columns removed (a column is kept while a row
+    attends to it or labels it: with ``pad_masking: token`` a final EOS can be masked in every row)."""
     out = {k: v[rows] for k, v in part.items() if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] > 0}
     mask = out.get("attention_mask")
     if mask is not None and mask.dim() == 2 and mask.numel():
-        used = mask.any(dim=0).nonzero()
+        used = mask.bool().any(dim=0)
+        if "labels" in out and out["labels"].shape == mask.shape:
+            used |= (out["labels"] != IGNORE_INDEX).any(dim=0)
+        used = used.nonzero()
         width = int(used.max()) + 1 if used.numel() else mask.shape[1]
         out = {k: (v[:, :width] if v.dim() == 2 else v) for k, v in out.items()}
     return out
@@ -55,6 +60,7 @@ def reference_logp(
             part.get("attention_mask"),
             trainer.chunk_tokens,
             forward_context=trainer._policy_context(model),
+            position_ids=part.get("position_ids"),
         )
     return stats.logp_sum
 
@@ -65,7 +71,8 @@ def forget_inputs(
     """The objective's inputs on the forget batch (optionally only ``rows``), with autograd as the caller sets."""
     forget = inputs["forget"] if rows is None else rows_of(inputs["forget"], rows)
     stats = model_sequence_stats(
-        model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), trainer.chunk_tokens
+        model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), trainer.chunk_tokens,
+        position_ids=forget.get("position_ids"),
     )
     fi = ForgetInputs(stats=stats)
     if trainer.objective.needs_reference:
@@ -75,7 +82,8 @@ def forget_inputs(
             raise ValueError(f"objective {trainer.objective!r} needs refusal answers: pass idk_dataset")
         idk = inputs["idk"] if rows is None else rows_of(inputs["idk"], rows)
         fi.idk_stats = model_sequence_stats(
-            model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), trainer.chunk_tokens
+            model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), trainer.chunk_tokens,
+            position_ids=idk.get("position_ids"),
         )
         if trainer.objective.needs_reference:
             fi.ref_idk_logp = reference_logp(trainer, idk, "idk", model)
@@ -87,13 +95,16 @@ def retain_inputs(trainer: UnlearnTrainer, model: nn.Module, retain: dict[str, T
     term = trainer.loss_fn.retain
     if term is None or not term.needs_reference_logits:
         stats = model_sequence_stats(
-            model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), trainer.chunk_tokens
+            model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), trainer.chunk_tokens,
+            position_ids=retain.get("position_ids"),
         )
         return RetainInputs(stats=stats)
-    hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"))
+    positions = retain.get("position_ids")
+    hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"), position_ids=positions)
     with torch.no_grad():
         ref_hidden = final_hidden_states(
-            trainer.reference_model, retain["input_ids"], retain.get("attention_mask"), trainer._policy_context(model)
+            trainer.reference_model, retain["input_ids"], retain.get("attention_mask"), trainer._policy_context(model),
+            positions,
         )
     head, labels = output_head(model), retain["labels"]
     ref_head = output_head(trainer.reference_model)

@@ -100,6 +100,7 @@ def compute_reference_cache(
                 b["attention_mask"].to(device),
                 chunk_tokens,
                 forward_context,
+                b["position_ids"].to(device) if "position_ids" in b else None,
             )
             found[part][0].append(b["index"].cpu())
             found[part][1].append(stats.logp_sum.float().cpu())

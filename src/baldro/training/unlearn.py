@@ -1,7 +1,8 @@
 """``run_unlearn(config) -> Path``: the unlearning run behind ``baldro unlearn``.
 
 Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, kind (qa: TOFU-style splits | text: MUSE
-``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
+``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed,
+pad_masking (position | token: open-unlearning's collator mask, :mod:`baldro.core.padmask`; default position)}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
 null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
 ``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``, ``compat`` (paper |
 released: the released BalDRO code's definitions, :mod:`baldro.training.compat`); ``eval_every``,
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from baldro import aggregators, objectives, retain
+from baldro.core.padmask import DEFAULT_PAD_MASKING
 from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.modeling.loading import load_model
@@ -44,7 +46,7 @@ UNLEARN_KEYS = (
     "compat",
     *CURVE_KEYS,
 )
-UNLEARN_DATA_KEYS = ("source", "kind", "forget_split", "retain_split", "format", "max_length", "idk_seed")
+UNLEARN_DATA_KEYS = ("source", "kind", "forget_split", "retain_split", "format", "max_length", "idk_seed", "pad_masking")
 UNLEARN_DEFAULTS: dict[str, Any] = {
     "model": {"dtype": "float32"},
     "data": {"kind": "qa", "forget_split": "forget10", "retain_split": "retain90", "max_length": 512, "idk_seed": 0},
@@ -122,6 +124,7 @@ def parse_unlearn(config: dict[str, Any]) -> UnlearnConfig:
 
 
 def build_unlearn_trainer(run: TrainingRun) -> Any:
+    from baldro.data.collate import UnlearnCollator
     from baldro.data.refusals import idk_rows
     from baldro.data.tofu import load_tofu_split
     from baldro.training.trainer import UnlearnTrainer
@@ -142,6 +145,7 @@ def build_unlearn_trainer(run: TrainingRun) -> Any:
     if retain_term is not None and retain_term.needs_reference_logits:
         reference_model = load_model(config.model)
     return UnlearnTrainer(
+        data_collator=UnlearnCollator(run.tokenizer, pad_masking=data.get("pad_masking", DEFAULT_PAD_MASKING)),
         model=run.model,
         args=run.args,
         forget_dataset=forget,
