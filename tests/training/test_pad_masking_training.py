@@ -90,3 +90,11 @@ def test_unlearn_run_with_token_masking(tiny_model_dir, synth_dir, tmp_path):
         caches[mode] = load_file(str(out / "reference_logp.safetensors"))["forget"]
         assert yaml.safe_load((out / "config.yaml").read_text())["data"]["pad_masking"] == mode
     torch.testing.assert_close(caches["token"], caches["position"], rtol=1e-5, atol=1e-5)
+
+
+def test_compat_released_trains_with_open_unlearnings_mask_unless_told_otherwise():
+    base = {"model": {"path": "m"}, "data": {"source": "d"}, "output_dir": "o"}
+    assert resolve_unlearn({**base, "compat": "released"})["data"]["pad_masking"] == "token"
+    chosen = resolve_unlearn({**base, "compat": "released", "data": {"source": "d", "pad_masking": "position"}})
+    assert chosen["data"]["pad_masking"] == "position"  # an explicit setting wins
+    assert "pad_masking" not in resolve_unlearn({**base, "compat": "paper"})["data"]

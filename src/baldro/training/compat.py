@@ -13,6 +13,10 @@ options, and nowhere else; docs/compat.md has the table.
   likelihood for every objective (``rank_by: likelihood``), the retain term on a random subset of k retain rows
   (``retain_rows: kept``).
 * ``satimp`` under ``mean`` or ``group``: the token mean over the (kept) batch (``granularity: token``).
+* the batches: ``data.pad_masking: token`` unless the config sets it — the released code trains with
+  open-unlearning's collator (``attention_mask = input_ids != pad``; :mod:`baldro.core.padmask`), so with a tokenizer
+  whose pad token occurs in the text (pad = EOS) the EOS tokens inside prompts are masked as there
+  (:func:`data_defaults`).
 
 The parameters named above are overwritten (the switch wins over the sections). ``released`` needs
 ``dro_scope: micro`` and the ``nll`` retain term (the released DRO trainers accept no other).
@@ -63,6 +67,16 @@ def loss_spec(cfg: dict[str, Any]) -> LossSpec:
     if mode == "released":
         _released(spec, cfg)
     return spec
+
+
+def data_defaults(cfg: dict[str, Any]) -> None:
+    """Fill in what ``compat`` implies for the ``data`` section of a resolved unlearn config (in place): under
+    ``released`` the batches' ``pad_masking`` is ``token`` unless set. Runs before the config is saved, so the run
+    folder's ``config.yaml`` states the mask it was trained with."""
+    if cfg.get("compat", "paper") == "released":
+        data = cfg.setdefault("data", {})
+        if isinstance(data, dict):
+            data.setdefault("pad_masking", "token")
 
 
 def _released(spec: LossSpec, cfg: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.modeling.loading import load_model
 from baldro.training.checks import check_unlearn_values
-from baldro.training.compat import loss_spec
+from baldro.training.compat import data_defaults, loss_spec
 from baldro.training.config import DRO_SCOPES, component, section
 from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
 from baldro.training.run_config import RunConfig, UnlearnConfig
@@ -107,6 +107,7 @@ def parse_unlearn(config: dict[str, Any]) -> UnlearnConfig:
     """The typed, completely validated config of an unlearning run (raises ConfigError); nothing is loaded."""
     cfg = resolve(config, UNLEARN_DEFAULTS, UNLEARN_KEYS, UNLEARN_DATA_KEYS)
     objective, aggregator, retain_term, retain_aggregator, options = check_unlearn(cfg)
+    data_defaults(cfg)  # compat: released → data.pad_masking: token unless set
     check_model_folder(cfg)
     return UnlearnConfig(
         **RunConfig.common(cfg),
