@@ -104,3 +104,20 @@ def test_scores_at_with_an_index_reads_shared_rows(random_tiny_model):
         np.testing.assert_array_equal(a.token_logprobs, b.token_logprobs)
         np.testing.assert_array_equal(a.mu, b.mu)
         assert a.hits.tolist() == b.hits.tolist()
+
+
+def test_alibi_models_and_empty_splits_do_not_reach_the_packed_pass():
+    # Falcon with ALiBi builds its bias from a 2-D mask and column indices: packed segments would be scored wrongly
+    # (its forward even fails on a 4-D mask), so it takes the per-variant path; an empty split scores to [].
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from baldro.evaluation.tree_scoring import score_packed, supports_tree_scoring
+
+    def falcon(alibi: bool):
+        config = AutoConfig.for_model("falcon", vocab_size=64, hidden_size=32, num_attention_heads=4,
+                                      num_hidden_layers=2, alibi=alibi)
+        config._attn_implementation = "eager"
+        return AutoModelForCausalLM.from_config(config)
+
+    assert supports_tree_scoring(falcon(False)) and not supports_tree_scoring(falcon(True))
+    assert score_packed(falcon(False), [], [], pad_id=0, progress=False) == []

@@ -98,7 +98,7 @@ class QACollator:
                 pad = [fill] * (width - len(seq))
                 rows.append(pad + seq if self.padding_side == "left" else seq + pad)
             out[key] = torch.tensor(rows, dtype=torch.long)
-        if self.pad_masking == "token":
+        if self.pad_masking == "token":  # 0..T-1 on either side, as open-unlearning's model(**batch) gets them
             out["attention_mask"] = token_mask(out["input_ids"], self.pad_id)
             out["position_ids"] = arange_positions(out["input_ids"]).clone()
         out["index"] = torch.tensor([int(it["index"]) for it in items], dtype=torch.long)

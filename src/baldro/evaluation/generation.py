@@ -7,8 +7,9 @@ Where the model allows it (:func:`lean_greedy_supported`: a growing KV cache, no
 the model's generation config) the tokens come from :func:`greedy_tokens`, a plain loop that makes the same forward
 calls as transformers' greedy ``generate`` (same inputs, positions, masks, last-position logits, argmax) without its
 per-step machinery, keeps keys/values in a :class:`~baldro.evaluation.kv_cache.GrowingCache` (no O(n²) copying), and
-drops each row from the batch once it has produced EOS. Its tokens are those of ``generate`` (tested); elsewhere
-``generate`` itself runs.
+drops finished rows (those that produced EOS) from the batch once they are a quarter of it. Its tokens are those of
+``generate`` (tested on CPU in float32; batch shapes differ from ``generate``'s, so kernels that round differently by
+batch size, e.g. bf16 on a GPU, could flip a near-tie); elsewhere ``generate`` itself runs.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ batch's prompts once and then one right-padded pass per variant; here:
 * the LM head runs once per node and at each prompt's last position; every variant's token ``t`` reads its
   log-probability, greedy hit, mean and variance from the node holding its first ``t`` tokens.
 
-Same :class:`SeqScore` as a full-sequence pass up to float summation order (tested ≤ 1e-5 relative).
+Same :class:`SeqScore` as a full-sequence pass up to float summation order (tested ≤ 1e-5 relative on CPU in
+float32; other kernels, e.g. bf16 on a GPU, may round differently).
 :func:`.prefix_scoring.score_prefixed` uses it for models that take a custom 4-D mask through ``sdpa`` or ``eager``
 attention (:func:`supports_tree_scoring`) and its per-variant passes otherwise.
 """
@@ -41,10 +42,20 @@ def _attn_implementation(model: nn.Module) -> str | None:
     return getattr(text, "_attn_implementation", None)
 
 
+def _uses_alibi(model: nn.Module) -> bool:
+    """ALiBi models (Falcon ``alibi=True``, …) build their bias from a 2-D mask and column indices, not from
+    ``position_ids``: packed segments would get the wrong bias (Falcon's forward even fails on a 4-D mask)."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return bool(getattr(text, "alibi", False) or getattr(text, "use_alibi", False))
+
+
 def supports_tree_scoring(model: nn.Module) -> bool:
-    """Whether ``model`` can be scored by :func:`score_tree_batch`: a growing cache, the lean LM head, and an attention
-    implementation that applies a custom 4-D mask (``sdpa``, ``eager``)."""
-    return supports_growing_cache(model) and has_lean_head(model) and _attn_implementation(model) in _MASKS
+    """Whether ``model`` can be scored by :func:`score_tree_batch`: a growing cache, the lean LM head, an attention
+    implementation that applies a custom 4-D mask (``sdpa``, ``eager``), and positions from ``position_ids`` (no
+    ALiBi)."""
+    return (supports_growing_cache(model) and has_lean_head(model) and _attn_implementation(model) in _MASKS
+            and not _uses_alibi(model))
 
 
 class _Trie:
@@ -136,6 +147,8 @@ def score_packed(
 ) -> list[list[SeqScore]]:
     """``out[i][v]``: :class:`SeqScore` of answer ``answers[i][v]`` (tokens after the prompt, EOS included, at least
     one) to prompt ``prompts[i]`` (see the module docstring); ``batch_size`` packed rows a forward pass."""
+    if not prompts:
+        return []
     device = model_device(model)
     tries = [_Trie(row) for row in answers]
     lengths = [len(p) + len(t.tokens) for p, t in zip(prompts, tries)]
