@@ -130,7 +130,7 @@ def test_study_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "y").exists()
     assert main(["study", "--quick", "--size", "studdy", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err
-    assert "--size='studdy'" in err and "study, study-own" in err and len(err.strip().splitlines()) == 1
+    assert "--size='studdy'" in err and "study, study-own, study-retain5" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "z").exists()
 
 
@@ -145,5 +145,14 @@ def test_named_study_benchmarks_differ_from_the_default_only_in_their_design():
         changed = {k for k, v in asdict(settings).items() if v != getattr(STUDY_SETTINGS, k)}
         # a size's generator options (sizes.DESIGNS) are exactly the settings' design flags that are on
         assert {k for k in changed if isinstance(getattr(settings, k), bool)} == set(size_design(name))
-        assert changed <= set(size_design(name)) | {"unlearn_lr", "hidden", "target_epochs", "unlearn_epochs"}
+        assert changed <= set(size_design(name)) | {"unlearn_lr", "hidden", "target_epochs", "unlearn_epochs",
+                                                   "retain_weight"}
     assert study_settings("study-own").unlearn_lr == 2e-4
+    # study-retain5 shares the study's cached stages (retain_weight only enters unlearning) and sets λ = 5 everywhere
+    from baldro.experiments.presets import unlearn_config
+
+    five = study_settings("study-retain5")
+    assert five.cache_key() == {**STUDY_SETTINGS.cache_key(), "retain_weight": 5.0}
+    assert unlearn_config(five, "npo+dv", "m", "d", "forget25", "retain75", "o")["retain"] == {"name": "nll", "weight": 5.0}
+    assert unlearn_config(STUDY_SETTINGS, "npo+g", "m", "d", "forget25", "retain75", "o")["retain"]["weight"] == 1.0
+    assert "retain_weight" not in STUDY_SETTINGS.cache_key()  # folders built before the field stay valid

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 6; 2 with --quick)")
     p.add_argument("--betas", default=None, help="comma-separated DV β grid for npo+dv (default: 0.5,1,2,5,10)")
     p.add_argument("--size", default="study",
-                   help="study benchmark: study (default) or study-own (own forget values); see docs/study_benchmark.md")
+                   help="study benchmark: study (default), study-own (own forget values) or study-retain5 (retain weight 5); "
+                        "see docs/study_benchmark.md")
     p.add_argument("--mu-keep", type=float, default=None, help="utility bar as a fraction of the target's MU (0.9)")
     p.add_argument("--quick", action="store_true", help="a smoke-sized study (tests; minutes)")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")

@@ -36,6 +36,7 @@ class DemoSettings:
     own_phrasings: bool = False  # forget / holdout authors' answer templates unused by retain authors (study benchmark)
     own_forget_fraction: float | None = None  # only this share of the forget authors own their values (mixed design)
     graded_copies: bool = False  # forget facts' extra copies graded 0 / 2-3 / 5-7 at the same row budget (study benchmark)
+    retain_weight: float | None = None  # λ of every method's retain term (None: the method preset's, 1.0)
     layers: int = 2
     hidden: int = 128
     base_epochs: float = 15
@@ -58,14 +59,16 @@ class DemoSettings:
 
     def cache_key(self) -> dict[str, Any]:
         """The settings a cached stage depends on (all but ``seeds``), JSON-shaped (lists, not tuples);
-        the generator options (:data:`OPTIONAL_DESIGN`) only when set, so folders built before they existed stay valid."""
+        the generator options and ``retain_weight`` (:data:`OPTIONAL_SETTINGS`) only when set, so folders built before they existed stay valid."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k != "seeds" and not (k in OPTIONAL_DESIGN and not v)}
+                if k != "seeds" and not (k in OPTIONAL_SETTINGS and v in (None, False))}
 
 
 # Generator options that are off by default and left out of :meth:`DemoSettings.cache_key` when off.
 OPTIONAL_DESIGN = ("own_forget_values", "close_paraphrase", "own_phrasings", "own_forget_fraction",
                    "graded_copies")
+# Settings left out of :meth:`DemoSettings.cache_key` when off / None (folders built before them stay valid).
+OPTIONAL_SETTINGS = (*OPTIONAL_DESIGN, "retain_weight")
 
 
 # What only the demo adds to a tiny preset: its stages log to a file, so no progress bars.
@@ -115,6 +118,13 @@ def finetune_config(settings: DemoSettings, model: str | Path, data: str | Path,
     }
 
 
+def _with_retain_weight(sections: dict[str, Any], weight: float | None) -> dict[str, Any]:
+    """``sections`` with the retain term's weight λ set to ``weight`` (unchanged when None or without a retain term)."""
+    if weight is not None and isinstance(sections.get("retain"), dict):
+        sections = {**sections, "retain": {**sections["retain"], "weight": float(weight)}}
+    return sections
+
+
 def unlearn_config(settings: DemoSettings, method: str, model: str | Path, data: str | Path, forget_split: str,
                    retain_split: str, output_dir: str | Path, seed: int = 0) -> dict[str, Any]:
     """A tiny unlearning run of ``method`` (a ``<base>[+<variant>]`` preset name)."""
@@ -122,7 +132,7 @@ def unlearn_config(settings: DemoSettings, method: str, model: str | Path, data:
         "model": {"path": str(model), "dtype": "float32"},
         "data": {"source": str(data), "forget_split": forget_split, "retain_split": retain_split,
                  "max_length": settings.max_length},
-        **method_sections(method),
+        **_with_retain_weight(method_sections(method), settings.retain_weight),
         "training": tiny_training(settings, settings.unlearn_epochs, settings.unlearn_lr, settings.unlearn_batch, 5,
                                   seed),
         "output_dir": str(output_dir),

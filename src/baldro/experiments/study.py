@@ -65,10 +65,12 @@ QUICK_SETTINGS = DemoSettings.quick()
 
 # Every benchmark the study can run on (``baldro study --size NAME``), each with the settings its search chose from NPO
 # and the target / retain models alone (docs/study_benchmark.md): ``study`` is the default; ``study-own`` (own forget
-# values) is the second search's config A, where NPO moves FQ inside the utility bar at lr 2e-4.
+# values) is the second search's config A, where NPO moves FQ inside the utility bar at lr 2e-4; ``study-retain5`` is
+# ``study`` with every method's retain weight λ = 5 (fifth search: FQ rises inside the bar where the hard tail is).
 STUDY_BENCHMARKS: dict[str, DemoSettings] = {
     "study": STUDY_SETTINGS,
     "study-own": replace(STUDY_SETTINGS, own_forget_values=True, unlearn_lr=2e-4),
+    "study-retain5": replace(STUDY_SETTINGS, retain_weight=5.0),
 }
 
 
