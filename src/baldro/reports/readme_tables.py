@@ -1,8 +1,8 @@
 """The README's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study`` wrote.
 
 The README holds generated blocks between ``<!-- demo-table -->`` / ``<!-- /demo-table -->``, ``<!-- study-table
--->`` / ``<!-- /study-table -->`` and ``<!-- study-own-table -->`` / ``<!-- /study-own-table -->`` (the study on
-``--size study-own``). Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
+-->`` / ``<!-- /study-table -->`` and ``<!-- study-own-table -->`` / ``<!-- /study-own-table -->`` and ``<!-- study-retain5-table -->`` /
+``<!-- /study-retain5-table -->`` (the studies on ``--size study-own`` / ``study-retain5``). Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
 (numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
 ``--compare`` checks that a fresh run reproduces the snapshot::
 
@@ -114,7 +114,7 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"demo": demo_table, "study": study_table, "study-own": study_table}
+RENDERERS = {"demo": demo_table, "study": study_table, "study-own": study_table, "study-retain5": study_table}
 
 
 def render_blocks(text: str, results: Path | None = None) -> str:
