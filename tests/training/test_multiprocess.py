@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +17,17 @@ SCRIPT = Path(__file__).resolve().parent / "ddp_step.py"
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    """Run ``cmd`` in its own process group; on a time-out kill the whole group (torchrun's workers too), so a hung
+    rendezvous leaves no worker behind to disturb the next test."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"{Path(cmd[0]).name} timed out after 300 s: {err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
 
 
 @pytest.mark.slow
