@@ -1,10 +1,13 @@
-"""Fixtures of the evaluation tests: small files in open-unlearning's TOFU_EVAL.json shape, written by the tests."""
+"""Fixtures of the evaluation tests: small files in open-unlearning's TOFU_EVAL.json shape, written by the tests, and
+the check that a fast scoring path gives the scores of full-sequence passes."""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 
@@ -192,3 +195,28 @@ def make_ou_eval():
 def make_mini_tofu():
     """The writer of few-row TOFU-style folders (see :func:`write_mini_tofu`)."""
     return write_mini_tofu
+
+
+def _assert_full_sequence_scores(model, got: list[list], prompts: list[list[int]], answers: list[list[list[int]]],
+                                 pad_id: int, batch_size: int = 5) -> None:
+    """``got[i][v]`` (a fast path's scores) equal full-sequence scores of ``prompts[i] + answers[i][v]`` to 1e-5."""
+    from baldro.evaluation.scoring import score_sequences
+
+    ids = [p + a for p, row in zip(prompts, answers) for a in row]
+    labels = [[-100] * len(p) + a for p, row in zip(prompts, answers) for a in row]
+    ref = score_sequences(model, ids, labels, pad_id, batch_size=batch_size, progress=False)
+    flat = [s for row in got for s in row]
+    assert [s.n_tokens for s in flat] == [len(a) for row in answers for a in row]
+    for a, b in zip(flat, ref):
+        assert a.avg_loss == pytest.approx(b.avg_loss, rel=1e-5)
+        assert a.prob == pytest.approx(b.prob, rel=1e-5)
+        np.testing.assert_allclose(a.token_logprobs, b.token_logprobs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a.mu, b.mu, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-3, atol=1e-4)  # E[x²] − μ²: cancellation
+        assert a.hits.tolist() == b.hits.tolist()
+
+
+@pytest.fixture
+def assert_full_sequence_scores() -> Callable[..., None]:
+    """The check of :func:`_assert_full_sequence_scores` (prefix-cache and packed-tree scoring tests)."""
+    return _assert_full_sequence_scores

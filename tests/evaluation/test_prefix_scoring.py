@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from baldro.evaluation.kv_cache import GrowingCache, cache_argument, growing_cache, supports_growing_cache
 from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
-from baldro.evaluation.scoring import score_sequences
 from baldro.evaluation.tofu import _shared_prompts
 
 
@@ -28,23 +26,12 @@ def _random_items(vocab: int, n: int, variants: int, seed: int = 0):
     return prompts, answers
 
 
-def test_prefixed_scores_equal_full_sequence_scores(model_tok):
+def test_prefixed_scores_equal_full_sequence_scores(model_tok, assert_full_sequence_scores):
     model, tok = model_tok
     assert supports_prefix_scoring(model)
     prompts, answers = _random_items(len(tok), n=9, variants=4)
     got = score_prefixed(model, prompts, answers, tok.pad_token_id, batch_size=4, progress=False)
-    ids = [p + a for p, row in zip(prompts, answers) for a in row]
-    labels = [[-100] * len(p) + a for p, row in zip(prompts, answers) for a in row]
-    ref = score_sequences(model, ids, labels, tok.pad_token_id, batch_size=5, progress=False)
-    flat = [s for row in got for s in row]
-    assert [s.n_tokens for s in flat] == [len(a) for row in answers for a in row]
-    for a, b in zip(flat, ref):
-        assert a.avg_loss == pytest.approx(b.avg_loss, rel=1e-5)
-        assert a.prob == pytest.approx(b.prob, rel=1e-5)
-        np.testing.assert_allclose(a.token_logprobs, b.token_logprobs, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(a.mu, b.mu, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-3, atol=1e-4)  # E[x²] − μ²: cancellation
-        assert a.hits.tolist() == b.hits.tolist()
+    assert_full_sequence_scores(model, got, prompts, answers, tok.pad_token_id, batch_size=5)
 
 
 def test_shared_prompts_split_rows_and_refuse_differing_prompts():

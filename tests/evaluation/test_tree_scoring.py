@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from baldro.evaluation.prefix_scoring import score_prefixed
-from baldro.evaluation.scoring import score_sequences, scores_at
+from baldro.evaluation.scoring import scores_at
 from baldro.evaluation.tree_scoring import _Trie, pack, score_packed, supports_tree_scoring
 
 
@@ -39,23 +39,12 @@ def _items(vocab: int, n: int, variants: int, seed: int = 0):
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_packed_tree_scores_equal_full_sequence_scores(random_tiny_model, tok, attn):
+def test_packed_tree_scores_equal_full_sequence_scores(random_tiny_model, tok, attn, assert_full_sequence_scores):
     model = AutoModelForCausalLM.from_pretrained(random_tiny_model, attn_implementation=attn).eval()
     assert supports_tree_scoring(model)
     prompts, answers = _items(len(tok), n=11, variants=5)
     got = score_packed(model, prompts, answers, tok.pad_token_id, batch_size=3, progress=False)
-    ids = [p + a for p, row in zip(prompts, answers) for a in row]
-    labels = [[-100] * len(p) + a for p, row in zip(prompts, answers) for a in row]
-    ref = score_sequences(model, ids, labels, tok.pad_token_id, batch_size=7, progress=False)
-    flat = [s for row in got for s in row]
-    assert [s.n_tokens for s in flat] == [len(a) for row in answers for a in row]
-    for a, b in zip(flat, ref):
-        assert a.avg_loss == pytest.approx(b.avg_loss, rel=1e-5)
-        assert a.prob == pytest.approx(b.prob, rel=1e-5)
-        np.testing.assert_allclose(a.token_logprobs, b.token_logprobs, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(a.mu, b.mu, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-3, atol=1e-4)
-        assert a.hits.tolist() == b.hits.tolist()
+    assert_full_sequence_scores(model, got, prompts, answers, tok.pad_token_id, batch_size=7)
     per_variant = score_prefixed(model, prompts, answers, tok.pad_token_id, batch_size=4, progress=False, tree=False)
     for row_a, row_b in zip(got, per_variant):
         for a, b in zip(row_a, row_b):
