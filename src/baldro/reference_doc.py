@@ -50,6 +50,10 @@ def config_reference() -> str:
         "```json",
         json.dumps(UNLEARN_DEFAULTS, indent=1, sort_keys=True),
         "```",
+        "",
+        "Set only when given (absent from the defaults on purpose): `data.pad_masking` — `position` (absent: padding",
+        "masked by position) or `token` (open-unlearning's collator: `attention_mask = input_ids != pad_token_id`);",
+        "`compat: released` sets `token` unless the config sets it (docs/pad-masking.md).",
     ]
     return "\n".join(parts)
 
