@@ -156,3 +156,26 @@ def test_named_study_benchmarks_differ_from_the_default_only_in_their_design():
     assert unlearn_config(five, "npo+dv", "m", "d", "forget25", "retain75", "o")["retain"] == {"name": "nll", "weight": 5.0}
     assert unlearn_config(STUDY_SETTINGS, "npo+g", "m", "d", "forget25", "retain75", "o")["retain"]["weight"] == 1.0
     assert "retain_weight" not in STUDY_SETTINGS.cache_key()  # folders built before the field stay valid
+
+
+def test_default_study_benchmark_is_the_sixth_search_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """`baldro study` without --size runs study-retain5-e85: the study benchmark, λ = 5, target / retain 85 epochs."""
+    from baldro.experiments import study
+
+    default = study.study_settings(study.DEFAULT_STUDY_SIZE)
+    assert study.DEFAULT_STUDY_SIZE == "study-retain5-e85"
+    assert (default.retain_weight, default.target_epochs) == (5.0, 85)
+    assert default.cache_key() == {**study.STUDY_SETTINGS.cache_key(), "retain_weight": 5.0, "target_epochs": 85}
+    seen = {}
+
+    def fake_run_study(out, protocol, settings, fresh=False, workers=2):
+        seen["settings"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    with pytest.raises(SystemExit):
+        main(["study", "--out", str(tmp_path / "s")])
+    assert seen["settings"] is default
+    with pytest.raises(SystemExit):
+        main(["study", "--size", "study", "--out", str(tmp_path / "s")])
+    assert seen["settings"] is study.STUDY_SETTINGS

@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated method presets (default: npo,npo+g,npo+dv,npo+dv-official,simnpo,simnpo+dv)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default: 6; 2 with --quick)")
     p.add_argument("--betas", default=None, help="comma-separated DV β grid for npo+dv (default: 0.5,1,2,5,10)")
-    p.add_argument("--size", default="study",
-                   help="study benchmark: study (default), study-own (own forget values) or study-retain5 (retain weight 5); "
+    p.add_argument("--size", default=None,
+                   help="study benchmark: study-retain5-e85 (default: retain weight 5, target / retain 85 epochs), "
+                        "study, study-own (own forget values) or study-retain5 (retain weight 5); "
                         "see docs/study_benchmark.md")
     p.add_argument("--mu-keep", type=float, default=None, help="utility bar as a fraction of the target's MU (0.9)")
     p.add_argument("--quick", action="store_true", help="a smoke-sized study (tests; minutes)")
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from baldro.errors import ConfigError
-    from baldro.experiments.study import QUICK_SETTINGS, StudyProtocol, run_study, study_settings
+    from baldro.experiments.study import DEFAULT_STUDY_SIZE, QUICK_SETTINGS, StudyProtocol, run_study, study_settings
     from baldro.reports.study_report import headline_table
 
     protocol = StudyProtocol.quick() if args.quick else StudyProtocol()
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--mu-keep={args.mu_keep}: give a fraction in (0, 1]")
         changes["mu_keep"] = args.mu_keep
     protocol = replace(protocol, **changes)
-    settings = study_settings(args.size)  # checked before --quick replaces it, so a misspelt name never runs
+    settings = study_settings(args.size or DEFAULT_STUDY_SIZE)  # checked before --quick replaces it, so a misspelt name never runs
     if args.quick:
         settings = QUICK_SETTINGS
     summary = run_study(args.out, protocol, settings, fresh=args.fresh, workers=args.jobs)
