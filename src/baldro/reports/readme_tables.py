@@ -1,13 +1,13 @@
 """The README's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study`` wrote.
 
-The README holds generated blocks between ``<!-- demo-table -->`` / ``<!-- /demo-table -->``, ``<!-- study-table
--->`` / ``<!-- /study-table -->`` and ``<!-- study-own-table -->`` / ``<!-- /study-own-table -->`` and ``<!-- study-retain5-table -->`` /
-``<!-- /study-retain5-table -->`` (the studies on ``--size study-own`` / ``study-retain5``). Their source is a snapshot of each run's ``summary.json`` in ``docs/results/``
-(numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
+The README holds generated blocks between ``<!-- KIND-table -->`` / ``<!-- /KIND-table -->``, one per kind of
+:data:`RENDERERS`: ``demo``, and one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the
+default, ``study``, ``study-own``, ``study-retain5``). Their source is a snapshot of each run's ``summary.json`` in
+``docs/results/`` (numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
 ``--compare`` checks that a fresh run reproduces the snapshot::
 
     python -m baldro.reports.readme_tables --snapshot demo demo_out/summary.json      # after `make demo`
-    python -m baldro.reports.readme_tables --snapshot study study_out/summary.json    # after `baldro study`
+    python -m baldro.reports.readme_tables --snapshot study-retain5-e85 study_out/summary.json   # `baldro study`
     python -m baldro.reports.readme_tables --snapshot study-own OUT/summary.json      # after `baldro study --size study-own`
     python -m baldro.reports.readme_tables --write README.md                           # re-render the blocks
     python -m baldro.reports.readme_tables --check README.md                           # exit 1 if they differ
@@ -114,7 +114,8 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"demo": demo_table, "study": study_table, "study-own": study_table, "study-retain5": study_table}
+RENDERERS = {"demo": demo_table, "study-retain5-e85": study_table, "study": study_table, "study-own": study_table,
+             "study-retain5": study_table}
 
 
 def render_blocks(text: str, results: Path | None = None) -> str:
