@@ -179,3 +179,28 @@ def test_default_study_benchmark_is_the_sixth_search_s(monkeypatch: pytest.Monke
     with pytest.raises(SystemExit):
         main(["study", "--size", "study", "--out", str(tmp_path / "s")])
     assert seen["settings"] is study.STUDY_SETTINGS
+
+
+def test_unlearn_epochs_flag_sets_every_run_s_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
+    """--unlearn-epochs replaces the benchmark's unlearning epochs (and so enters the folder's settings check)."""
+    from dataclasses import replace
+
+    from baldro.experiments import study
+
+    seen = {}
+
+    def fake_run_study(out, protocol, settings, fresh=False, workers=2):
+        seen["settings"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    with pytest.raises(SystemExit):
+        main(["study", "--unlearn-epochs", "20", "--out", str(tmp_path / "s")])
+    default = study.study_settings(study.DEFAULT_STUDY_SIZE)
+    assert seen["settings"] == replace(default, unlearn_epochs=20.0)
+    assert seen["settings"].cache_key()["unlearn_epochs"] == 20.0 != default.cache_key()["unlearn_epochs"]
+    for bad in ("0", "-1", "nan"):
+        assert main(["study", "--unlearn-epochs", bad, "--out", str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err
+        assert "--unlearn-epochs=" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "study, study-own (own forget values) or study-retain5 (retain weight 5); "
                         "see docs/study_benchmark.md")
     p.add_argument("--mu-keep", type=float, default=None, help="utility bar as a fraction of the target's MU (0.9)")
+    p.add_argument("--unlearn-epochs", type=float, default=None,
+                   help="unlearning epochs of every run (default: the benchmark's, 5 = 65 steps); a new --out folder")
     p.add_argument("--quick", action="store_true", help="a smoke-sized study (tests; minutes)")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")
     p.add_argument("--jobs", type=int, default=2, help="worker processes for independent stages (default: 2)")
@@ -58,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     settings = study_settings(args.size or DEFAULT_STUDY_SIZE)  # checked before --quick replaces it, so a misspelt name never runs
     if args.quick:
         settings = QUICK_SETTINGS
+    if args.unlearn_epochs is not None:
+        if not 0 < args.unlearn_epochs < float("inf"):
+            raise ConfigError(f"--unlearn-epochs={args.unlearn_epochs}: give a positive number of epochs")
+        settings = replace(settings, unlearn_epochs=args.unlearn_epochs)
     summary = run_study(args.out, protocol, settings, fresh=args.fresh, workers=args.jobs)
     print(headline_table(summary))
     print(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
