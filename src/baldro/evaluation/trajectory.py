@@ -6,10 +6,15 @@ and one JSON line is appended to ``<output_dir>/trajectory.jsonl``::
 
     {"step", "epoch", "eval_seconds", "n_forget_items", <every scalar of TOFU_SUMMARY.json: forget_quality,
      model_utility, forget_truth_ratio, forget_Q_A_Prob, ...>, "forget_nll_mean", "forget_nll_p10", "forget_nll_p50",
-     "forget_nll_p90", "forget_nll_iqr"}
+     "forget_nll_p90", "forget_nll_iqr", "train_loss_n", "train_loss_p10", "train_loss_p50", "train_loss_p90",
+     "train_loss_iqr"}
 
 ``forget_nll_*`` are over the forget items' answer NLL (mean over answer tokens, EOS included — the ``avg_loss`` of
 ``forget_Q_A_Prob``); ``forget_nll_iqr`` = p90 − p10 (linear-interpolated percentiles, ``numpy.percentile``).
+``train_loss_n``, ``train_loss_p10`` / ``p50`` / ``p90`` and ``train_loss_iqr`` (= p90 − p10) summarise the
+objective's per-sample forget losses ℓ_i that training logged in ``per_sample.jsonl`` since the previous row (steps
+in (previous step, this step]; each ℓ_i as computed in its own step — what the DRO aggregator saw); null at step 0,
+without a per-sample log (``log_every: null``) or when no logged step falls in the window.
 
 The evaluation does not disturb training: the model goes to eval mode and back, everything runs under no-grad, and
 the torch / CUDA / ``random`` / numpy RNG states are restored afterwards, so a run gives the same weights with and
@@ -40,6 +45,7 @@ from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
 from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
+from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format",
@@ -63,6 +69,26 @@ def nll_spread(values: list[float]) -> dict[str, float]:
         "forget_nll_p90": float(p90),
         "forget_nll_iqr": float(p90 - p10),
     }
+
+
+TRAIN_LOSS_KEYS = ("train_loss_p10", "train_loss_p50", "train_loss_p90", "train_loss_iqr")
+
+
+def train_loss_spread(per_sample: Path, after_step: int | None, step: int) -> dict[str, float | int | None]:
+    """``train_loss_*`` of a trajectory row: percentiles of the per-sample losses logged in ``per_sample`` at steps
+    in (``after_step``, ``step``] (``after_step`` None: no earlier row, so the window is empty)."""
+    losses: list[float] = []
+    if after_step is not None and per_sample.is_file():
+        for line in per_sample.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if after_step < row["step"] <= step:
+                    losses.append(float(row["loss"]))
+    if not losses:
+        return {"train_loss_n": 0, **dict.fromkeys(TRAIN_LOSS_KEYS)}
+    p10, p50, p90 = np.percentile(np.asarray(losses, dtype=np.float64), [10, 50, 90])
+    return {"train_loss_n": len(losses), "train_loss_p10": float(p10), "train_loss_p50": float(p50),
+            "train_loss_p90": float(p90), "train_loss_iqr": float(p90 - p10)}
 
 
 def first_forget_items(retain: Mapping[str, Any], n: int, name: str = "the retain logs") -> dict[str, Any]:
@@ -165,13 +191,14 @@ class TrajectoryCallback(TrainerCallback):
     def _record(self, args: Any, state: Any, model: Any, tokenizer: Any) -> None:
         if self.last_step == state.global_step:
             return
-        self.last_step = state.global_step
+        previous, self.last_step = self.last_step, state.global_step
         if not state.is_world_process_zero:
             return
         start = time.perf_counter()
         summary, eval_json = self.evaluate(model, tokenizer)
         self.last = (summary, eval_json)
         row = trajectory_row(state.global_step, state.epoch, summary, eval_json, time.perf_counter() - start)
+        row.update(train_loss_spread(Path(args.output_dir) / PER_SAMPLE_FILE, previous, state.global_step))
         path = Path(args.output_dir) / self.file_name
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
