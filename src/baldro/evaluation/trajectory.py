@@ -40,12 +40,12 @@ import torch
 from transformers import TrainerCallback
 
 from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
+from baldro.core.run_files import PER_SAMPLE_FILE
 from baldro.data.formatting import PromptFormat
 from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
 from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
-from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format",

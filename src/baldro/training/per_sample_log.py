@@ -14,7 +14,9 @@ from pathlib import Path
 
 from torch import Tensor
 
-FILE_NAME = "per_sample.jsonl"
+from baldro.core.run_files import PER_SAMPLE_FILE
+
+FILE_NAME = PER_SAMPLE_FILE
 
 
 class PerSampleLog:
