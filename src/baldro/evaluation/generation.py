@@ -133,7 +133,7 @@ def greedy_tokens(
     the moved rows only (one row's cache ≈ one decoding step of that row). A finished row's further outputs are
     ignored; the others are unaffected.
     """
-    n_rows, width = input_ids.shape
+    width = input_ids.shape[1]
     arg = cache_argument(model)
     lengths = attention_mask.long().sum(-1).tolist()
     mask = None if bool((attention_mask == 1).all()) else attention_mask
@@ -146,7 +146,18 @@ def greedy_tokens(
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                        logits_to_keep=1, **{arg: cache}).logits
         nxt = logits[:, -1, :].float().argmax(dim=-1)
-    positions = torch.tensor(lengths, device=input_ids.device)[:, None] - 1
+    return decode_from_prompts(model, cache, nxt, attention_mask, max_new_tokens, eos_id, compact_at)
+
+
+def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, attention_mask: torch.Tensor,
+                        max_new_tokens: int, eos_id: int | None, compact_at: float = 0.0) -> list[list[int]]:
+    """The decoding steps of :func:`greedy_tokens` after the prefill: ``cache`` holds the left-padded prompts
+    (``attention_mask`` marks them), ``first`` is each row's first generated token."""
+    n_rows = len(first)
+    arg = cache_argument(model)
+    lengths = attention_mask.long().sum(-1)
+    mask = None if bool((attention_mask == 1).all()) else attention_mask
+    positions, nxt = lengths[:, None] - 1, first
     out: list[list[int]] = [[] for _ in range(n_rows)]
     rows = list(range(n_rows))  # the item of each batch row
     done = [False] * n_rows  # per batch row
@@ -168,7 +179,7 @@ def greedy_tokens(
             break
         if n_done and n_done >= compact_at * len(rows):
             order = cache.compact_rows([j for j in range(len(rows)) if not done[j]])
-            index = torch.tensor(order, device=input_ids.device)
+            index = torch.tensor(order, device=first.device)
             nxt, positions = nxt[index], positions[index]
             mask = mask[index] if mask is not None else None
             rows, done, n_done = [rows[j] for j in order], [False] * len(order), 0
