@@ -140,3 +140,12 @@ def test_grouped_prefill_and_immediate_compaction_equal_generate(model_tok, monk
             for compact_at in (0.0, 0.3, 1.0):
                 got = greedy_tokens(model, ids, mask, 30, e, compact_at=compact_at, group_prefill=group_prefill)
                 assert got == want, (e, group_prefill, compact_at)
+
+
+def test_prefill_call_cost_counts_dispatch_on_cpu_and_one_call_on_a_gpu(model_tok, monkeypatch):
+    model, _ = model_tok
+    params = sum(p.numel() for p in model.parameters())  # 2 layers: dispatch of 3 × 3e6 FLOP in 2·params positions
+    assert generation.prefill_call_tokens(model) == 32 + round(9e6 / (2 * params))
+    monkeypatch.setattr(generation, "model_device", lambda m: torch.device("cuda"))
+    assert generation.prefill_call_tokens(model) >= 1 << 30  # one group: prefill_groups never cuts
+    assert len(generation.prefill_groups([3, 50, 7, 20], generation.prefill_call_tokens(model))) == 1
