@@ -10,7 +10,7 @@ import torch
 from rouge_score import rouge_scorer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from baldro.evaluation import metrics
+from baldro.evaluation import generation, kv_cache, metrics
 from baldro.evaluation.generation import generate_greedy, greedy_tokens, lean_greedy_supported
 
 
@@ -87,3 +87,65 @@ def test_memoised_rouge_equals_rouge_score():
                 "rougeL_f1": want["rougeL"].fmeasure,
                 "rougeL_recall": want["rougeL"].recall,
             }
+
+
+def test_prefill_groups_minimise_calls_plus_padding():
+    lengths = [5, 9, 9, 2, 8]  # sorted: rows 1, 2 (9), 4 (8), 0 (5), 3 (2)
+    assert generation.prefill_groups(lengths, 0) == [[1, 2], [4], [0], [3]]  # calls free: no padding at all
+    assert generation.prefill_groups(lengths, 10**6) == [[1, 2, 4, 0, 3]]  # calls dear: one padded batch
+    # a call = 4 positions: {9,9,8}{5,2} costs 4 + 27 + 4 + 10 = 45; one batch 4 + 45 = 49; {9,9,8}{5}{2} 46;
+    # {9,9,8,5}{2} 46; {9,9}{8}{5,2} 48; {9,9}{8,5}{2} 48; {9,9}{8,5,2} 50
+    assert generation.prefill_groups(lengths, 4) == [[1, 2, 4], [0, 3]]
+
+
+def test_compact_rows_moves_only_the_last_live_rows_into_the_gaps():
+    cache = kv_cache.GrowingCache(reserve=8)
+    keys = torch.arange(6 * 2 * 3 * 4, dtype=torch.float32).reshape(6, 2, 3, 4)
+    cache.update(keys, -keys, 0)
+    storage = cache.layers[0]._k.data_ptr()
+    order = cache.compact_rows([0, 2, 4, 5])  # rows 1 and 3 finished: 4 and 5 move into slots 1 and 3
+    assert order == [0, 4, 2, 5]
+    assert torch.equal(cache.layers[0].keys, keys[order]) and torch.equal(cache.layers[0].values, -keys[order])
+    assert cache.layers[0]._k.data_ptr() == storage  # same buffer: rows 0 and 2 were not copied
+    cache.update(torch.ones(4, 2, 1, 4), torch.ones(4, 2, 1, 4), 0)  # decoding goes on with 4 rows
+    assert cache.layers[0].keys.shape == (4, 2, 4, 4) and torch.equal(cache.layers[0].keys[:, :, :3], keys[order])
+    assert cache.compact_rows([0, 1, 2, 3]) == [0, 1, 2, 3]
+
+
+def test_assemble_prompts_right_aligns_groups_over_zero_padding():
+    a, b = kv_cache.GrowingCache(), kv_cache.GrowingCache()
+    ka, kb = torch.randn(2, 1, 3, 2), torch.randn(1, 1, 5, 2)
+    a.update(ka, ka + 1, 0)
+    b.update(kb, kb + 1, 0)
+    cache = kv_cache.assemble_prompts([([0, 2], a), ([1], b)], 3, 5, reserve=9)
+    k, v = cache.layers[0].keys, cache.layers[0].values
+    assert k.shape == (3, 1, 5, 2) and cache.get_seq_length() == 5 and cache.layers[0]._k.shape[2] == 9
+    assert torch.equal(k[[0, 2], :, 2:], ka) and torch.equal(v[[0, 2], :, 2:], ka + 1) and torch.equal(k[1], kb[0])
+    assert not k[[0, 2], :, :2].any() and not v[[0, 2], :, :2].any()
+
+
+@pytest.mark.parametrize("call_tokens", [0, 6])
+def test_grouped_prefill_and_immediate_compaction_equal_generate(model_tok, monkeypatch, call_tokens):
+    model, tok = model_tok
+    monkeypatch.setattr(generation, "prefill_call_tokens", lambda m: call_tokens)  # several prefill groups
+    ids, mask = _left_padded(tok, 9, seed=3)
+    lengths = mask.sum(-1).tolist()
+    assert len(generation.prefill_groups(lengths, call_tokens)) > 2
+    ref = _hf(model, tok, ids, mask, 30, tok.eos_token_id)
+    eos = ref[2][4]  # rows finish at different steps
+    ref_eos = _hf(model, tok, ids, mask, 30, eos)
+    assert len({len(r) for r in ref_eos}) > 2
+    for e, want in ((tok.eos_token_id, ref), (eos, ref_eos)):
+        for group_prefill in (True, False):
+            for compact_at in (0.0, 0.3, 1.0):
+                got = greedy_tokens(model, ids, mask, 30, e, compact_at=compact_at, group_prefill=group_prefill)
+                assert got == want, (e, group_prefill, compact_at)
+
+
+def test_prefill_call_cost_counts_dispatch_on_cpu_and_one_call_on_a_gpu(model_tok, monkeypatch):
+    model, _ = model_tok
+    params = sum(p.numel() for p in model.parameters())  # 2 layers: dispatch of 3 × 3e6 FLOP in 2·params positions
+    assert generation.prefill_call_tokens(model) == 32 + round(9e6 / (2 * params))
+    monkeypatch.setattr(generation, "model_device", lambda m: torch.device("cuda"))
+    assert generation.prefill_call_tokens(model) >= 1 << 30  # one group: prefill_groups never cuts
+    assert len(generation.prefill_groups([3, 50, 7, 20], generation.prefill_call_tokens(model))) == 1

@@ -5,7 +5,9 @@ transformers' ``DynamicCache`` concatenates every new key/value onto the whole c
 CPU. :class:`GrowingCache` writes new entries into a preallocated buffer (doubling when full) and hands the model a
 view of its filled part — the same values and shapes ``DynamicCache`` would return, so attention computes the same
 numbers. It also supports :meth:`GrowingCache.truncate` (drop everything after a prefix, to score several
-continuations of one cached prompt) and ``batch_select_indices`` (drop finished rows).
+continuations of one cached prompt), ``batch_select_indices`` (keep some rows: copies the whole filled part),
+:meth:`GrowingCache.compact_rows` (drop finished rows by moving the last live rows into their slots: copies only the
+moved rows) and :func:`assemble_prompts` (one left-padded batch cache from prompt caches computed group by group).
 
 Only for transformers versions with per-layer caches (``transformers.cache_utils.DynamicLayer``) and models whose
 attention layers are all full (no sliding window, no linear attention): :func:`growing_cache` returns None otherwise
@@ -88,6 +90,34 @@ if DynamicLayer is not None:
                 self._k, self._v = k, v
                 self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
 
+        def move_rows(self, src: torch.Tensor, dst: torch.Tensor, n_rows: int) -> None:
+            """Copy rows ``src`` onto rows ``dst`` (filled part only), then keep the first ``n_rows`` rows (a view
+            of the same buffer: no copy of the rows that stay)."""
+            if self.is_initialized:
+                if src.numel():
+                    self._k[dst, :, : self.length] = self._k[src, :, : self.length]
+                    self._v[dst, :, : self.length] = self._v[src, :, : self.length]
+                self._k, self._v = self._k[:n_rows], self._v[:n_rows]
+                self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
+
+        def place(self, n_rows: int, width: int, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
+            """Initialise as ``n_rows`` rows of ``width`` positions, zero where no part writes (left padding: masked,
+            and zero so that a masked key's weight 0 never meets a non-finite value); ``parts``: (rows, keys,
+            values) with keys/values ``[len(rows), H, n, D]`` written right-aligned at positions ``width − n …``."""
+            k0, v0 = parts[0][1], parts[0][2]
+            size = max(self.reserve, width)
+            self.device = k0.device
+            self._k = k0.new_empty((n_rows, k0.shape[1], size, k0.shape[3]))
+            self._v = v0.new_empty((n_rows, v0.shape[1], size, v0.shape[3]))
+            self._k[:, :, :width].zero_()
+            self._v[:, :, :width].zero_()
+            for rows, keys, values in parts:
+                self._k[rows, :, width - keys.shape[2] : width] = keys
+                self._v[rows, :, width - values.shape[2] : width] = values
+            self.length = width
+            self.keys, self.values = self._k[:, :, :width], self._v[:, :, :width]
+            self.is_initialized = True
+
         def batch_repeat_interleave(self, repeats: int) -> None:
             if self.is_initialized:
                 self._k = self._k.repeat_interleave(repeats, dim=0)
@@ -105,6 +135,40 @@ if DynamicLayer is not None:
             """Keep the first ``length`` positions of every layer (no copy)."""
             for layer in self.layers:
                 layer.truncate(length)
+
+        def compact_rows(self, keep: list[int]) -> list[int]:
+            """Keep batch rows ``keep`` (ascending), moving as few as possible: each dropped row among the first
+            ``len(keep)`` is overwritten by a kept row from past them. Returns the new order (the old index of each
+            new row), for the caller's per-row tensors. Copies ``moved rows × filled length`` per layer, against
+            ``batch_select_indices``'s ``kept rows × filled length``."""
+            n = len(keep)
+            kept = set(keep)
+            holes = [j for j in range(n) if j not in kept]
+            movers = [j for j in keep if j >= n]
+            order = list(range(n))
+            for hole, mover in zip(holes, movers):
+                order[hole] = mover
+            if self.layers:
+                device = self.layers[0].device
+                src, dst = torch.tensor(movers, device=device), torch.tensor(holes, device=device)
+                for layer in self.layers:
+                    layer.move_rows(src, dst, n)
+            return order
+
+
+def assemble_prompts(parts: list[tuple[list[int], GrowingCache]], n_rows: int, width: int,
+                     reserve: int = 0) -> GrowingCache:
+    """One :class:`GrowingCache` of ``n_rows`` left-padded rows, ``width`` positions, from prompt caches computed
+    group by group: ``parts`` = (batch rows, that group's cache), each group's keys/values right-aligned (its rows'
+    prompts end at ``width``). Padding positions hold zeros (the caller masks them)."""
+    cache = GrowingCache(reserve)
+    for layer_idx in range(len(parts[0][1].layers)):
+        layer = cache.layer_class_to_replicate()
+        device = parts[0][1].layers[layer_idx].keys.device
+        layer.place(n_rows, width, [(torch.tensor(rows, device=device), part.layers[layer_idx].keys,
+                                     part.layers[layer_idx].values) for rows, part in parts])
+        cache.layers.append(layer)
+    return cache
 
 
 def _config(model: nn.Module) -> Any:
