@@ -2,7 +2,8 @@
 
 The README holds generated blocks between ``<!-- KIND-table -->`` / ``<!-- /KIND-table -->``, one per kind of
 :data:`RENDERERS`: ``demo``, and one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the
-default, ``study``, ``study-own``, ``study-retain5``). Their source is a snapshot of each run's ``summary.json`` in
+default, ``study``, ``study-own``, ``study-retain5``; ``study-long`` is the default benchmark with
+``--unlearn-epochs 20``). Their source is a snapshot of each run's ``summary.json`` in
 ``docs/results/`` (numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
 ``--compare`` checks that a fresh run reproduces the snapshot::
 
@@ -114,8 +115,8 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"demo": demo_table, "study-retain5-e85": study_table, "study": study_table, "study-own": study_table,
-             "study-retain5": study_table}
+RENDERERS = {"demo": demo_table, "study-retain5-e85": study_table, "study-long": study_table, "study": study_table,
+             "study-own": study_table, "study-retain5": study_table}
 
 
 def render_blocks(text: str, results: Path | None = None) -> str:
