@@ -158,6 +158,22 @@ def test_named_study_benchmarks_differ_from_the_default_only_in_their_design():
     assert "retain_weight" not in STUDY_SETTINGS.cache_key()  # folders built before the field stay valid
 
 
+def _settings_the_cli_runs(monkeypatch: pytest.MonkeyPatch, argv: list[str]):
+    """The DemoSettings `baldro study ARGV` hands to run_study (which is replaced, so nothing runs)."""
+    from baldro.experiments import study
+
+    seen = {}
+
+    def fake_run_study(out, protocol, settings, fresh=False, workers=2):
+        seen["settings"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    with pytest.raises(SystemExit):
+        main(["study", *argv])
+    return seen["settings"]
+
+
 def test_default_study_benchmark_is_the_sixth_search_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """`baldro study` without --size runs study-retain5-e85: the study benchmark, λ = 5, target / retain 85 epochs."""
     from baldro.experiments import study
@@ -166,19 +182,8 @@ def test_default_study_benchmark_is_the_sixth_search_s(monkeypatch: pytest.Monke
     assert study.DEFAULT_STUDY_SIZE == "study-retain5-e85"
     assert (default.retain_weight, default.target_epochs) == (5.0, 85)
     assert default.cache_key() == {**study.STUDY_SETTINGS.cache_key(), "retain_weight": 5.0, "target_epochs": 85}
-    seen = {}
-
-    def fake_run_study(out, protocol, settings, fresh=False, workers=2):
-        seen["settings"] = settings
-        raise SystemExit(0)
-
-    monkeypatch.setattr(study, "run_study", fake_run_study)
-    with pytest.raises(SystemExit):
-        main(["study", "--out", str(tmp_path / "s")])
-    assert seen["settings"] is default
-    with pytest.raises(SystemExit):
-        main(["study", "--size", "study", "--out", str(tmp_path / "s")])
-    assert seen["settings"] is study.STUDY_SETTINGS
+    assert _settings_the_cli_runs(monkeypatch, ["--out", str(tmp_path / "s")]) is default
+    assert _settings_the_cli_runs(monkeypatch, ["--size", "study", "--out", str(tmp_path / "s")]) is study.STUDY_SETTINGS
 
 
 def test_unlearn_epochs_flag_sets_every_run_s_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
@@ -187,18 +192,10 @@ def test_unlearn_epochs_flag_sets_every_run_s_budget(monkeypatch: pytest.MonkeyP
 
     from baldro.experiments import study
 
-    seen = {}
-
-    def fake_run_study(out, protocol, settings, fresh=False, workers=2):
-        seen["settings"] = settings
-        raise SystemExit(0)
-
-    monkeypatch.setattr(study, "run_study", fake_run_study)
-    with pytest.raises(SystemExit):
-        main(["study", "--unlearn-epochs", "20", "--out", str(tmp_path / "s")])
+    settings = _settings_the_cli_runs(monkeypatch, ["--unlearn-epochs", "20", "--out", str(tmp_path / "s")])
     default = study.study_settings(study.DEFAULT_STUDY_SIZE)
-    assert seen["settings"] == replace(default, unlearn_epochs=20.0)
-    assert seen["settings"].cache_key()["unlearn_epochs"] == 20.0 != default.cache_key()["unlearn_epochs"]
+    assert settings == replace(default, unlearn_epochs=20.0)
+    assert settings.cache_key()["unlearn_epochs"] == 20.0 != default.cache_key()["unlearn_epochs"]
     for bad in ("0", "-1", "nan"):
         assert main(["study", "--unlearn-epochs", bad, "--out", str(tmp_path / "b")]) == 2
         err = capsys.readouterr().err

@@ -9,7 +9,8 @@ data order: :mod:`baldro.reports.matched_utility`). Nothing here is tuned on the
 
 It is the demo's pipeline at another size (:func:`baldro.experiments.demo.demo_plan` builds the benchmark, the tiny
 model, the base / target / retain models), with a study benchmark (:data:`STUDY_BENCHMARKS`; default
-``study-retain5-e85``) and unlearning runs that record their curves. Stages are cached in ``out/``: an interrupted study resumes where it stopped.
+``study-retain5-e85``) and unlearning runs that record their curves. Stages are cached in ``out/``: an interrupted
+study resumes where it stopped.
 """
 
 from __future__ import annotations
