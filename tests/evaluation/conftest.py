@@ -220,3 +220,42 @@ def _assert_full_sequence_scores(model, got: list[list], prompts: list[list[int]
 def assert_full_sequence_scores() -> Callable[..., None]:
     """The check of :func:`_assert_full_sequence_scores` (prefix-cache and packed-tree scoring tests)."""
     return _assert_full_sequence_scores
+
+
+@pytest.fixture(scope="session")
+def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
+    """The random tiny model trained until it reproduces the forget, retain and real-authors answers of ``mini_tofu``
+    (prompt format of the evaluation, labels on answer + EOS); the world-facts answers stay unseen."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from baldro.data.formatting import PromptFormat, encode_qa_many
+
+    tok = AutoTokenizer.from_pretrained(random_tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(random_tiny_model)
+    pairs = []
+    for name in ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed"):
+        for line in (mini_tofu / f"{name}.json").read_text().splitlines():
+            row = json.loads(line)
+            pairs.append((row["question"], row["answer"]))
+    encoded, _ = encode_qa_many(tok, pairs, PromptFormat(), 512)
+    width = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), width), tok.pad_token_id)
+    labels = torch.full((len(encoded), width), -100)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for r, e in enumerate(encoded):
+        n = len(e.input_ids)
+        ids[r, :n], labels[r, :n], mask[r, :n] = torch.tensor(e.input_ids), torch.tensor(e.labels), 1
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(300):
+        opt.zero_grad()
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        opt.step()
+    out = tmp_path_factory.mktemp("memorised_tiny_model")
+    model.eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--max-length", type=int, default=512)
     t.add_argument("--generation-batch-size", type=int, default=None,
                    help="questions decoded together, all splits pooled (default 4 × --batch-size; bounds the KV cache)")
+    t.add_argument("--no-answer-drafts", action="store_true",
+                   help="decode every generated token; by default the leading answer tokens that scoring found to be "
+                   "the model's greedy choice are prefilled as a draft (same generations; docs/eval-speed.md)")
     t.set_defaults(func=run_tofu)
 
     m = sub.add_parser("muse", help="MUSE metrics -> DIR/MUSE_EVAL.json and DIR/MUSE_SUMMARY.json")
@@ -111,6 +114,7 @@ def _tofu(args: argparse.Namespace) -> dict[str, Any]:
         progress=not args.no_progress,
         generation_batch_size=args.generation_batch_size,
         pad_masking=args.pad_masking,
+        draft_answers=not args.no_answer_drafts,
     )
 
 

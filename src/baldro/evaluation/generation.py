@@ -119,7 +119,7 @@ def _prefill(model: nn.Module, input_ids: torch.Tensor, lengths: list[int], rese
 @torch.no_grad()
 def greedy_tokens(
     model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None,
-    compact_at: float = 0.0, group_prefill: bool = True,
+    compact_at: float = 0.0, group_prefill: bool = True, budgets: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Greedy continuation of each left-padded row, EOS and what follows it excluded (see the module docstring).
 
@@ -135,7 +135,12 @@ def greedy_tokens(
     :meth:`~baldro.evaluation.kv_cache.GrowingCache.compact_rows` moves the last live rows into their slots, copying
     the moved rows only (one row's cache ≈ one decoding step of that row). A finished row's further outputs are
     ignored; the others are unaffected.
+
+    ``budgets``: row ``r`` stops after ``budgets[r]`` new tokens instead of ``max_new_tokens`` (rows whose first
+    tokens were drafted, :func:`generate_greedy`).
     """
+    if budgets is not None:
+        max_new_tokens = max(budgets)
     width = input_ids.shape[1]
     arg = cache_argument(model)
     lengths = attention_mask.long().sum(-1).tolist()
@@ -149,14 +154,19 @@ def greedy_tokens(
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
                        logits_to_keep=1, **{arg: cache}).logits
         nxt = logits[:, -1, :].float().argmax(dim=-1)
-    return decode_from_prompts(model, cache, nxt, attention_mask, max_new_tokens, eos_id, compact_at)
+    return decode_from_prompts(model, cache, nxt, attention_mask, max_new_tokens, eos_id, compact_at, budgets)
 
 
 def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, attention_mask: torch.Tensor,
-                        max_new_tokens: int, eos_id: int | None, compact_at: float = 0.0) -> list[list[int]]:
+                        max_new_tokens: int, eos_id: int | None, compact_at: float = 0.0,
+                        budgets: Sequence[int] | None = None) -> list[list[int]]:
     """The decoding steps of :func:`greedy_tokens` after the prefill: ``cache`` holds the left-padded prompts
-    (``attention_mask`` marks them), ``first`` is each row's first generated token."""
+    (``attention_mask`` marks them), ``first`` is each row's first generated token; row ``r`` stops at EOS or after
+    ``budgets[r]`` tokens (default ``max_new_tokens``)."""
     n_rows = len(first)
+    limit = [max_new_tokens] * n_rows if budgets is None else [min(b, max_new_tokens) for b in budgets]
+    if min(limit, default=1) < 1:
+        raise ValueError("every row needs a budget of at least one new token")
     arg = cache_argument(model)
     lengths = attention_mask.long().sum(-1)
     mask = None if bool((attention_mask == 1).all()) else attention_mask
@@ -178,6 +188,9 @@ def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, atten
                 n_done += 1
             else:
                 out[rows[j]].append(token)
+                if step + 1 >= limit[rows[j]]:
+                    done[j] = True
+                    n_done += 1
         if n_done == len(rows) or step == max_new_tokens - 1:
             break
         if n_done and n_done >= compact_at * len(rows):
@@ -204,28 +217,46 @@ def generate_greedy(
     desc: str | None = None,
     progress: bool = True,
     pad_masking: str = "position",
+    drafts: Sequence[Sequence[int] | None] | None = None,
 ) -> list[str]:
     """Greedy continuations of token-id prompts (same order as given), decoded and cut.
 
     ``pad_masking="token"``: transformers' ``generate`` with open-unlearning's mask (every token equal to ``pad_id``
-    hidden, prompt tokens included; positions from that mask, as ``generate`` derives them), never the lean loop."""
+    hidden, prompt tokens included; positions from that mask, as ``generate`` derives them), never the lean loop.
+
+    ``drafts`` (lean loop only; ignored where ``generate`` runs): per prompt, tokens known to begin its greedy
+    continuation — e.g. the leading answer tokens a scoring pass's argmax predicted (:mod:`.answer_drafts`). The
+    prompt is prefilled with them in one call instead of one decoding step each, and decoding goes on after them; a
+    draft reaching EOS or ``max_new_tokens`` tokens is the whole continuation. The draft is trusted, not checked."""
     eos = tokenizer.eos_token_id
     device = model_device(model)
     out: list[str] = [""] * len(prompts)
     lean = pad_masking != "token" and lean_greedy_supported(model, stop_strings)
-    for batch in tqdm(length_batches([len(p) for p in prompts], batch_size), desc=desc, disable=not progress, leave=False):
-        width = max(len(prompts[i]) for i in batch)
+    heads = _drafted(drafts, len(prompts), max_new_tokens, eos) if lean and drafts is not None else None
+    todo = list(range(len(prompts)))
+    if heads is not None:
+        for i, (head, finished) in enumerate(heads):
+            if finished:
+                out[i] = tokenizer.decode(head, skip_special_tokens=True).strip()
+        todo = [i for i, (_, finished) in enumerate(heads) if not finished]
+    seqs = {i: [*prompts[i], *heads[i][0]] if heads is not None else prompts[i] for i in todo}
+    batches = [[todo[k] for k in b] for b in length_batches([len(seqs[i]) for i in todo], batch_size)]
+    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
+        width = max(len(seqs[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, i in enumerate(batch):
-            p = prompts[i]
+            p = seqs[i]
             ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[r, width - len(p) :] = 1
         if pad_masking == "token":
             mask = token_mask(ids, pad_id)
         if lean:
-            for r, tokens in zip(batch, greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos)):
-                out[r] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            budgets = [max_new_tokens - len(heads[i][0]) for i in batch] if heads is not None else None
+            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, budgets=budgets)
+            for i, tokens in zip(batch, rows):
+                head = heads[i][0] if heads is not None else []
+                out[i] = tokenizer.decode([*head, *tokens], skip_special_tokens=True).strip()
             continue
         kwargs: dict[str, Any] = {}
         if stop_strings:
@@ -247,3 +278,18 @@ def generate_greedy(
             text = tokenizer.decode(new, skip_special_tokens=True)
             out[i] = cut_at_stops(text, stop_strings)
     return out
+
+
+def _drafted(drafts: Sequence[Sequence[int] | None], n: int, max_new_tokens: int,
+             eos: int | None) -> list[tuple[list[int], bool]]:
+    """(tokens before EOS / the budget, whether that is the whole continuation) of each prompt's draft."""
+    if len(drafts) != n:
+        raise ValueError(f"{len(drafts)} drafts for {n} prompts")
+    heads = []
+    for draft in drafts:
+        head = list(draft or [])[:max_new_tokens]
+        if eos is not None and eos in head:
+            heads.append((head[: head.index(eos)], True))
+        else:
+            heads.append((head, len(head) == max_new_tokens))
+    return heads

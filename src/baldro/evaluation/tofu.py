@@ -26,6 +26,7 @@ from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.data.formatting import PromptFormat, cut_prompt, encode_prompt, encode_qa_many, format_label
 from baldro.errors import ConfigError
 from baldro.evaluation import metrics
+from baldro.evaluation.answer_drafts import answer_draft
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
@@ -58,8 +59,9 @@ class TofuScorer:
     variants, generates greedy answers, computes ROUGE items (see :func:`evaluate_tofu`)."""
 
     def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
-                 generation_batch_size=None, pad_masking=DEFAULT_PAD_MASKING):
+                 generation_batch_size=None, pad_masking=DEFAULT_PAD_MASKING, draft_answers=True):
         self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
+        self.draft_answers = draft_answers
         self.pad_masking = check_pad_masking(pad_masking)
         self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
             batch_size, max_new_tokens, max_length, progress,
@@ -147,18 +149,29 @@ class TofuScorer:
             self.encoded[key] = [encode_prompt(self.tok, r["question"], self.fmt, self.max_length) for r in split.rows]
         return self.encoded[key]
 
-    def generate_splits(self, splits: list[Split]) -> None:
+    def generate_splits(self, splits: list[Split], answer_scores: list[list[SeqScore]] | None = None) -> None:
         """Greedy generations of every question of ``splits`` in one pass (batches of ``generation_batch_size``
-        questions of similar prompt length, whatever their split), kept for :meth:`generate`."""
+        questions of similar prompt length, whatever their split), kept for :meth:`generate`. With each split's
+        answer scores (``answer_scores``) and ``draft_answers``, the answer tokens their greedy hits predict are
+        drafted rather than decoded (:mod:`.answer_drafts`)."""
         prompts = [self.prompts(split) for split in splits]
+        drafts = None
+        if self.draft_answers and answer_scores is not None:
+            drafts = [d for split, scores in zip(splits, answer_scores) for d in self.drafts(split, scores)]
         gens = generate_greedy(
             self.model, self.tok, [p for part in prompts for p in part], self.max_new_tokens, self.pad_id,
             self.generation_batch_size, desc="generating", progress=self.progress, pad_masking=self.pad_masking,
+            drafts=drafts,
         )
         start = 0
         for split, part in zip(splits, prompts):
             self.generations[split.name] = gens[start : start + len(part)]
             start += len(part)
+
+    def drafts(self, split: Split, scores: list[SeqScore]) -> list[list[int]]:
+        """Each question's draft: the leading tokens of its answer that ``scores`` (the answer's) mark as hits."""
+        ids, labels = self.encode(split, [r["answer"] for r in split.rows], "answer")
+        return [answer_draft(p, i, lab, s.hits) for p, i, lab, s in zip(self.prompts(split), ids, labels, scores)]
 
     def generate(self, split: Split) -> tuple[list[str], list[str]]:
         """(decoded prompts, greedy generations) of the split's questions (from :meth:`generate_splits` when it ran)."""
@@ -214,10 +227,10 @@ def _truth_ratio_items(correct: list[SeqScore], pert: list[list[SeqScore]]) -> d
     return {str(i): {"score": float(v)} for i, v in enumerate(tr)}
 
 
-def _add_split(scorer: TofuScorer, split: Split, out: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
-    """Entries of one split (probabilities, ROUGE, truth ratio, normalised probability); returns its scores."""
+def _add_split(scorer: TofuScorer, split: Split, sc: dict[str, Any], out: dict[str, Any],
+               reasons: dict[str, str]) -> None:
+    """Entries of one split from its scores ``sc`` (probabilities, ROUGE, truth ratio, normalised probability)."""
     prefix, notes = split.prefix, split.notes
-    sc = scorer.score_split(split)
     pert = [list(row) for row in zip(*(sc[f"pert{k}"] for k in range(split.n_pert)))] if split.n_pert else None
     qa = prefix in ("forget", "retain")  # splits with paraphrased answers
     out[f"{prefix}_Q_A_Prob"] = _entry(_prob_items(sc["answer"]))
@@ -239,7 +252,6 @@ def _add_split(scorer: TofuScorer, split: Split, out: dict[str, Any], reasons: d
     if not qa:
         _put(out, reasons, f"{prefix}_Q_A_Prob_normalised", pert is not None,
              lambda: _normalised_items(sc["answer"], pert), notes.get("pert"))
-    return sc
 
 
 def _put(
@@ -261,17 +273,18 @@ def build_tofu_eval(scorer: TofuScorer, splits: dict[str, Split], skipped: dict[
     """The TOFU_EVAL.json dict (agg_values filled) and the reasons of every skipped metric under ``skipped``."""
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    forget: dict[str, Any] | None = None
-    scorer.generate_splits([splits[p] for p in ("forget", "retain", "ra", "wf") if p in splits])
+    present = [p for p in ("forget", "retain", "ra", "wf") if p in splits]
+    scores = {p: scorer.score_split(splits[p]) for p in present}  # before generation: the answers' hits are drafts
+    scorer.generate_splits([splits[p] for p in present], [scores[p]["answer"] for p in present])
     for prefix in ("forget", "retain", "ra", "wf"):
         if prefix not in splits:
             for m in ("Q_A_Prob", "Q_A_PERT_Prob", "Q_A_ROUGE"):
                 reasons[f"{prefix}_{m}"] = skipped[prefix]
             continue
-        sc = _add_split(scorer, splits[prefix], out, reasons)
+        _add_split(scorer, splits[prefix], scores[prefix], out, reasons)
         if prefix == "forget":
-            forget = sc
-            out.update(memorisation_entries(sc["answer"]))
+            out.update(memorisation_entries(scores[prefix]["answer"]))
+    forget = scores.get("forget")
     holdout = None
     if "holdout" in splits and forget is not None:
         holdout = scorer.score(splits["holdout"], [r["answer"] for r in splits["holdout"].rows], "answers")
@@ -320,6 +333,7 @@ def evaluate_tofu(
     progress: bool = True,
     return_eval: bool = False,
     pad_masking: str = DEFAULT_PAD_MASKING,
+    draft_answers: bool = True,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on TOFU; returns the summary (and the eval dict with ``return_eval``).
 
@@ -332,6 +346,8 @@ def evaluate_tofu(
     ``pad_masking``: ``position`` (default: padding positions masked, the fast scoring and decoding paths) or
     ``token`` (open-unlearning's ``attention_mask = input_ids != pad_token_id``, real pad-id tokens included:
     full-sequence scoring and transformers' ``generate``; :mod:`baldro.core.padmask`). Recorded in both files.
+    ``draft_answers``: each answer is scored before generation, and the leading answer tokens its greedy hits predict
+    are prefilled as a draft instead of decoded one step each (:mod:`.answer_drafts`; lean decoding only).
     """
     check_pad_masking(pad_masking, "pad_masking")
     for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
@@ -342,7 +358,7 @@ def evaluate_tofu(
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress,
-                        generation_batch_size, pad_masking)
+                        generation_batch_size, pad_masking, draft_answers)
     summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)
