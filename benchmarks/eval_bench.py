@@ -4,8 +4,9 @@
              its prompt once and every answer variant (answer, paraphrase, perturbed answers) from the cached prompt,
              the LM head only at answer positions, one pass serving probability, truth ratio, exact memorization,
              extraction strength and the four MIA statistics; one greedy generation per question (a lean loop making
-             ``generate``'s forward calls, growing KV cache, finished rows dropped) scored against the answer, the
-             paraphrase and each perturbed answer.
+             ``generate``'s forward calls, growing KV cache, finished rows dropped; the answer tokens its scoring
+             found to be greedy hits prefilled as drafts) scored against the answer, the paraphrase and each
+             perturbed answer.
 * ``anchor`` ``ou_anchor.OpenUnlearningTofu``: a re-creation of open-unlearning's evaluator running its default TOFU
              suite (forget_quality, forget_Q_A_Prob, forget_Q_A_ROUGE, model_utility, privleak, extraction_strength)
              the way it does: one evaluate call per metric, pre-compute metrics cached in the run's logs, every
@@ -184,6 +185,9 @@ def main() -> None:
     p.add_argument("--pad-masking", choices=("position", "token"), default="position",
                    help="ours' pad_masking (token: open-unlearning's attention_mask = input_ids != pad, which the "
                         "anchor uses; agrees with it when the pad token occurs in the prompt, e.g. SmolLM2's pad = EOS)")
+    p.add_argument("--no-answer-drafts", action="store_true",
+                   help="ours decodes every generated token (evaluate_tofu(draft_answers=False)); by default the "
+                        "answer tokens its scoring found to be greedy hits are prefilled as drafts")
     p.add_argument("--repeats", type=int, default=1,
                    help="run both evaluators this many times, alternating, and report the least CPU / wall time of "
                         "each (a shared machine's load only ever adds time); the other figures come from the first round")
@@ -237,7 +241,7 @@ def main() -> None:
             with PeakMemory(device) as mem, flops_ours, timed(device) as clock, clock_ours:
                 _, got = evaluate_tofu(model, data, tokenizer=tok, batch_size=args.batch_size, max_items=args.items,
                                        max_new_tokens=args.max_new_tokens, fmt=fmt, progress=False, return_eval=True,
-                                       pad_masking=args.pad_masking)
+                                       pad_masking=args.pad_masking, draft_answers=not args.no_answer_drafts)
             clock_ours.restore()
             wall_runs["ours"].append(clock["s"])
             cpu_runs["ours"].append(clock["cpu_s"])
@@ -296,6 +300,7 @@ def main() -> None:
         "pad_token": tok.pad_token,
         "pad_is_eos": tok.pad_token_id == tok.eos_token_id,
         "pad_masking": args.pad_masking,
+        "answer_drafts": not args.no_answer_drafts,
     }
     if args.phases:
         result["ours_phases"], result["anchor_phases"] = phases_ours.report(), phases_anchor.report()

@@ -28,13 +28,14 @@ def test_eval_bench_quick_prints_ratio_and_agrees() -> None:
     assert expected <= set(row["metrics_compared"])
     assert row["max_rel_diff"] < 1e-5 and row["values_compared"] > 100
     assert row["generations_equal"] is True and row["generations_compared"] == 4 * 4  # 4 splits × 4 quick items
+    assert row["answer_drafts"] is True
     assert set(row["mia_auc_ours"]) == {"mia_min_k", "mia_min_k_plus_plus", "mia_loss", "mia_zlib"}
     assert row["mia_auc_anchor"] == {"mia_min_k": pytest.approx(row["mia_auc_ours"]["mia_min_k"], abs=1e-9)}
 
 
 def test_eval_bench_phases_and_repeats() -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--device", "cpu", "--phases", "--repeats", "2"],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--device", "cpu", "--phases", "--repeats", "2",
+                          "--no-answer-drafts"], check=True, capture_output=True, text=True)
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row["repeats"] == 2 and len(row["ours_cpu_s_runs"]) == len(row["anchor_cpu_s_runs"]) == 2
     assert row["ours_cpu_s"] == pytest.approx(min(row["ours_cpu_s_runs"]), abs=1e-3)
@@ -45,7 +46,7 @@ def test_eval_bench_phases_and_repeats() -> None:
         assert sum(p["cpu_s"] for p in phases.values()) == pytest.approx(row[f"{side}_cpu_s_runs"][0], rel=0.02, abs=0.02)
         assert sum(p["tflop"] for p in phases.values()) == pytest.approx(row[f"{side}_forward_tflop"], rel=1e-3, abs=1e-6)
         assert phases["decode"]["tflop"] > 0 and phases["score"]["tflop"] > 0 and phases["rouge"]["tflop"] == 0
-    assert row["generations_equal"] is True and row["pad_is_eos"] is False
+    assert row["generations_equal"] is True and row["pad_is_eos"] is False and row["answer_drafts"] is False
 
 
 def test_phase_clock_charges_nested_calls_exclusively() -> None:

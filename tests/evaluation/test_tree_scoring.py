@@ -111,3 +111,25 @@ def test_alibi_models_and_empty_splits_do_not_reach_the_packed_pass():
 
     assert supports_tree_scoring(falcon(False)) and not supports_tree_scoring(falcon(True))
     assert score_packed(falcon(False), [], [], pad_id=0, progress=False) == []
+
+
+@pytest.mark.parametrize("tree", [True, False])
+def test_moments_only_for_the_variants_that_ask_and_nothing_else_changes(random_tiny_model, tok, tree):
+    model = AutoModelForCausalLM.from_pretrained(random_tiny_model).eval()
+    prompts, answers = _items(len(tok), 7, 4, seed=3)
+    full = score_prefixed(model, prompts, answers, tok.pad_token_id, batch_size=3, progress=False, tree=tree)
+    some = score_prefixed(model, prompts, answers, tok.pad_token_id, batch_size=3, progress=False, tree=tree,
+                          moments=[True, False, False, True])
+    skipped = 0
+    for row_full, row_some in zip(full, some):
+        for v, (a, b) in enumerate(zip(row_full, row_some)):
+            assert (a.avg_loss, a.prob) == (b.avg_loss, b.prob)
+            assert np.array_equal(a.token_logprobs, b.token_logprobs) and np.array_equal(a.hits, b.hits)
+            # computed on fewer rows of the same chunks: the same numbers; a variant that did not ask may still get
+            # them at tree nodes it shares with one that did (its first token, read from the prompt's last position)
+            has = ~np.isnan(b.mu)
+            assert np.array_equal(has, ~np.isnan(b.sigma)) and (has.all() or v in (1, 2))
+            np.testing.assert_allclose(b.mu[has], a.mu[has], rtol=1e-6)
+            np.testing.assert_allclose(b.sigma[has], a.sigma[has], rtol=1e-5, atol=1e-7)
+            skipped += int((~has).sum())
+    assert skipped > 10

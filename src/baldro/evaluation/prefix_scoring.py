@@ -31,10 +31,12 @@ def supports_prefix_scoring(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def score_prefixed_batch(
-    model: nn.Module, prompts: list[list[int]], answers: list[list[list[int]]], pad_id: int
+    model: nn.Module, prompts: list[list[int]], answers: list[list[list[int]]], pad_id: int,
+    moments: Sequence[bool] | None = None,
 ) -> list[list[SeqScore]]:
     """``out[i][v]``: :class:`SeqScore` of answer ``answers[i][v]`` (tokens after the prompt, EOS included, at least
-    one) to prompt ``prompts[i]``; every row has the same number of answers."""
+    one) to prompt ``prompts[i]``; every row has the same number of answers. ``moments[v]``: whether variant ``v``'s
+    ``mu`` / ``sigma`` are computed (default all; NaN otherwise)."""
     device = model_device(model)
     n_rows, n_var = len(prompts), len(answers[0])
     ids, mask = left_pad(prompts, pad_id, device)
@@ -62,7 +64,8 @@ def score_prefixed_batch(
             h = cached_hidden_states(model, inputs, torch.cat([mask, ans_mask], dim=1), positions, cache, arg)
             sources = torch.cat([sources, h], dim=1)
         rows, cols = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
-        for r, sc in enumerate(scores_at(model, sources[rows, cols], targets[rows, cols], rows, n_rows)):
+        skip = None if moments is None or moments[v] else torch.zeros(rows.shape[0], dtype=torch.bool, device=device)
+        for r, sc in enumerate(scores_at(model, sources[rows, cols], targets[rows, cols], rows, n_rows, moments=skip)):
             out[r].append(sc)
     return out
 
@@ -76,13 +79,16 @@ def score_prefixed(
     desc: str | None = None,
     progress: bool = True,
     tree: bool = True,
+    moments: Sequence[bool] | None = None,
 ) -> list[list[SeqScore]]:
     """Scores of every item (same order as given): packed segments ``prompt + prefix tree of its answers``
     (:func:`~baldro.evaluation.tree_scoring.score_packed`) where the model supports it and ``tree``; else
-    ``batch_size`` questions a batch, grouped by prompt length, one pass per variant (:func:`score_prefixed_batch`)."""
+    ``batch_size`` questions a batch, grouped by prompt length, one pass per variant (:func:`score_prefixed_batch`).
+    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` (Min-K%++) are computed (default all; NaN otherwise)."""
     if tree and supports_tree_scoring(model):
-        return score_packed(model, prompts, answers, pad_id, batch_size, desc, progress)
+        return score_packed(model, prompts, answers, pad_id, batch_size, desc, progress, moments)
     return by_length_batches(
         [len(p) for p in prompts], batch_size,
-        lambda batch: score_prefixed_batch(model, [prompts[i] for i in batch], [answers[i] for i in batch], pad_id),
+        lambda batch: score_prefixed_batch(model, [prompts[i] for i in batch], [answers[i] for i in batch], pad_id,
+                                           moments),
         desc, progress)

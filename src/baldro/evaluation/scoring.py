@@ -7,7 +7,8 @@ positions, so every per-item statistic the benchmarks need comes from that singl
 * ``avg_loss`` = Σ_t NLL_t / n over answer tokens (EOS included), ``prob`` = exp(−avg_loss) (TOFU probability);
 * ``token_logprobs`` = log p(y_t) per answer token, in order (Min-K%, with the EOS prediction dropped by the caller);
 * ``hits`` = [argmax_t == y_t] per answer token (exact memorization, extraction strength);
-* ``mu``, ``sigma`` = mean and variance of log p over the vocabulary at each answer position (Min-K%++).
+* ``mu``, ``sigma`` = mean and variance of log p over the vocabulary at each answer position (Min-K%++); NaN where
+  the caller asked for no moments (``moments``: they cost about half the LM head's time at a large vocabulary).
 """
 
 from __future__ import annotations
@@ -77,13 +78,15 @@ def model_device(model: nn.Module) -> torch.device:
 
 def scores_at(
     model: nn.Module, selected: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n_rows: int,
-    index: torch.Tensor | None = None,
+    index: torch.Tensor | None = None, moments: torch.Tensor | None = None,
 ) -> list[SeqScore]:
     """:class:`SeqScore` of ``n_rows`` sequences from the hidden states ``selected[k]`` that predict ``targets[k]``
     (answer token k of row ``rows[k]``, rows in order): the LM head at those positions only, a chunk at a time.
 
     With ``index``, token k is predicted by ``selected[index[k]]`` instead: the head (log-softmax, argmax, mean and
-    variance over the vocabulary) runs once per row of ``selected`` however many tokens read it."""
+    variance over the vocabulary) runs once per row of ``selected`` however many tokens read it.
+
+    ``moments`` (bool per token, default all): the tokens whose ``mu`` / ``sigma`` are computed; NaN for the others."""
     device = selected.device
     head = output_head(model)
     vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [0])[0]
@@ -93,6 +96,12 @@ def scores_at(
     top = torch.zeros(n_sel, dtype=torch.long, device=device)
     mu = selected.new_zeros(n_sel, dtype=torch.float32)
     sigma = selected.new_zeros(n_sel, dtype=torch.float32)
+    need = None  # rows of ``selected`` whose moments are computed (None: all)
+    if moments is not None:
+        need = torch.zeros(n_sel, dtype=torch.bool, device=device)
+        need[(index if index is not None else torch.arange(n_sel, device=device))[moments.to(device)]] = True
+        mu.fill_(float("nan"))
+        sigma.fill_(float("nan"))
     for s in range(0, n_sel, chunk):
         e = min(s + chunk, n_sel)
         vocab_logp = F.log_softmax(head(selected[s:e]).float(), dim=-1)
@@ -102,9 +111,17 @@ def scores_at(
             k = ((index >= s) & (index < e)).nonzero(as_tuple=True)[0]
             logp[k] = vocab_logp[index[k] - s, targets[k]]
         top[s:e] = vocab_logp.argmax(dim=-1)
-        p = vocab_logp.exp()
-        mu[s:e] = (p * vocab_logp).sum(-1)
-        sigma[s:e] = (p * vocab_logp.square()).sum(-1) - mu[s:e].square()
+        if need is None:
+            p = vocab_logp.exp()
+            mu[s:e] = (p * vocab_logp).sum(-1)
+            sigma[s:e] = (p * vocab_logp.square()).sum(-1) - mu[s:e].square()
+            continue
+        k = need[s:e].nonzero(as_tuple=True)[0]
+        if k.numel():
+            sub = vocab_logp[k]
+            p = sub.exp()
+            mu[s + k] = (p * sub).sum(-1)
+            sigma[s + k] = (p * sub.square()).sum(-1) - mu[s + k].square()
     if index is not None:
         top, mu, sigma = top[index], mu[index], sigma[index]
     hits = top == targets

@@ -126,8 +126,10 @@ class TofuScorer:
         shared = _shared_prompts(encoded) if self._fast_scoring() else None
         if shared is not None:
             prompts, answers = shared
+            # Min-K%++ needs the vocabulary moments of the forget answers only (members; holdout: :meth:`score`)
+            moments = [split.prefix == "forget" and name == "answer" for name, _ in variants]
             scores = score_prefixed(self.model, prompts, answers, self.pad_id, self.batch_size,
-                                    f"{split.name}: scoring", self.progress)
+                                    f"{split.name}: scoring", self.progress, moments=moments)
             for v, (name, _) in enumerate(variants):
                 out[name] = [row[v] for row in scores]
             return out

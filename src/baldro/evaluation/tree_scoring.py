@@ -144,9 +144,11 @@ def score_packed(
     batch_size: int = 32,
     desc: str | None = None,
     progress: bool = True,
+    moments: Sequence[bool] | None = None,
 ) -> list[list[SeqScore]]:
     """``out[i][v]``: :class:`SeqScore` of answer ``answers[i][v]`` (tokens after the prompt, EOS included, at least
-    one) to prompt ``prompts[i]`` (see the module docstring); ``batch_size`` packed rows a forward pass."""
+    one) to prompt ``prompts[i]`` (see the module docstring); ``batch_size`` packed rows a forward pass.
+    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` are computed (default all; NaN otherwise)."""
     if not prompts:
         return []
     device = model_device(model)
@@ -163,18 +165,20 @@ def score_packed(
         sees = torch.from_numpy(np.stack([p[2] for p in parts]))[:, None].to(device)
         hidden = cached_hidden_states(model, tokens, _mask(model, sees), positions, None, cache_argument(model) or "")
         hidden = hidden.reshape(len(batch) * width, -1)
-        index, targets, seq, owners = [], [], [], []
+        index, targets, seq, owners, want = [], [], [], [], []
         for r, (row, part) in enumerate(zip(batch, parts)):
             for i, o in zip(row, part[3]):
                 base, last = r * width + o + len(prompts[i]), r * width + o + len(prompts[i]) - 1
-                for answer, src in zip(answers[i], tries[i].sources):
+                for v, (answer, src) in enumerate(zip(answers[i], tries[i].sources)):
                     index += [last if s < 0 else base + s for s in src]
                     targets += answer
+                    want += [moments is None or bool(moments[v])] * len(answer)
                     seq += [len(owners)] * len(answer)
                     owners.append(i)
         used, inverse = torch.unique(torch.tensor(index, device=device), return_inverse=True)
         scores = scores_at(model, hidden[used], torch.tensor(targets, device=device),
-                           torch.tensor(seq, device=device), len(owners), index=inverse)
+                           torch.tensor(seq, device=device), len(owners), index=inverse,
+                           moments=None if moments is None else torch.tensor(want, device=device))
         for i, sc in zip(owners, scores):
             out[i].append(sc)
     return out
