@@ -96,9 +96,11 @@ def _numbers(x: Any, path: str = "") -> dict[str, Any]:
 
 
 def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
-    """Max relative difference over every per-item number both evaluators report, and whether every generation
-    (and every other string) is identical. The anchor's metrics are a subset of ours."""
+    """Max relative and max absolute difference over every per-item number both evaluators report, and whether
+    every generation (and every other string) is identical. The anchor's metrics are a subset of ours. (A loss near
+    0 — a memorised answer — has float32 noise far above 1e-5 of itself: see the absolute difference.)"""
     worst, worst_at, n_values, n_gens, strings_equal, compared, differing = 0.0, None, 0, 0, True, [], []
+    worst_abs, worst_abs_at = 0.0, None
     for name, entry in ref.items():
         if name not in ours or not isinstance(entry, dict):
             continue
@@ -123,7 +125,10 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                     rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
                     if rel > worst:
                         worst, worst_at = rel, f"{name}{key}"
-    return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "values_compared": n_values, "generations_compared": n_gens,
+                    if va is not None and abs(va - vb) > worst_abs:
+                        worst_abs, worst_abs_at = abs(va - vb), f"{name}{key}"
+    return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "max_abs_diff": worst_abs, "max_abs_diff_at": worst_abs_at,
+            "values_compared": n_values, "generations_compared": n_gens,
             "generations_equal": bool(strings_equal and n_gens > 0), "generations_differing": differing,
             "metrics_compared": sorted(set(compared))}
 
