@@ -122,11 +122,17 @@ def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                         differing.append(f"{name}{key}")
                 elif vb is not None:
                     n_values += 1
-                    rel = float("inf") if va is None else abs(va - vb) / max(abs(va), abs(vb)) if va != vb else 0.0
+                    nan = va is not None and (va != va, vb != vb)
+                    if va is None or nan in ((True, False), (False, True)):  # missing, or NaN on one side only
+                        rel = gap = float("inf")
+                    elif nan == (True, True) or va == vb:
+                        rel = gap = 0.0
+                    else:
+                        rel, gap = abs(va - vb) / max(abs(va), abs(vb)), abs(va - vb)
                     if rel > worst:
                         worst, worst_at = rel, f"{name}{key}"
-                    if va is not None and abs(va - vb) > worst_abs:
-                        worst_abs, worst_abs_at = abs(va - vb), f"{name}{key}"
+                    if gap > worst_abs:
+                        worst_abs, worst_abs_at = gap, f"{name}{key}"
     return {"max_rel_diff": worst, "max_rel_diff_at": worst_at, "max_abs_diff": worst_abs, "max_abs_diff_at": worst_abs_at,
             "values_compared": n_values, "generations_compared": n_gens,
             "generations_equal": bool(strings_equal and n_gens > 0), "generations_differing": differing,

@@ -75,3 +75,18 @@ def test_phase_clock_charges_nested_calls_exclusively() -> None:
     assert clock.tflop == {"other": 1.0, "score": 100.0, "tokenise": 10.0}
     assert "outer" in Work.__dict__ and "inner" not in vars(work)  # originals back
     assert Work.outer is not None and work.inner.__func__ is Work.inner
+
+
+def test_agreement_reports_relative_and_absolute_differences_and_nan_on_one_side() -> None:
+    sys.path.insert(0, str(BENCH.parent))
+    from eval_bench import agreement
+
+    def entry(values: list[float]) -> dict:
+        return {"m": {"value_by_index": {str(i): {"v": v} for i, v in enumerate(values)}}}
+
+    got = agreement(entry([1.0, 1e-4, float("nan")]), entry([1.0 + 1e-6, 2e-4, float("nan")]))
+    assert got["max_rel_diff"] == pytest.approx(0.5) and got["max_rel_diff_at"] == "m/1/v"
+    assert got["max_abs_diff"] == pytest.approx(1e-4) and got["max_abs_diff_at"] == "m/1/v"  # both NaN: equal
+    one_sided = agreement(entry([1.0, float("nan")]), entry([1.0, 2.0]))
+    assert one_sided["max_rel_diff"] == one_sided["max_abs_diff"] == float("inf")
+    assert one_sided["max_abs_diff_at"] == "m/1/v"

@@ -144,7 +144,7 @@ def test_tofu_eval_of_a_memorising_model_drafts_answers_and_keeps_every_value(me
     def run(draft_answers: bool) -> dict:
         _, ev = tofu.evaluate_tofu(model, str(mini_tofu), tokenizer=tok, batch_size=3, max_new_tokens=40,
                                    progress=False, return_eval=True, draft_answers=draft_answers)
-        return dict(_leaves({k: v for k, v in ev.items() if isinstance(v, dict) and "value_by_index" in v}))
+        return dict(_leaves({k: v for k, v in ev.items() if isinstance(v, dict) and ("value_by_index" in v or "forget" in v)}))
 
     drafted = run(True)
     drafts = seen.pop()

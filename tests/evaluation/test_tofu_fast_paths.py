@@ -24,7 +24,8 @@ def _leaves(x, path=""):
 def _run(model, tok, data):
     _, ev = tofu.evaluate_tofu(model, str(data), tokenizer=tok, batch_size=3, max_new_tokens=12, max_items=5,
                                progress=False, return_eval=True)
-    return dict(_leaves({k: v for k, v in ev.items() if isinstance(v, dict) and "value_by_index" in v}))
+    # every metric entry, the MIA ones (per-item values under "forget" / "holdout") included
+    return dict(_leaves({k: v for k, v in ev.items() if isinstance(v, dict) and ("value_by_index" in v or "forget" in v)}))
 
 
 def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch):
@@ -53,9 +54,15 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
     for key, want in plain.items():
         got = fast[key]
         if isinstance(want, float) and not isinstance(want, bool):
-            assert got == pytest.approx(want, rel=1e-5, abs=1e-12), key
+            if key.startswith("/mia_min_k_plus_plus/"):
+                # Min-K%++ divides by σ = sqrt(E[log p²] − μ²) (open-unlearning's formula), a difference of two near
+                # numbers in float32: other summation orders move it by ~1e-4 relative, not 1e-5
+                assert got == pytest.approx(want, rel=1e-3), key
+            else:
+                assert got == pytest.approx(want, rel=1e-5, abs=1e-12), key
         else:
             assert got == want, key
+    assert any(k.startswith("/mia_min_k_plus_plus/holdout/value_by_index/") for k in plain)  # MIA items compared
 
 
 def test_generations_pooled_across_splits_equal_per_split_generations(random_tiny_model, mini_tofu):

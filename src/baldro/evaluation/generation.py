@@ -136,11 +136,13 @@ def greedy_tokens(
     the moved rows only (one row's cache ≈ one decoding step of that row). A finished row's further outputs are
     ignored; the others are unaffected.
 
-    ``budgets``: row ``r`` stops after ``budgets[r]`` new tokens instead of ``max_new_tokens`` (rows whose first
-    tokens were drafted, :func:`generate_greedy`).
+    ``budgets``: row ``r`` stops after ``min(budgets[r], max_new_tokens)`` new tokens (rows whose first tokens were
+    drafted, :func:`generate_greedy`); each at least 1.
     """
     if budgets is not None:
-        max_new_tokens = max(budgets)
+        max_new_tokens = min(max_new_tokens, max(budgets))
+    if max_new_tokens < 1:
+        return [[] for _ in range(input_ids.shape[0])]
     width = input_ids.shape[1]
     arg = cache_argument(model)
     lengths = attention_mask.long().sum(-1).tolist()

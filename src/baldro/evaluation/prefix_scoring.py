@@ -84,7 +84,8 @@ def score_prefixed(
     """Scores of every item (same order as given): packed segments ``prompt + prefix tree of its answers``
     (:func:`~baldro.evaluation.tree_scoring.score_packed`) where the model supports it and ``tree``; else
     ``batch_size`` questions a batch, grouped by prompt length, one pass per variant (:func:`score_prefixed_batch`).
-    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` (Min-K%++) are computed (default all; NaN otherwise)."""
+    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` (Min-K%++) are computed (default all; NaN otherwise,
+    except at tree nodes shared with a variant that asked)."""
     if tree and supports_tree_scoring(model):
         return score_packed(model, prompts, answers, pad_id, batch_size, desc, progress, moments)
     return by_length_batches(

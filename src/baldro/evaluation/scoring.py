@@ -8,7 +8,8 @@ positions, so every per-item statistic the benchmarks need comes from that singl
 * ``token_logprobs`` = log p(y_t) per answer token, in order (Min-K%, with the EOS prediction dropped by the caller);
 * ``hits`` = [argmax_t == y_t] per answer token (exact memorization, extraction strength);
 * ``mu``, ``sigma`` = mean and variance of log p over the vocabulary at each answer position (Min-K%++); NaN where
-  the caller asked for no moments (``moments``: they cost about half the LM head's time at a large vocabulary).
+  the caller asked for no moments (``moments``: they cost about half the LM head's time at a large vocabulary) —
+  unless the position is shared with a token that asked (one LM-head row serving several, ``index``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def scores_at(
     With ``index``, token k is predicted by ``selected[index[k]]`` instead: the head (log-softmax, argmax, mean and
     variance over the vocabulary) runs once per row of ``selected`` however many tokens read it.
 
-    ``moments`` (bool per token, default all): the tokens whose ``mu`` / ``sigma`` are computed; NaN for the others."""
+    ``moments`` (bool per token, default all): the tokens whose ``mu`` / ``sigma`` are computed; NaN for the others
+    unless they read the same row of ``selected`` as one that asked."""
     device = selected.device
     head = output_head(model)
     vocab = getattr(head, "out_features", None) or getattr(getattr(head, "weight", None), "shape", [0])[0]

@@ -148,7 +148,8 @@ def score_packed(
 ) -> list[list[SeqScore]]:
     """``out[i][v]``: :class:`SeqScore` of answer ``answers[i][v]`` (tokens after the prompt, EOS included, at least
     one) to prompt ``prompts[i]`` (see the module docstring); ``batch_size`` packed rows a forward pass.
-    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` are computed (default all; NaN otherwise)."""
+    ``moments[v]``: whether variant ``v``'s ``mu`` / ``sigma`` are computed (default all; otherwise NaN, except at
+    tree nodes it shares with a variant that asked, e.g. its first token, predicted from the prompt's last position)."""
     if not prompts:
         return []
     device = model_device(model)
