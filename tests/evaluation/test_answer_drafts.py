@@ -158,3 +158,10 @@ def test_tofu_eval_of_a_memorising_model_drafts_answers_and_keeps_every_value(me
     assert all(d and d[-1] == tok.eos_token_id for d in forget)
     assert sum(map(len, wf)) < sum(map(len, forget))
     assert plain["/forget_Q_A_ROUGE/value_by_index/0/rougeL_recall"] == 1.0
+
+
+def test_no_new_tokens_gives_empty_generations_with_or_without_drafts(model_tok):
+    model, tok = model_tok
+    prompts = _prompts(tok, 3, seed=4)
+    assert generate_greedy(model, tok, prompts, 0, tok.pad_token_id, progress=False) == ["", "", ""]
+    assert generate_greedy(model, tok, prompts, 0, tok.pad_token_id, progress=False, drafts=[[7], None, []]) == [""] * 3
