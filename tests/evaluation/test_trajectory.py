@@ -178,6 +178,11 @@ def test_config_errors_come_before_any_folder(tiny_model_dir, synth_dir, retain_
         trajectory_callback({"data": data, "eval_every": 0, "eval": {"retain_logs": str(retain_logs)}})
     with pytest.raises(ConfigError, match="data.kind: qa"):
         trajectory_callback({"data": {**data, "kind": "text"}, "eval_every": 2})
+    with pytest.raises(ConfigError, match="eval.draft_answers must be true or false, got 'no'"):
+        trajectory_callback({"data": data, "eval_every": 2, "eval": {"retain_logs": str(retain_logs), "draft_answers": "no"}})
+    few = {"data": data, "eval_every": 2, "eval_max_items": 4}
+    plain = trajectory_callback({**few, "eval": {"retain_logs": str(retain_logs), "draft_answers": False}})
+    assert plain.draft_answers is False and trajectory_callback(few).draft_answers is True
     out = tmp_path / "run"
     cfg = _config(tiny_model_dir, synth_dir, out, eval={"retain_logs": str(retain_logs)})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))

@@ -49,7 +49,7 @@ from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format",
-             "pad_masking")
+             "pad_masking", "draft_answers")
 NO_RETAIN = (
     "eval.retain_logs is not set: trajectory.jsonl will have forget_quality null; set it to the retain model's "
     "TOFU_EVAL.json (baldro eval tofu of the retain model) to get Forget Quality"
@@ -141,7 +141,7 @@ class TrajectoryCallback(TrainerCallback):
 
     ``source`` / ``forget_split``: the TOFU-style data; ``retain_logs``: the retain model's TOFU_EVAL.json (path or
     dict; cut to the first ``max_items`` forget items when it has more); ``max_items`` keeps the first rows of every
-    split; ``fmt``, ``batch_size``, ``max_new_tokens``, ``max_length``, ``pad_masking`` as in
+    split; ``fmt``, ``batch_size``, ``max_new_tokens``, ``max_length``, ``pad_masking``, ``draft_answers`` as in
     :func:`~baldro.evaluation.tofu.evaluate_tofu`.
     """
 
@@ -158,11 +158,15 @@ class TrajectoryCallback(TrainerCallback):
         max_length: int = 512,
         file_name: str = TRAJECTORY_FILE,
         pad_masking: str = DEFAULT_PAD_MASKING,
+        draft_answers: bool = True,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ConfigError(f"eval_every={every!r} must be a positive integer (optimizer steps between evaluations)")
         self.every, self.file_name = every, file_name
         self.pad_masking = check_pad_masking(pad_masking, "eval.pad_masking")
+        if not isinstance(draft_answers, bool):
+            raise ConfigError(f"eval.draft_answers must be true or false, got {draft_answers!r}")
+        self.draft_answers = draft_answers
         self.splits, self.skipped = load_tofu_eval_splits(source, forget_split, max_items)
         retain, self.retain_name = checked_retain(retain_logs)
         n = len(self.splits["forget"].rows)
@@ -178,7 +182,8 @@ class TrajectoryCallback(TrainerCallback):
             if tokenizer.pad_token_id is None:
                 raise ConfigError("the tokenizer has no pad token; set one (e.g. the EOS token) before training")
             self.scorer = TofuScorer(model, tokenizer, int(tokenizer.pad_token_id), self.fmt, self.batch_size,
-                               self.max_new_tokens, self.max_length, progress=False, pad_masking=self.pad_masking)
+                               self.max_new_tokens, self.max_length, progress=False, pad_masking=self.pad_masking,
+                               draft_answers=self.draft_answers)
         self.scorer.model = model
         was_training = model.training
         model.eval()
@@ -278,4 +283,5 @@ def trajectory_callback(cfg: Mapping[str, Any]) -> TrajectoryCallback | None:
         max_new_tokens=_positive_int(section.get("max_new_tokens", 200), "eval.max_new_tokens"),
         max_length=_positive_int(section.get("max_length", 512), "eval.max_length"),
         pad_masking=section.get("pad_masking", data.get("pad_masking", DEFAULT_PAD_MASKING)),
+        draft_answers=section.get("draft_answers", True),
     )
