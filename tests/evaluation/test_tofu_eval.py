@@ -160,3 +160,23 @@ def test_round_trip_on_synth_benchmark_with_chat_template(tiny_model_dir, synth_
     assert summarize(ev) == json.loads((out / "TOFU_SUMMARY.json").read_text())
     # our own eval file serves as retain logs: a model against itself has KS p-value 1
     assert summarize(ev, ev)["forget_quality"] == pytest.approx(1.0)
+
+
+def test_cli_no_answer_drafts_reaches_the_evaluator(random_tiny_model, mini_tofu, tmp_path, monkeypatch):
+    import baldro.evaluation.tofu as tofu_mod
+
+    seen = []
+    real = tofu_mod.generate_greedy
+
+    def spy(*a, **k):
+        seen.append(k.get("drafts"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(tofu_mod, "generate_greedy", spy)
+    args = ["eval", "tofu", "--model", str(random_tiny_model), "--data", str(mini_tofu), "--max-items", "2",
+            "--max-new-tokens", "2", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-answer-drafts"]) == 0
+    assert seen[0] is not None and len(seen[0]) == 8 and seen[1] is None  # 4 splits × 2 items drafted, then none
+    a, b = (json.loads((tmp_path / d / "TOFU_EVAL.json").read_text()) for d in "ab")
+    assert a == b
