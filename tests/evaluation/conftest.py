@@ -259,3 +259,19 @@ def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
     model.eval().save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def seen_drafts(monkeypatch) -> list:
+    """The ``drafts`` argument of every ``generate_greedy`` call a TOFU evaluation makes, in order (the call runs)."""
+    import baldro.evaluation.tofu as tofu
+
+    seen: list = []
+    real = tofu.generate_greedy
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("drafts"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tofu, "generate_greedy", spy)
+    return seen

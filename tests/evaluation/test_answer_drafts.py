@@ -129,17 +129,10 @@ def _leaves(x, path=""):
 
 
 def test_tofu_eval_of_a_memorising_model_drafts_answers_and_keeps_every_value(memorised_tiny_model, mini_tofu,
-                                                                             monkeypatch):
+                                                                             seen_drafts):
     model = AutoModelForCausalLM.from_pretrained(memorised_tiny_model).eval()
     tok = AutoTokenizer.from_pretrained(memorised_tiny_model)
-    seen = []
-    real = tofu.generate_greedy
-
-    def spy(*a, **k):
-        seen.append(k.get("drafts"))
-        return real(*a, **k)
-
-    monkeypatch.setattr(tofu, "generate_greedy", spy)
+    seen = seen_drafts
 
     def run(draft_answers: bool) -> dict:
         _, ev = tofu.evaluate_tofu(model, str(mini_tofu), tokenizer=tok, batch_size=3, max_new_tokens=40,

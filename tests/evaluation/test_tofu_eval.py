@@ -162,17 +162,8 @@ def test_round_trip_on_synth_benchmark_with_chat_template(tiny_model_dir, synth_
     assert summarize(ev, ev)["forget_quality"] == pytest.approx(1.0)
 
 
-def test_cli_no_answer_drafts_reaches_the_evaluator(random_tiny_model, mini_tofu, tmp_path, monkeypatch):
-    import baldro.evaluation.tofu as tofu_mod
-
-    seen = []
-    real = tofu_mod.generate_greedy
-
-    def spy(*a, **k):
-        seen.append(k.get("drafts"))
-        return real(*a, **k)
-
-    monkeypatch.setattr(tofu_mod, "generate_greedy", spy)
+def test_cli_no_answer_drafts_reaches_the_evaluator(random_tiny_model, mini_tofu, tmp_path, seen_drafts):
+    seen = seen_drafts
     args = ["eval", "tofu", "--model", str(random_tiny_model), "--data", str(mini_tofu), "--max-items", "2",
             "--max-new-tokens", "2", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0

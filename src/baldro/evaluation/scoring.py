@@ -77,6 +77,13 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _moments(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, variance) of log p under p over the last axis: Σ p·log p and Σ p·(log p)² − mean² (Min-K%++)."""
+    p = logp.exp()
+    mu = (p * logp).sum(-1)
+    return mu, (p * logp.square()).sum(-1) - mu.square()
+
+
 def scores_at(
     model: nn.Module, selected: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor, n_rows: int,
     index: torch.Tensor | None = None, moments: torch.Tensor | None = None,
@@ -114,16 +121,9 @@ def scores_at(
             logp[k] = vocab_logp[index[k] - s, targets[k]]
         top[s:e] = vocab_logp.argmax(dim=-1)
         if need is None:
-            p = vocab_logp.exp()
-            mu[s:e] = (p * vocab_logp).sum(-1)
-            sigma[s:e] = (p * vocab_logp.square()).sum(-1) - mu[s:e].square()
-            continue
-        k = need[s:e].nonzero(as_tuple=True)[0]
-        if k.numel():
-            sub = vocab_logp[k]
-            p = sub.exp()
-            mu[s + k] = (p * sub).sum(-1)
-            sigma[s + k] = (p * sub.square()).sum(-1) - mu[s + k].square()
+            mu[s:e], sigma[s:e] = _moments(vocab_logp)
+        elif (k := need[s:e].nonzero(as_tuple=True)[0]).numel():
+            mu[s + k], sigma[s + k] = _moments(vocab_logp[k])
     if index is not None:
         top, mu, sigma = top[index], mu[index], sigma[index]
     hits = top == targets
