@@ -40,7 +40,7 @@ from baldro.evaluation import generation, kv_cache
 from baldro.evaluation.tofu import TofuScorer
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from bench_device import FlopCounter
-from eval_bench import _load_average, _setup, load_model
+from eval_bench import _load_average, _setup, load_model, print_result
 
 
 def _timed_method(owner: Any, name: str, acc: dict[str, float]) -> Any:
@@ -188,11 +188,7 @@ def main() -> None:
         result["cpu_ratio"] = round(results[policies[1]]["decode_cpu_s"] / results[policies[0]]["decode_cpu_s"], 3)
     if args.dump:
         Path(args.dump).write_text(json.dumps(first))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>22}: {v}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,15 @@ def _numbers(x: Any, path: str = "") -> dict[str, Any]:
     return {path: x}
 
 
+def print_result(result: dict[str, Any], as_json: bool) -> None:
+    """One JSON line (``--json``) or one aligned ``key: value`` line per field."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>22}: {v}")
+
+
 def agreement(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     """Max relative and max absolute difference over every per-item number both evaluators report, and whether
     every generation (and every other string) is identical. The anchor's metrics are a subset of ours. (A loss near
@@ -315,11 +324,7 @@ def main() -> None:
     }
     if args.phases:
         result["ours_phases"], result["anchor_phases"] = phases_ours.report(), phases_anchor.report()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>22}: {v}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":
