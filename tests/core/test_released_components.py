@@ -25,6 +25,14 @@ def test_kept_count_ceil_and_released_floor(ratio, batch, ceil, floor):
     assert kept_count(ratio, batch, "floor") == floor
 
 
+@pytest.mark.parametrize(("ratio", "batch", "released"), [(0.7, 90, 62), (0.29, 100, 28), (0.57, 100, 56), (0.58, 50, 28)])
+def test_released_floor_truncates_the_floating_point_product(ratio, batch, released):
+    # the released compute_forget_group keeps max(1, int(B * ratio)): 90 * 0.7 = 62.99999999999999 keeps 62, not the
+    # 63 of the exact product (issue 22, item 3); the paper-sign "ceil" keeps the exact ⌈ratio·B⌉
+    assert batch * ratio < released + 1 and kept_count(ratio, batch, "floor") == released
+    assert kept_count(ratio, batch) == released + 1
+
+
 def test_group_floor_keeps_floor_rows():
     losses = torch.tensor([1.0, 4.0, 2.0, 3.0, 0.0])
     _, weights = aggregators.build("group", ratio=0.5, rounding="floor")(losses)

@@ -28,10 +28,12 @@ ROUNDINGS = ("ceil", "floor")
 
 
 def kept_count(ratio: float, batch_size: int, rounding: str = "ceil") -> int:
-    """k = ⌈ratio·B⌉ (or ⌊ratio·B⌋ with ``rounding="floor"``), at least 1 (ratio·B rounded to 9 decimals first so
-    0.3·10 keeps 3, not 4 or 2)."""
-    exact = round(ratio * batch_size, 9)
-    return max(1, math.floor(exact) if rounding == "floor" else math.ceil(exact))
+    """k, at least 1. ``"ceil"``: ⌈ratio·B⌉ with ratio·B rounded to 9 decimals first (so 0.3·10 keeps 3, not 4).
+    ``"floor"``: ``int(B * ratio)`` on the floating-point product, exactly as the released code
+    (``src/trainer/utils.py`` ``compute_forget_group``) — so (0.7, 90) keeps 62, since 90·0.7 = 62.99999999999999."""
+    if rounding == "floor":
+        return max(1, int(batch_size * ratio))
+    return max(1, math.ceil(round(ratio * batch_size, 9)))
 
 
 def _ranking_key(losses: Tensor, rank_by: str, nll: Tensor | None) -> Tensor:

@@ -2,8 +2,11 @@
 
 The KL-constrained worst case sup_{KL(Q‖P̂)≤ρ} E_Q[ℓ] has the dual  min_{β>0} g(β),  g(β) = β·log mean exp(ℓ/β) + β·ρ.
 g is convex with g'(β) = ρ − KL(softmax(ℓ/β) ‖ uniform), so β* solves KL(q_β‖u) = ρ; we find it by bisection on
-log β (fixed 64 iterations, in float64, without autograd). The loss is the ``dv`` value at β* with β* held constant
-(envelope theorem): its gradient is softmax(ℓ/β*). ρ→0 gives the mean; large ρ approaches the max.
+log β (fixed 64 iterations, in float64, without autograd). The loss value is the worst case itself,
+E_{Q*}[ℓ] with Q* = softmax(ℓ/β*) — by strong duality g(β*) = dv(β*) + β*·ρ (the ``dv`` value at β* alone would
+leave out β*·ρ) — and its gradient is that of dv(β*) with β* held constant (envelope theorem): softmax(ℓ/β*).
+Where β* is clamped (ρ below what float64 resolves, or ρ ≥ log B: all mass on the worst samples) Q* is still a
+distribution in the ball, so the value stays in [mean ℓ, max ℓ]. ρ→0 gives the mean; large ρ approaches the max.
 """
 
 from __future__ import annotations
@@ -61,5 +64,7 @@ class KLRadiusAggregator(Aggregator):
         check_losses(losses)
         with torch.no_grad():
             beta_star = solve_beta(losses, self.rho)
+        value, weights = dv_aggregate(losses, beta_star, "paper")
+        worst_case = (weights.to(value.dtype) * losses.detach().to(value.dtype)).sum()
         self.last_stats = {"beta_star": beta_star}
-        return dv_aggregate(losses, beta_star, "paper")
+        return value + (worst_case - value.detach()), weights
