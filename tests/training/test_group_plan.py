@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 import baldro.core.sequence as sequence
 from baldro.training.compat import loss_spec
-from baldro.training.group_plan import body_parameters, one_pass_cheaper
+from baldro.training.group_plan import active_dropout, body_parameters, choose_plan, one_pass_cheaper
 from baldro.training.trainer import UnlearnTrainer
 
 from .tiny import EOS, PAD, ListDataset, PadTokenizer, args, grads, params, qa_items, tiny_llama
@@ -138,3 +138,49 @@ def test_auto_takes_one_pass_only_where_the_head_outweighs_the_decoder(tmp_path)
     assert one_pass_cheaper(small_vocab, forget, 1.0)  # keeping every row, one pass is never dearer
     with pytest.raises(ValueError, match="group_plan must be one of"):
         _trainer(tmp_path, wide, "ga", "three-pass")
+
+
+def test_auto_takes_two_pass_under_dropout_so_a_speed_setting_never_changes_results(tmp_path):
+    # with dropout the plans differ in what they compute (one draw for ranking and training, or two — the released
+    # order), so 'auto', a speed setting, must not pick by FLOPs there (issue 22, item 4)
+    wide = wide_llama()
+    trainer = _trainer(tmp_path, wide, "ga", "auto")
+    forget = trainer.data_collator([trainer.train_dataset[i] for i in range(8)])["forget"]
+    agg = trainer.loss_fn.aggregator
+    wide.train()
+    assert not active_dropout(wide) and choose_plan("auto", wide, forget, agg) == "one-pass"
+    wide.config.attention_dropout = 0.1  # Llama applies it functionally: found through the config
+    assert active_dropout(wide) and choose_plan("auto", wide, forget, agg) == "two-pass"
+    wide.eval()
+    assert not active_dropout(wide)  # no masks drawn outside training
+    wide.train()
+    wide.config.attention_dropout = 0.0
+    wide.model.layers[0].mlp.act_fn = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Dropout(0.2))
+    assert active_dropout(wide) and choose_plan("auto", wide, forget, agg) == "two-pass"
+    with pytest.warns(UserWarning, match="results differ"):
+        import baldro.training.group_plan as group_plan
+
+        group_plan._warned_one_pass = False
+        assert choose_plan("one-pass", wide, forget, agg) == "one-pass"
+
+
+def test_under_dropout_auto_gives_the_two_pass_update(tmp_path):
+    # the same seed, dropout 0.1: 'auto' and 'two-pass' give the same loss and gradients on the wide model, where
+    # without dropout 'auto' would run one pass and draw its masks differently
+    def step(plan):
+        model = wide_llama()
+        model.config.attention_dropout = 0.1
+        model.train()
+        trainer = _trainer(tmp_path / plan, model, "ga", plan)
+        batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(8)]))
+        torch.manual_seed(3)
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    auto, two = step("auto"), step("two-pass")
+    one = step("one-pass")
+    torch.testing.assert_close(auto[0], two[0], rtol=0, atol=0)
+    for k in two[1]:
+        torch.testing.assert_close(auto[1][k], two[1][k], rtol=0, atol=0, msg=k)
+    assert any(not torch.equal(one[1][k], two[1][k]) for k in two[1])  # the draws differ: one pass is another method

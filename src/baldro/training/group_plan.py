@@ -17,10 +17,17 @@ that is positive, estimating the kept share T_K/T = A_K/A by k/B — on a large 
 two-pass. One-pass needs the fused head; otherwise (PEFT-wrapped or post-processed heads, full-logit fallback) it is
 never chosen. Memory: one-pass keeps the softmax of every forget answer token until the backward, as a non-DRO step
 does; two-pass only the kept rows'.
+
+With dropout active the two plans are different methods, not two speeds of one: two-pass ranks on one dropout draw
+and trains the kept rows on another (what the released code does: ``compute_forget_group`` forwards the whole batch,
+then the kept rows again), one-pass ranks and trains on the same draw and consumes the RNG differently. So ``auto``
+takes two-pass whenever the model has active dropout (:func:`active_dropout`), and an explicit ``one-pass`` there is
+warned about once.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from torch import nn
@@ -55,9 +62,41 @@ def one_pass_cheaper(model: nn.Module, forget: dict[str, Any], ratio: float, rou
     return 2 * vh * share * answer + 6 * n * share * tokens > 4 * n * tokens
 
 
+# config fields through which transformers' models apply dropout functionally (no nn.Dropout module to find)
+DROPOUT_FIELDS = ("attention_dropout", "hidden_dropout", "dropout", "activation_dropout", "attn_pdrop",
+                  "resid_pdrop", "embd_pdrop", "hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+def active_dropout(model: nn.Module) -> bool:
+    """Whether a forward of ``model`` in its current mode draws dropout masks: in training mode, a dropout module with
+    p > 0 or a dropout probability > 0 in the config (of the model or of a wrapped base model)."""
+    if not model.training:
+        return False
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0 and module.training:
+            return True
+        config = getattr(module, "config", None)
+        if config is not None and any(float(getattr(config, f, 0.0) or 0.0) > 0 for f in DROPOUT_FIELDS):
+            return True
+    return False
+
+
+_warned_one_pass = False
+
+
 def choose_plan(plan: str, model: nn.Module, forget: dict[str, Any], aggregator: Any) -> str:
-    """``one-pass`` or ``two-pass`` for this micro-batch (``auto``: the cheaper by :func:`one_pass_cheaper`)."""
+    """``one-pass`` or ``two-pass`` for this micro-batch (``auto``: two-pass under active dropout, else the cheaper by
+    :func:`one_pass_cheaper`)."""
+    global _warned_one_pass
+    dropout = active_dropout(model)
+    if plan == "one-pass" and dropout and not _warned_one_pass:
+        _warned_one_pass = True
+        warnings.warn("group_plan one-pass with dropout active ranks and trains on the same dropout draw; two-pass "
+                      "(the released code's order, and what 'auto' takes) ranks on a draw of its own: the results "
+                      "differ, not only the speed", stacklevel=2)
     if plan != "auto":
         return plan
+    if dropout:
+        return "two-pass"
     cheaper = one_pass_cheaper(model, forget, aggregator.ratio, getattr(aggregator, "rounding", "ceil"))
     return "one-pass" if cheaper else "two-pass"
