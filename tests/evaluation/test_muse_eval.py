@@ -74,3 +74,32 @@ def test_muse_missing_parts_are_skipped(random_tiny_model, mini_muse, tmp_path, 
 
 def test_icl_prefix_shape():
     assert _icl_prefix([{"question": "a?", "answer": "b"}]) == "Question: a?\nAnswer: b\n\n"
+
+
+def test_items_cut_away_by_the_position_limit_are_explained_under_skipped(random_tiny_model, mini_muse, tmp_path,
+                                                                          capsys):
+    # item 1's prompt alone fills the tiny model's 512 positions: its text is cut away entirely, so ES and EM have
+    # nothing to measure there. The values stay open-unlearning's for that case (ES 0.0, EM null and out of the mean),
+    # and skipped says which items and why (issue 22, item 7)
+    import shutil
+
+    folder = tmp_path / "muse"
+    shutil.copytree(mini_muse, folder)
+    rows = [{"prompt": f"Author {i} wrote", "gt": " a green book."} for i in range(3)]
+    rows[1]["prompt"] = "Author wrote " * 400
+    _write(folder, "verbmem/forget.json", rows)
+    with pytest.warns(UserWarning, match="max_position_embeddings=512"):
+        s, ev = evaluate_muse(str(random_tiny_model), folder, out_dir=tmp_path / "o", batch_size=2,
+                              verbmem_max_new_tokens=2, knowmem_max_new_tokens=2, progress=False, return_eval=True)
+    es = ev["extraction_strength"]["value_by_index"]
+    em = ev["exact_memorization"]["value_by_index"]
+    assert es["1"]["score"] == 0.0 and em["1"]["score"] is None
+    assert all(em[i]["score"] is not None for i in ("0", "2"))
+    assert s["exact_memorization"] == pytest.approx((em["0"]["score"] + em["2"]["score"]) / 2)
+    for name in ("extraction_strength", "exact_memorization"):
+        assert s["skipped"][name].startswith("partly: 1 of 3 verbmem/forget items (index 1) have no scored token")
+        assert "512 positions" in s["skipped"][name]
+    on_disk = json.loads((tmp_path / "o" / "MUSE_SUMMARY.json").read_text())
+    assert on_disk["skipped"]["exact_memorization"] == s["skipped"]["exact_memorization"]
+    # the summary of the written eval file (e.g. `baldro eval summarize`) keeps the reasons
+    assert summarize(json.loads((tmp_path / "o" / "MUSE_EVAL.json").read_text()), None, "muse")["skipped"] == s["skipped"]

@@ -123,6 +123,23 @@ class MuseScorer:
         return scores, labels
 
 
+def unscored_item_reasons(scores: list[SeqScore], name: str, limit: int | None) -> dict[str, str]:
+    """Why some items of ``extraction_strength`` / ``exact_memorization`` carry no measurement: the items with no
+    scored token (the last labelled token is dropped, as open-unlearning does; a prompt that fills the model's
+    positions leaves none). Their values are open-unlearning's for that case — ES 0, EM null and left out of the
+    mean — and this says so, under ``skipped``, instead of passing a 0 off as a measurement."""
+    empty = [i for i, s in enumerate(scores) if len(s.hits) <= 1]
+    if not empty:
+        return {}
+    shown = ", ".join(map(str, empty[:10])) + (", …" if len(empty) > 10 else "")
+    cause = (f"the prompt fills the model's {limit} positions or " if limit is not None else "") + "the text has one token"
+    which = f"{len(empty)} of {len(scores)} {name} items (index {shown}) have no scored token ({cause})"
+    return {
+        "extraction_strength": f"partly: {which}; they score 0.0, as open-unlearning scores an item with no target token",
+        "exact_memorization": f"partly: {which}; they are null and left out of the mean, as open-unlearning does",
+    }
+
+
 def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
     """The MUSE_EVAL.json dict (agg_values filled) with the reasons of skipped metrics under ``skipped``."""
     out: dict[str, Any] = {}
@@ -139,6 +156,7 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
         pairs = [(r["prompt"], r["gt"]) for r in verb]
         scores, _ = scorer.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
         out.update(memorisation_entries(scores))
+        reasons.update(unscored_item_reasons(scores, "verbmem/forget", scorer.limit))
     for which in ("forget", "retain"):
         name = f"{which}_knowmem_ROUGE"
         qa = _try_load(source, "knowmem", f"{which}_qa", max_items)

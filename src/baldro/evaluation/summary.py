@@ -130,6 +130,9 @@ def summarize(
     for name in EXPECTED[benchmark]:
         if name not in summary and name not in skipped:
             skipped[name] = hints.get(name, "not in the eval file (its inputs were not evaluated)")
+    for name, reason in hints.items():  # metrics evaluated on part of their items say why the rest are missing
+        if name in summary and name not in skipped:
+            skipped[name] = reason
     if skipped:
         summary[SKIPPED_KEY] = skipped
     for key in (FORMAT_KEY, PAD_MASKING_KEY):
