@@ -57,10 +57,17 @@ class RealSettings:
     eval_batch: int = 16
     max_new_tokens: int = 32
     max_length: int = 512
+    device: str = "cpu"  # "cpu": float32 on the CPU; "gpu": bf16 mixed precision on the accelerator
 
     @classmethod
     def quick(cls) -> RealSettings:
         return cls(retain_authors=1, mu_items=4, finetune_epochs=1, unlearn_epochs=1, unlearn_batch=4, max_new_tokens=4)
+
+    @classmethod
+    def full_tofu(cls) -> RealSettings:
+        """The study at full TOFU size for one GPU: target fine-tuned on all 4,000 questions (retain model on the
+        3,960 of retain99), Model Utility on every row of its three splits; bf16 mixed precision."""
+        return cls(retain_authors=198, mu_items=400, finetune_batch=32, eval_batch=64, device="gpu")
 
     def cache_key(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,7 +103,8 @@ def write_tofu_subset(out: Path, source: Path, settings: RealSettings) -> None:
     forget_questions = {r["question"] for r in forget}
     retain = [r for r in full[: settings.retain_authors * QUESTIONS_PER_AUTHOR] if r["question"] not in forget_questions]
     if len(retain) != settings.retain_authors * QUESTIONS_PER_AUTHOR:
-        raise DataError(f"{source}/full.json: its first {settings.retain_authors} authors overlap {forget_split}")
+        raise DataError(f"{source}/full.json: its first {settings.retain_authors} authors overlap {forget_split}; "
+                        f"at most {(len(full) - len(forget)) // QUESTIONS_PER_AUTHOR} retain authors")
     mu = {s: _rows(source / f"{s}.json")[: settings.mu_items] for s in MU_SPLITS}
     trained = {r["question"] for r in retain}
     if not all(r["question"] in trained for r in mu["retain_perturbed"]):
@@ -146,9 +154,10 @@ def _evaluate(out: Path, model: Path, data: Path, settings: RealSettings, retain
 
 
 def _training(settings: RealSettings, epochs: float, lr: float, batch: int, seed: int) -> dict[str, Any]:
+    device = {"use_cpu": True} if settings.device == "cpu" else {"bf16": True}
     return {"learning_rate": lr, "num_train_epochs": epochs, "per_device_train_batch_size": batch,
             "weight_decay": 0.01, "warmup_ratio": 0.1, "lr_scheduler_type": "linear", "logging_steps": 5,
-            "save_strategy": "no", "report_to": "none", "use_cpu": True, "dataloader_num_workers": 0,
+            "save_strategy": "no", "report_to": "none", **device, "dataloader_num_workers": 0,
             "seed": seed, **DEMO_ONLY_TRAINING}
 
 
