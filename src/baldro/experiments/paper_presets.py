@@ -87,6 +87,7 @@ POINT_ALIASES = {
 OBJECTIVES = {"npo": "NPO", "simnpo": "SimNPO", "satimp": "SatImp"}
 VARIANT_ROWS = {"": "", "g": "+BalDRO-G", "dv": "+BalDRO-DV"}
 AGGREGATORS = {"": "mean", "g": "group", "dv": "dv"}
+COMPONENTS = ("objective", "aggregator", "retain")
 EVAL_DEFAULTS = {"batch_size": 32, "max_new_tokens": 200, "max_length": 512}  # open-unlearning: generation 200 tokens
 RETAIN_MODEL = {"tofu": "open-unlearning/tofu_Llama-2-7b-chat-hf_{retain_split}", "muse": "muse-bench/MUSE-{corpus}_retrain"}
 Axis = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, values): one value per point; a tuple per point for 2 keys
@@ -275,7 +276,8 @@ def select(patterns: list[str]) -> list[Experiment]:
 
 def grid_points(exp: Experiment, overrides: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """``[(point name, run config)]`` of every grid point, ``overrides`` (``{dotted key: value}``) set in each; points
-    that the overrides make equal are run once (``--set training.learning_rate=1e-5`` runs one learning rate)."""
+    that the overrides make equal are run once (``--set training.learning_rate=1e-5`` runs one learning rate). A key
+    of a loss component (``objective.``, ``aggregator.``, ``retain.``) is set only where the preset has it."""
     import itertools
 
     overrides = overrides or {}
@@ -288,6 +290,8 @@ def grid_points(exp: Experiment, overrides: dict[str, Any] | None = None) -> lis
             for key, v in zip(keys, value if len(keys) > 1 else (value,)):
                 set_key(config, key, v)
         for key, value in overrides.items():
+            if key.split(".")[0] in COMPONENTS and get_key(exp.config, key) is None:
+                continue  # a loss parameter pins the experiments that have it (aggregator.beta: the DV ones)
             set_key(config, key, value)
         for keys, _ in exp.axes:
             parts += [f"{POINT_ALIASES.get(k, k.rsplit('.', 1)[-1])}{get_key(config, k):g}"
