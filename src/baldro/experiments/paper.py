@@ -15,7 +15,7 @@ bitsandbytes, flash attention without flash-attn, bf16 on a CPU) is substituted 
 The result of an experiment is its best evaluation over grid points and epochs (step 0, the model before
 unlearning, excluded): TOFU the highest Forget Quality, ties broken by Model Utility; MUSE the PrivLeak closest to 0
 (MUSE's "like the retrained model"), ties broken by KnowMem on the retain set. The released code selects nothing (it
-logs every epoch) and the paper does not state its rule; ``results.csv`` holds every evaluation for another rule.
+logs every epoch) and no rule could be read from the paper; ``results.csv`` holds every evaluation for another rule.
 Writes ``results.csv``, ``summary.json`` and ``paper_table.md`` (the paper's layout, its values beside ours).
 """
 

@@ -416,8 +416,47 @@ def docs_text() -> str:
         "  rounds differently).",
         "* `model.attn_implementation: flash_attention_2` needs the flash-attn package and a GPU: PyTorch's SDPA.",
         "* On a CPU: `training.use_cpu: true`, `bf16: false`, `model.dtype: float32` (miniatures, tests).", "",
+        RUNNING.rstrip("\n"),
     ]
     return "\n".join(lines) + "\n"
+
+
+RUNNING = """## `baldro paper`
+
+```bash
+baldro paper --list                        # the experiments, one a line, name first
+baldro paper --show tofu_forget01_npo_dv   # its run config: the first grid point, the grid in the header
+# Table 1 on a GPU, from local copies of the open-unlearning models, TOFU and the published retain logs
+baldro paper 'tofu_forget01_*' --out paper_out --model models/tofu_Llama-2-7b-chat-hf_full --data data/tofu \\
+  --retain-logs evals/tofu_Llama-2-7b-chat-hf_{retain_split}/TOFU_EVAL.json
+# the same command as a CPU miniature (what the test suite runs): a tiny model, one step, 3 items
+baldro paper tofu_forget01_npo --out mini --model tiny --data bench --retain-model tiny \\
+  --set training.learning_rate=1e-3 --set training.per_device_train_batch_size=5 \\
+  --set training.gradient_accumulation_steps=1 --set training.num_train_epochs=1 \\
+  --max-new-tokens 2 --eval-max-items 3
+```
+
+* Paths (`--model`, `--tokenizer`, `--data`, `--retain-logs`, `--retain-model`) may hold `{forget_split}`,
+  `{retain_split}`, `{holdout_split}`, `{corpus}` (News / Books), `{split}`. Without `--retain-logs` the retain
+  model (default: open-unlearning's `tofu_Llama-2-7b-chat-hf_{retain_split}`, `muse-bench/MUSE-{corpus}_retrain`)
+  is evaluated once per split, as the runs are. `--set KEY=VALUE` pins a key in every grid point (a loss parameter
+  such as `aggregator.beta` only where the preset has it); points it makes equal run once.
+* Every grid point is a cached stage (`<out>/runs/<experiment>/<point>/`: `point.json`, `train/model` with
+  `trajectory.jsonl`, `eval/`); an interrupted run resumes at the first unfinished point, and a folder is reused only
+  with the same config (otherwise `--fresh` or another `--out`). The Fig. 4 grid shares the DV experiment's runs.
+* TOFU runs are evaluated at every epoch's end (`eval_every: epoch`, as `eval_strategy: epoch`), MUSE runs after
+  training. An experiment's result is its best evaluation over the grid and its epochs (step 0 excluded): TOFU the
+  highest Forget Quality, ties by Model Utility; MUSE the PrivLeak closest to 0, ties by KnowMem on D_r. The
+  released code selects nothing (it logs every epoch) and no rule could be read from the paper here: this one is
+  ours, and `results.csv` holds every evaluation for another.
+* `paper_table.md` is in the paper's layout (Table 1 and 3 for forget01, Fig. 3's forget05 / forget10 in Table 1's
+  columns, Table 2 for MUSE, a row per β for Fig. 4), each cell `paper / ours`. The paper's values are typed in
+  `src/baldro/experiments/paper_values.csv` with their table and row; they were transcribed from a public
+  reproduction note of the paper's tables and not yet checked against the paper itself (its HTML could not be read
+  where they were typed). Fluency (open-unlearning's gibberish classifier) is not computed by baldro.
+* Cost: the grids are the scripts' — 20 runs for TOFU NPO, 100 for NPO+DV (5 β), 48 for each SimNPO family; each
+  a 7B model for 5–10 epochs. Pin what you do not need with `--set`.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
