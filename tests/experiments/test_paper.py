@@ -69,6 +69,47 @@ def test_cpu_miniature_of_table_1_runs_resumes_and_refuses_other_settings(
     assert "was run with another config" in capsys.readouterr().err
 
 
+def _mini_muse(root: Path) -> Path:
+    """A MUSE-shaped folder: three documents, two knowledge questions, one verbatim prompt, the privleak splits."""
+    from baldro.data.muse import MUSE_LAYOUT
+
+    docs = ["The capital of Australia is Canberra, and the Eiffel Tower is in Paris.",
+            "Who wrote the novel about the river? She wrote it in 1991 after a long journey.",
+            "He was born in a small town by the sea."]
+    for sub in MUSE_LAYOUT:
+        (root / sub).mkdir(parents=True)
+    for split, rows in (("forget", docs), ("retain1", docs[:2]), ("holdout", docs[2:])):
+        (root / "raw" / f"{split}.json").write_text(json.dumps(rows))
+    qa = [{"question": "Where is the Eiffel Tower?", "answer": "Paris"}, {"question": "Capital?", "answer": "Canberra"}]
+    for split in MUSE_LAYOUT["knowmem"]:
+        (root / "knowmem" / f"{split}.json").write_text(json.dumps(qa))
+    (root / "verbmem" / "forget.json").write_text(json.dumps([{"prompt": "The capital of", "gt": " Australia is"}]))
+    for split in MUSE_LAYOUT["privleak"]:
+        (root / "privleak" / f"{split}.json").write_text(json.dumps(docs[1:] if split == "holdout" else docs[:2]))
+    return root
+
+
+def test_cpu_miniature_of_table_2_evaluates_target_retain_and_run_on_muse(
+        tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, data = tmp_path / "paper", _mini_muse(tmp_path / "muse")
+    assert main(["paper", "muse_news_npo", "--out", str(out), "--model", str(tiny_model_dir), "--data", str(data),
+                 "--retain-model", str(tiny_model_dir), "--set", "training.learning_rate=1e-3",
+                 "--set", "retain.weight=1", "--set", "training.per_device_train_batch_size=2",
+                 "--set", "training.gradient_accumulation_steps=1", "--set", "training.num_train_epochs=1",
+                 "--set", "data.max_length=32", "--max-new-tokens", "4", "--eval-batch-size", "4"]) == 0
+    table = (out / "paper_table.md").read_text()
+    assert "## MUSE-News (paper: Table 2)" in table and "| method | KM-Dr↑ | KM-Df↓ | VM-Df↓ | PL→0 |" in table
+    assert "| NPO | 0.4552 / " in table and "| Original | 0.5552 / " in table and "lr0.001_a1 |" in table
+    for folder in ("retain/muse_news", "original/muse_news", "runs/muse_news_npo/lr0.001_a1/eval"):
+        assert (out / folder / "MUSE_SUMMARY.json").is_file(), folder
+    ran = json.loads((out / "runs" / "muse_news_npo" / "lr0.001_a1" / "point.json").read_text())
+    assert "tokenizer" not in ran["config"]["model"]  # --model without --tokenizer: the model's own
+    assert ran["config"]["training"]["lr_scheduler_type"] == "constant" and ran["evaluation"]["retain_logs"] == str(
+        out / "retain" / "muse_news" / "MUSE_EVAL.json")
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["experiment"], r["point"]) for r in rows] == [("muse_news_npo", "lr0.001_a1")]
+
+
 def test_list_prints_every_experiment_name_first(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["paper", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()

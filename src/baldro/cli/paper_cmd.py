@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "muse-bench/MUSE-{corpus}_retrain)")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                    help="pin a config key in every grid point (repeatable), e.g. training.learning_rate=1e-5")
-    p.add_argument("--max-new-tokens", type=int, help="generated tokens per answer in the evaluation (TOFU: 200)")
+    p.add_argument("--max-new-tokens", type=int, help="generated tokens per answer in the evaluation (TOFU: 200; MUSE: "
+                                                           "VerbMem 128 and KnowMem 32 unless set)")
     p.add_argument("--eval-batch-size", type=int, help="evaluation batch size (TOFU: 32)")
     p.add_argument("--eval-max-items", type=int, help="evaluate the first N items of every split (quick checks)")
     p.add_argument("--fresh", action="store_true", help="start again instead of reusing finished points")

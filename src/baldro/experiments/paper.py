@@ -240,8 +240,11 @@ def evaluate_model(folder: Path, benchmark: str, model: str, config: dict[str, A
 
 
 def _muse_kwargs(evaluation: dict[str, Any]) -> dict[str, Any]:
-    names = {"batch_size": "batch_size", "max_items": "max_items", "max_new_tokens": "verbmem_max_new_tokens"}
-    return {names[k]: v for k, v in evaluation.items() if k in names and v is not None}
+    """``evaluate_muse`` options; ``max_new_tokens`` caps VerbMem's and KnowMem's generations alike."""
+    out = {k: evaluation[k] for k in ("batch_size", "max_items") if evaluation.get(k) is not None}
+    if evaluation.get("max_new_tokens") is not None:
+        out["verbmem_max_new_tokens"] = out["knowmem_max_new_tokens"] = evaluation["max_new_tokens"]
+    return out
 
 
 def run_point(folder: Path, benchmark: str, config: dict[str, Any], evaluation: dict[str, Any]) -> None:
