@@ -64,9 +64,13 @@ def test_cpu_miniature_of_table_1_runs_resumes_and_refuses_other_settings(
     monkeypatch.setattr(paper_module, "run_point", no_training)
     assert main(args) == 0
     assert (out / "paper_table.md").read_text() == table
-    # the same folder with other evaluation settings is refused before any work
+    # the same folder with other evaluation settings, or another retain model, is refused before any work
     assert main([*args, "--max-new-tokens", "3"]) == 2
-    assert "was run with another config" in capsys.readouterr().err
+    assert f"{out / 'runs' / 'tofu_forget01_npo' / point} was run with another config" in capsys.readouterr().err
+    other_retain = list(args)
+    other_retain[args.index("--retain-model") + 1] = f"{tiny_model_dir}/."  # the same model by another name
+    assert main(other_retain) == 2
+    assert f"{out / 'retain' / 'tofu_forget01'} was run with another config" in capsys.readouterr().err
 
 
 def _mini_muse(root: Path) -> Path:

@@ -37,7 +37,7 @@ from baldro.experiments.paper_presets import EVAL_DEFAULTS, Experiment, get_key,
 from baldro.experiments.progress import Progress
 from baldro.experiments.stages import Job, Stage, folder_lock, run_jobs, run_stages
 
-POINT_FILE = "point.json"  # the run config a cached point was built from
+POINT_FILE = "point.json"  # what a cached stage was built from: a point's config and evaluation, a model's evaluation
 SELECTION = {
     "tofu": "highest Forget Quality over grid points and epochs (step 0 excluded), ties: highest Model Utility",
     "muse": "PrivLeak closest to 0 over grid points, ties: highest KnowMem on the retain set",
@@ -166,17 +166,28 @@ def plan(out: Path, experiments: list[Experiment], paths: PaperPaths, overrides:
         result.retain_logs[exp.name] = retain_logs
         if paths.retain_logs is None and f"retain {key}" not in stages:
             model = _fill(paths.retain_model or exp.retain_model, exp)
-            stages[f"retain {key}"] = Stage(f"evaluate retain model {key}", out / "retain" / key, evaluate_model,
-                                            (exp.benchmark, model, first, {**evaluation, "retain_logs": None}))
+            stages[f"retain {key}"] = _model_stage(f"evaluate retain model {key}", out / "retain" / key, exp, model,
+                                                   first, {**evaluation, "retain_logs": None})
         if exp.benchmark == "muse":
             result.originals[exp.name] = out / "original" / key
             if f"original {key}" not in stages:
-                stages[f"original {key}"] = Stage(f"evaluate target model {key}", out / "original" / key,
-                                                  evaluate_model, (exp.benchmark, first["model"]["path"], first,
-                                                                   evaluation))
+                stages[f"original {key}"] = _model_stage(f"evaluate target model {key}", out / "original" / key, exp,
+                                                         first["model"]["path"], first, evaluation)
     result.retain = sorted(stages.values(), key=lambda st: not st.name.startswith("evaluate retain"))
     result.runs = list(runs.values())
     return result
+
+
+def _model_stage(name: str, folder: Path, exp: Experiment, model: str, config: dict[str, Any],
+                 evaluation: dict[str, Any]) -> Stage:
+    """A stage evaluating a reference model as the points of ``config`` are evaluated (cached for the same inputs)."""
+    _check_cached(folder, _model_inputs(model, config, evaluation))
+    return Stage(name, folder, evaluate_model, (exp.benchmark, model, config, evaluation))
+
+
+def _model_inputs(model: str, config: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {"model": model, "tokenizer": config["model"].get("tokenizer"), "data": config["data"],
+            "evaluation": evaluation}
 
 
 def _retain_logs_path(out: Path, exp: Experiment, paths: PaperPaths) -> Path:
@@ -207,12 +218,17 @@ def _with_curve(config: dict[str, Any], evaluation: dict[str, Any]) -> dict[str,
     return config
 
 
-def _check_cached(folder: Path, config: dict[str, Any]) -> None:
-    """A finished point is reused only for the config it was built with."""
+def _check_cached(folder: Path, inputs: dict[str, Any]) -> None:
+    """A finished stage is reused only for the inputs it was built with."""
     stored = folder / POINT_FILE
-    if stored.is_file() and json.loads(stored.read_text()) != json.loads(json.dumps(config)):
+    if stored.is_file() and json.loads(stored.read_text()) != json.loads(json.dumps(inputs)):
         raise ConfigError(f"{folder} was run with another config (other paths, --set values or evaluation "
                           "options); pass --fresh to start again or choose another --out")
+
+
+def _record_inputs(folder: Path, inputs: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / POINT_FILE).write_text(json.dumps(inputs, indent=1) + "\n")
 
 
 def evaluate_model(folder: Path, benchmark: str, model: str, config: dict[str, Any], evaluation: dict[str, Any]) -> None:
@@ -236,6 +252,7 @@ def evaluate_model(folder: Path, benchmark: str, model: str, config: dict[str, A
         evaluate_muse(model, data["source"], retain_logs=evaluation["retain_logs"], out_dir=folder,
                       tokenizer=tokenizer, overwrite=True, progress=False,
                       pad_masking=data.get("pad_masking", "position"), **_muse_kwargs(evaluation))
+    _record_inputs(folder, _model_inputs(model, config, evaluation))
     _free_memory()
 
 
@@ -250,8 +267,7 @@ def _muse_kwargs(evaluation: dict[str, Any]) -> dict[str, Any]:
 def run_point(folder: Path, benchmark: str, config: dict[str, Any], evaluation: dict[str, Any]) -> None:
     """Stage: one grid point — unlearn, evaluating TOFU every epoch (``train/model/trajectory.jsonl``, its last row
     as ``eval/``) or MUSE after training (``eval/``)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / POINT_FILE).write_text(json.dumps({"config": config, "evaluation": evaluation}, indent=1) + "\n")
+    _record_inputs(folder, {"config": config, "evaluation": evaluation})
     if benchmark == "tofu":
         from baldro.experiments.study import unlearn_with_curve
 
