@@ -211,3 +211,17 @@ def test_only_the_main_process_writes_and_a_resume_drops_later_rows(synth_dir, t
     resumed.evaluate = no_eval  # step 2 is already in the file: no new evaluation at train begin
     resumed.on_train_begin(args, SimpleNamespace(global_step=2, epoch=0.5, is_world_process_zero=True), None)
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [0, 2]
+
+
+def test_eval_every_epoch_evaluates_at_each_epoch_end_as_open_unlearnings_eval_strategy_epoch(tiny_model_dir, synth_dir,
+                                                                                             retain_logs, tmp_path):
+    # 10 forget items, batch 4: 3 steps an epoch; 7 steps = 2 full epochs and the start of a third
+    cb = trajectory_callback({"data": {"source": str(synth_dir)}, "eval_every": "epoch", "eval_max_items": ITEMS,
+                              "eval": {"retain_logs": str(retain_logs), "max_new_tokens": NEW_TOKENS}})
+    out = run_unlearn(_config(tiny_model_dir, synth_dir, tmp_path / "run", training={**TRAINING, "max_steps": 7}),
+                      callbacks=[cb])
+    rows = _rows(out)
+    assert [r["step"] for r in rows] == [0, 3, 6, 7]  # start, the two epoch ends, the end of training
+    assert [r["epoch"] for r in rows[1:3]] == [pytest.approx(1.0), pytest.approx(2.0)]
+    with pytest.raises(ConfigError, match="eval_every='epochs' must be a positive integer .* or 'epoch'"):
+        trajectory_callback({"data": {"source": str(synth_dir)}, "eval_every": "epochs"})

@@ -81,3 +81,47 @@ def test_preset_validates(path, tmp_path):
 def test_warmup_ratio_works_on_every_transformers_version(tmp_path):
     args = training_arguments({"warmup_ratio": 0.25, "max_steps": 8, "use_cpu": True}, tmp_path)
     assert args.get_warmup_steps(8) == 2
+
+
+def test_warmup_epochs_is_open_unlearnings_floor_of_epoch_rows_over_the_effective_batch(tmp_path):
+    from baldro.training.config import apply_warmup_epochs
+
+    section = {"warmup_epochs": 1.0, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2,
+               "use_cpu": True}
+    args = training_arguments(section, tmp_path)
+    assert args.warmup_steps == 0  # not a TrainingArguments field: set once the rows are known
+    apply_warmup_epochs(args, section, 40)  # forget01: 40 rows // (8 * 2) = 2
+    assert args.warmup_steps == 2
+    apply_warmup_epochs(args, {**section, "warmup_epochs": 1.5}, 400)  # 600 // 16 = 37
+    assert args.warmup_steps == 37
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"warmup_epochs": -1}, "training.warmup_epochs=-1 must be a number ≥ 0"),
+    ({"warmup_epochs": "one"}, "must be a number ≥ 0"),
+    ({"warmup_epochs": 1, "warmup_ratio": 0.1}, "set either training.warmup_epochs or training.warmup_ratio"),
+])
+def test_bad_warmup_epochs_is_refused(tmp_path, section, message):
+    with pytest.raises(ConfigError, match=message):
+        training_arguments({**section, "use_cpu": True}, tmp_path)
+
+
+def test_an_unlearning_run_warms_up_for_warmup_epochs_of_the_forget_set(tmp_path, synth_dir, tiny_model_dir):
+    import json
+
+    from baldro.training import run_unlearn
+
+    # forget10 of the small benchmark: 10 rows, batch 5 → 2 optimizer steps an epoch; 1 epoch of warm-up = 2 steps
+    out = run_unlearn({
+        "model": {"path": str(tiny_model_dir)},
+        "data": {"source": str(synth_dir), "forget_split": "forget10", "retain_split": "retain90"},
+        "training": {"num_train_epochs": 3, "learning_rate": 1e-3, "per_device_train_batch_size": 5,
+                     "warmup_epochs": 1.0, "lr_scheduler_type": "linear", "logging_steps": 1, "use_cpu": True,
+                     "save_strategy": "no", "disable_tqdm": True},
+        "output_dir": str(tmp_path / "run"),
+    })
+    lrs = [row["learning_rate"] for row in json.loads((out / "trainer_state.json").read_text())["log_history"]
+           if "learning_rate" in row]
+    assert len(lrs) == 6
+    # the rate each step used: 0 and 1/2 of the peak during the 2 warm-up steps, then linear decay over 4 steps
+    assert lrs == pytest.approx([0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])

@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "baldro.cli.report_cmd",
     "baldro.cli.sweep_cmd",
     "baldro.cli.study_cmd",
+    "baldro.cli.paper_cmd",
     "baldro.cli.data_cmd",
     "baldro.cli.model_cmd",
     "baldro.cli.eval_cmd",

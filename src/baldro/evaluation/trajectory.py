@@ -1,6 +1,7 @@
 """Unlearning curves: a ``TrainerCallback`` that runs the TOFU evaluation during training → ``trajectory.jsonl``.
 
-At step 0 (``on_train_begin``), every ``every`` optimizer steps and at the end of training the model is evaluated on
+At step 0 (``on_train_begin``), every ``every`` optimizer steps (``every="epoch"``: at the end of every epoch, as
+open-unlearning's ``eval_strategy: epoch``) and at the end of training the model is evaluated on
 the TOFU-style splits exactly as ``baldro eval tofu`` does (same code path, :func:`baldro.evaluation.tofu.run_tofu_eval`)
 and one JSON line is appended to ``<output_dir>/trajectory.jsonl``::
 
@@ -48,6 +49,7 @@ from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 
 TRAJECTORY_FILE = "trajectory.jsonl"
+EVERY_EPOCH = "epoch"  # eval_every: epoch — evaluate at the end of every epoch
 EVAL_KEYS = ("retain_logs", "source", "forget_split", "batch_size", "max_new_tokens", "max_length", "format",
              "pad_masking", "draft_answers")
 NO_RETAIN = (
@@ -137,7 +139,8 @@ class _RngGuard:
 
 
 class TrajectoryCallback(TrainerCallback):
-    """Evaluates TOFU at step 0, every ``every`` steps and at the end; appends rows to ``output_dir/trajectory.jsonl``.
+    """Evaluates TOFU at step 0, every ``every`` steps (or every epoch: ``every="epoch"``) and at the end; appends rows
+    to ``output_dir/trajectory.jsonl``.
 
     ``source`` / ``forget_split``: the TOFU-style data; ``retain_logs``: the retain model's TOFU_EVAL.json (path or
     dict; cut to the first ``max_items`` forget items when it has more); ``max_items`` keeps the first rows of every
@@ -147,7 +150,7 @@ class TrajectoryCallback(TrainerCallback):
 
     def __init__(
         self,
-        every: int,
+        every: int | str,
         source: str | Path,
         forget_split: str = "forget10",
         retain_logs: str | Path | Mapping[str, Any] | None = None,
@@ -160,8 +163,9 @@ class TrajectoryCallback(TrainerCallback):
         pad_masking: str = DEFAULT_PAD_MASKING,
         draft_answers: bool = True,
     ) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ConfigError(f"eval_every={every!r} must be a positive integer (optimizer steps between evaluations)")
+        if every != EVERY_EPOCH and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ConfigError(f"eval_every={every!r} must be a positive integer (optimizer steps between evaluations) "
+                              f"or {EVERY_EPOCH!r}")
         self.every, self.file_name = every, file_name
         self.pad_masking = check_pad_masking(pad_masking, "eval.pad_masking")
         if not isinstance(draft_answers, bool):
@@ -225,7 +229,11 @@ class TrajectoryCallback(TrainerCallback):
         self._record(args, state, model, processing_class)
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
-        if state.global_step % self.every == 0:
+        if self.every != EVERY_EPOCH and state.global_step % self.every == 0:
+            self._record(args, state, model, processing_class)
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
+        if self.every == EVERY_EPOCH:
             self._record(args, state, model, processing_class)
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
@@ -273,7 +281,7 @@ def trajectory_callback(cfg: Mapping[str, Any]) -> TrajectoryCallback | None:
     if section.get("retain_logs") is None:
         warnings.warn(NO_RETAIN, stacklevel=2)
     return TrajectoryCallback(
-        _positive_int(every, "eval_every"),
+        every,  # checked by the callback: a positive integer or "epoch"
         source,
         section.get("forget_split") or data.get("forget_split") or "forget10",
         retain_logs=section.get("retain_logs"),

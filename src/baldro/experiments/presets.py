@@ -1,5 +1,9 @@
 """Run presets: the one source of every config in ``configs/`` and of what ``baldro demo`` runs.
 
+These are the *recommended* family: the paper's definitions (``compat: paper``), one setting per method. The other
+family, the released scripts' settings and grids (``compat: released``), is :mod:`baldro.experiments.paper_presets`
+(``baldro paper``, docs/paper-presets.md).
+
 Two sizes share one set of builders: :class:`DemoSettings` (the embedded benchmark on a tiny CPU model; the demo, the
 ``tiny_*.yaml`` presets and the study use it) and the paper-sized TOFU / MUSE settings below. The method sections
 come from :mod:`baldro.experiments.methods`. ``configs/*.yaml`` are generated, never edited by hand:
@@ -139,7 +143,9 @@ def unlearn_config(settings: DemoSettings, method: str, model: str | Path, data:
     }
 
 
-# Paper-sized settings (open-unlearning's TOFU / MUSE defaults: lr 1e-5, 10 epochs, effective batch 32, wd 0.01).
+# Paper-sized settings of the recommended family: lr 1e-5, 10 epochs, effective batch 32 as 4 × 8 (open-unlearning's
+# MUSE default; its TOFU default is 8 × 4, the released BalDRO scripts use 8 × 2 / 8 × 4 on TOFU), weight decay 0.01.
+# The released scripts' own settings are the other family: baldro.experiments.paper_presets (`baldro paper`).
 PAPER_TRAINING: dict[str, Any] = {
     "learning_rate": 1e-5,
     "num_train_epochs": 10,
@@ -219,9 +225,11 @@ def preset_files() -> dict[str, tuple[str, dict[str, Any]]]:
                "training": {**PAPER_TRAINING, "seed": 0},
                "output_dir": f"runs/{stem}_forget10"}
         files[f"{stem}.yaml"] = (
-            f"TOFU unlearning, paper grid: {describe(method)}\nopen-unlearning's defaults: lr 1e-5, 10 epochs, "
-            "effective batch 32 (4 x 8 accumulation on one device; divide\ngradient_accumulation_steps by the "
-            "process count on more), weight decay 0.01, warm-up 1 epoch.\n"
+            f"TOFU unlearning, recommended preset (the paper's definitions, compat: paper): {describe(method)}\n"
+            "lr 1e-5, 10 epochs, effective batch 32 as 4 x 8 accumulation on one device (divide\n"
+            "gradient_accumulation_steps by the process count on more; with dro_scope micro the DRO weighs each\n"
+            "4-row micro-batch), weight decay 0.01, warm-up 1 epoch. Not the released scripts' settings (8 x 2 /\n"
+            "8 x 4, Llama-2-7b-chat, their grids): those are `baldro paper` (docs/paper-presets.md).\n"
             f"Usage: baldro unlearn --config configs/{stem}.yaml --set model.path=... "
             "--set data.forget_split=forget05 ...", cfg)
         tiny_stem = _file_stem("tiny", method)
@@ -239,8 +247,11 @@ def preset_files() -> dict[str, tuple[str, dict[str, Any]]]:
                             "retain_split": "retain1", "max_length": 2048},
                    **method_sections(method), "training": training, "output_dir": f"runs/{stem}"}
             files[f"{stem}.yaml"] = (
-                f"MUSE-{long} unlearning on raw text (2048-token chunks), retain split retain1:\n{describe(method)}\n"
-                "Point data.source at a local MUSE folder or the hub id.", cfg)
+                f"MUSE-{long} unlearning on raw text (2048-token chunks), retain split retain1, recommended preset\n"
+                f"(the paper's definitions, compat: paper): {describe(method)}\n"
+                "Point data.source at a local MUSE folder or the hub id. The released scripts' settings (weight decay 0,\n"
+                f"constant schedule without warm-up, seed 0, their grids) are `baldro paper --show muse_{short}_npo`.",
+                cfg)
     return dict(sorted(files.items()))
 
 

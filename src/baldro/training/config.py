@@ -4,7 +4,8 @@ the ``training`` section onto :class:`transformers.TrainingArguments`.
 A config is a nested dict. Every key is checked against the schema of its section; an unknown key is a
 :class:`~baldro.errors.ConfigError` that lists the closest valid names. Every ``TrainingArguments`` field is
 reachable as ``training.<field>`` (``output_dir`` is the top-level ``output_dir``); ``training.warmup_ratio`` also
-works on transformers 5, which folded it into ``warmup_steps``.
+works on transformers 5, which folded it into ``warmup_steps``; ``training.warmup_epochs`` is open-unlearning's
+warm-up in epochs (:func:`apply_warmup_epochs`).
 """
 
 from __future__ import annotations
@@ -111,12 +112,42 @@ def check_keys(section: dict[str, Any], allowed: list[str] | tuple[str, ...], wh
             raise ConfigError(f"unknown key {where}{key!r} in the config; {hint}")
 
 
+# ``training`` keys that are no ``TrainingArguments`` field: set on the arguments once the data is loaded.
+EXTRA_TRAINING_KEYS = ("warmup_epochs",)
+
+
 def training_argument_names() -> list[str]:
-    """``TrainingArguments`` fields, plus ``warmup_ratio`` on transformers 5 (see :func:`compat_training_kwargs`)."""
+    """``TrainingArguments`` fields, plus ``warmup_ratio`` on transformers 5 (see :func:`compat_training_kwargs`) and
+    :data:`EXTRA_TRAINING_KEYS`."""
     from transformers import TrainingArguments
 
     names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
-    return names if "warmup_ratio" in names else [*names, "warmup_ratio"]
+    names = names if "warmup_ratio" in names else [*names, "warmup_ratio"]
+    return [*names, *EXTRA_TRAINING_KEYS]
+
+
+def check_warmup_epochs(section: dict[str, Any]) -> None:
+    """``training.warmup_epochs``, when set: a number ≥ 0, and no other warm-up key beside it."""
+    value = section.get("warmup_epochs")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise ConfigError(f"training.warmup_epochs={value!r} must be a number ≥ 0 (epochs of linear warm-up)")
+    others = [k for k in ("warmup_steps", "warmup_ratio") if section.get(k)]
+    if others:
+        raise ConfigError(f"set either training.warmup_epochs or training.{others[0]}, not both")
+
+
+def apply_warmup_epochs(args: Any, section: dict[str, Any], rows: int) -> None:
+    """Set ``args.warmup_steps`` from ``training.warmup_epochs`` as open-unlearning does
+    (``src/trainer/__init__.py::load_trainer_args``): ⌊epochs · rows / (batch · accumulation · devices)⌋, ``rows``
+    the rows of an epoch (the forget set when unlearning). Devices: the number of processes here; open-unlearning
+    counts ``torch.cuda.device_count()`` (the same on one process per visible GPU, 0 on a CPU, where it fails)."""
+    epochs = section.get("warmup_epochs")
+    if epochs is None:
+        return
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+    args.warmup_steps = int((epochs * rows) // per_step)
 
 
 def compat_training_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +179,9 @@ def training_arguments(section: dict[str, Any], output_dir: str | Path, **forced
     if "output_dir" in section:
         raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
     check_keys(section, names, "training.")
-    kwargs = compat_training_kwargs({"report_to": "none", **section, **forced, "output_dir": str(output_dir)})
+    check_warmup_epochs(section)
+    fields = {k: v for k, v in section.items() if k not in EXTRA_TRAINING_KEYS}
+    kwargs = compat_training_kwargs({"report_to": "none", **fields, **forced, "output_dir": str(output_dir)})
     try:
         return TrainingArguments(**kwargs)
     except (TypeError, ValueError) as err:

@@ -15,7 +15,7 @@ from torch.utils.data import ConcatDataset
 from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.training.checks import check_data_pad_masking, check_max_length
-from baldro.training.config import section
+from baldro.training.config import apply_warmup_epochs, section
 from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
 from baldro.training.run_config import FinetuneConfig, RunConfig
 
@@ -70,10 +70,12 @@ def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) ->
 def build_finetune_trainer(run: TrainingRun) -> Any:
     from transformers import Trainer
 
+    dataset = finetune_dataset(run.config.data, run.tokenizer, run.model)
+    apply_warmup_epochs(run.args, run.config.training, len(dataset))
     return Trainer(
         model=run.model,
         args=run.args,
-        train_dataset=finetune_dataset(run.config.data, run.tokenizer, run.model),
+        train_dataset=dataset,
         data_collator=ModelInputsCollator(run.tokenizer, run.config.data.get("pad_masking", "position")),
         processing_class=run.tokenizer,
     )

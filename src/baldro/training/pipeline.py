@@ -27,7 +27,14 @@ from baldro.runfolder import (
     write_run_info,
 )
 from baldro.training.checks import check_common, check_training
-from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
+from baldro.training.config import (
+    check_keys,
+    check_warmup_epochs,
+    deep_merge,
+    section,
+    training_argument_names,
+    training_arguments,
+)
 from baldro.training.config_diff import check_resume_config
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.run_config import RunConfig
@@ -52,6 +59,7 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
         raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
     check_keys(training, [n for n in training_argument_names() if n != "output_dir"], "training.")
     check_training(training)
+    check_warmup_epochs(training)
     check_common(cfg)
     return cfg
 
