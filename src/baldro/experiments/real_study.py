@@ -52,7 +52,7 @@ class RealSettings:
     finetune_lr: float = 1e-4
     finetune_batch: int = 8
     unlearn_epochs: float = 5
-    unlearn_lr: float = 1e-5
+    unlearn_lr: float = 1e-4  # the pilot rule of docs/real_study.md starts here (1e-4, then 3e-5, then 1e-5)
     unlearn_batch: int = 8
     eval_batch: int = 16
     max_new_tokens: int = 32
