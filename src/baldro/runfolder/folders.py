@@ -13,10 +13,11 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from baldro.errors import ConfigError
+from baldro.runfolder.checkpoints import checkpoint_folders, incomplete_after, last_checkpoint
 from baldro.runfolder.lock import FolderLock
 
 
@@ -64,41 +65,46 @@ class RunFolder:
     work: Path
     resume_from: Path | None = None
     created: bool = False
+    incomplete: list[tuple[Path, str]] = field(default_factory=list)  # torn checkpoints newer than resume_from
 
 
-def last_checkpoint(folder: Path) -> Path | None:
-    """The ``checkpoint-<step>`` sub-folder with the highest step, if any."""
-    if not folder.is_dir():
-        return None
-    steps = []
-    for child in folder.iterdir():
-        if child.is_dir() and child.name.startswith("checkpoint-") and child.name[11:].isdigit():
-            steps.append((int(child.name[11:]), child))
-    return max(steps)[1] if steps else None
+def _names(found: list[tuple[Path, str]]) -> str:
+    return "; ".join(f"{path.name} ({why})" for path, why in found)
 
 
 def plan_run(output_dir: str | Path, overwrite: bool = False, resume: bool = False) -> RunFolder:
     """Decide the folders of a run (no side effects): where to write and which checkpoint to resume from.
 
     Refuses a finished folder without ``overwrite`` and a partial folder holding checkpoints without ``resume`` or
-    ``overwrite`` (they are never deleted implicitly)."""
+    ``overwrite`` (they are never deleted implicitly). Only complete checkpoints are resumed from
+    (:mod:`baldro.runfolder.checkpoints`); incomplete ones after it are listed in ``incomplete``."""
     final = Path(output_dir).expanduser().resolve()
     work = partial_path(final)
     finished = final.is_dir() and any(final.iterdir())
     if final.exists() and not final.is_dir():
         raise ConfigError(f"output_dir {final} is a file; choose a folder path")
     if resume:
-        checkpoint = last_checkpoint(work) or (last_checkpoint(final) if finished else None)
+        where, checkpoint = work, last_checkpoint(work)
+        if checkpoint is None and finished and last_checkpoint(final) is not None:
+            where, checkpoint = final, last_checkpoint(final)
+        torn = incomplete_after(where, checkpoint)
+        if checkpoint is None and torn:
+            raise ConfigError(f"--resume: {where} holds no complete checkpoint, only {_names(torn)}; run with "
+                              "--overwrite instead of --resume to start again")
         if checkpoint is None:
             raise ConfigError(
                 f"--resume: no checkpoint-* folder in {work} or {final}; set training.save_strategy=steps "
                 "(and save_steps) to write checkpoints, or run without --resume"
             )
-        return RunFolder(final=final, work=work, resume_from=checkpoint)
+        return RunFolder(final=final, work=work, resume_from=checkpoint, incomplete=torn)
     checkpoint = last_checkpoint(work)
     if checkpoint is not None and not overwrite:
         raise ConfigError(f"output_dir {final}: an interrupted run left {checkpoint.name} in {work}; use --resume to "
                           "continue or --overwrite to start again")
+    torn = incomplete_after(work, None)
+    if torn and not overwrite:
+        raise ConfigError(f"output_dir {final}: an interrupted run left only incomplete checkpoints in {work} "
+                          f"({_names(torn)}), nothing to resume from; pass --overwrite to start again")
     if finished and not overwrite:
         raise ConfigError(f"output_dir {final} is not empty; pass --overwrite to replace it or choose another folder")
     return RunFolder(final=final, work=work)
@@ -106,14 +112,22 @@ def plan_run(output_dir: str | Path, overwrite: bool = False, resume: bool = Fal
 
 def open_run(run: RunFolder) -> None:
     """Create the work folder (main process only, holding the lock). A resumed run from a finished folder copies it
-    to the work folder; a partial folder without checkpoints is cleared with a warning."""
+    to the work folder, and incomplete checkpoints after the one resumed from are removed with a warning (the
+    Trainer would write its next save into them); a partial folder without checkpoints is cleared with a warning."""
     if run.resume_from is not None:
-        if not run.work.exists():
+        if run.resume_from.parent != run.work:
+            if run.work.exists():
+                warnings.warn(f"removing {run.work}: it holds no complete checkpoint", stacklevel=2)
+                shutil.rmtree(run.work)
             shutil.copytree(run.final, run.work)
             run.resume_from = run.work / run.resume_from.name
+        for path, why in run.incomplete:
+            warnings.warn(f"{path.name} is incomplete ({why}): removed; resuming from {run.resume_from.name}",
+                          stacklevel=2)
+            shutil.rmtree(run.work / path.name, ignore_errors=True)
         return
     if run.work.exists():
-        what = "checkpoints" if last_checkpoint(run.work) else "files"
+        what = "checkpoints" if checkpoint_folders(run.work) else "files"
         warnings.warn(f"removing {run.work} and its {what}, left by an interrupted run", stacklevel=2)
         shutil.rmtree(run.work)
     run.work.mkdir(parents=True)
@@ -121,7 +135,8 @@ def open_run(run: RunFolder) -> None:
 
 
 def discard_failed(run: RunFolder) -> None:
-    """After an error: remove the work folder this run created unless it holds checkpoints to resume from."""
+    """After an error: remove the work folder this run created unless it holds a complete checkpoint to resume
+    from (an incomplete one, cut off by the error, is removed with it)."""
     if run.created and run.work.is_dir() and last_checkpoint(run.work) is None:
         shutil.rmtree(run.work, ignore_errors=True)
 
