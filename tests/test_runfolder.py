@@ -110,7 +110,8 @@ def test_a_checkpoint_counts_only_when_its_files_are_complete(tmp_path):
     torn = _checkpoint(tmp_path, 6)
     data = (torn / "model.safetensors").read_bytes()
     (torn / "model.safetensors").write_bytes(data[:-3])
-    assert checkpoint_problem(torn) == f"model.safetensors is truncated: {len(data) - 3} bytes, its header needs {len(data)}"
+    assert checkpoint_problem(torn) == (
+        f"model.safetensors is damaged (truncated: {len(data) - 3} bytes, its header needs {len(data)})")
     assert last_checkpoint(tmp_path) == good
 
 

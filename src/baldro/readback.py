@@ -11,6 +11,7 @@ copy cut short is reported as one clear line naming it, never as a library trace
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from baldro.errors import DataError
 MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit on the header
 
 
-def safetensors_problem(path: str | Path) -> str | None:
+def safetensors_problem(path: str | Path, names: tuple[str, ...] | None = None, ndim: int | None = None) -> str | None:
     """Why ``path`` is not a complete ``.safetensors`` file (``None`` when it is): missing, empty, truncated, a
-    header that is not JSON, or a size that differs from what its header declares."""
+    header that is not JSON, or a size that differs from what its header declares; with ``names`` / ``ndim``, also
+    a tensor of another name or number of dimensions."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -48,15 +50,20 @@ def safetensors_problem(path: str | Path) -> str | None:
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
             return f"tensor {name!r} has no valid data_offsets in the header"
         end = max(end, offsets[1])
+        if names is not None and name not in names:
+            return f"holds a tensor {name!r}, expected only {', '.join(names)}"
+        if ndim is not None and len(entry.get("shape") or []) != ndim:
+            return f"tensor {name!r} has shape {entry.get('shape')}, expected {ndim} dimension(s)"
     expected = 8 + n + end
     if size != expected:
         return f"{'truncated' if size < expected else 'has extra bytes'}: {size} bytes, its header needs {expected}"
     return None
 
 
-def check_safetensors(path: str | Path, fix: str) -> None:
-    """:class:`DataError` ``<path>: <problem>; <fix>`` unless ``path`` is a complete safetensors file."""
-    problem = safetensors_problem(path)
+def check_safetensors(path: str | Path, fix: str, names: tuple[str, ...] | None = None, ndim: int | None = None) -> None:
+    """:class:`DataError` ``<path>: <problem>; <fix>`` unless ``path`` is a complete safetensors file (of tensors
+    ``names`` with ``ndim`` dimensions, when given)."""
+    problem = safetensors_problem(path, names, ndim)
     if problem is not None:
         raise DataError(f"{path}: {problem}; {fix}")
 
@@ -89,3 +96,18 @@ def read_jsonl(path: str | Path, drop_torn_tail: bool = False) -> tuple[list[Any
         raise DataError(f"{path}: line {len(complete) + 1} is cut off (no end of line); the file was not written to "
                         "the end: restore or delete it")
     return values, None
+
+
+def replace_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename: a crash leaves the old file or the
+    new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

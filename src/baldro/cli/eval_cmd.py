@@ -63,11 +63,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _out_lock(args: argparse.Namespace) -> Any:
-    """The ``--out`` folder's lock (held while the evaluation writes it); a stale one is taken with --overwrite."""
-    from baldro.runfolder import FolderLock
+    """The ``--out`` folder's lock, on its resolved path (held while the evaluation writes it; a failed evaluation
+    removes the folder it created); a stale one is taken with --overwrite."""
+    from baldro.runfolder import held_out
 
-    return FolderLock(args.out, take_stale=args.overwrite,
-                      stale_hint="pass --overwrite to start again, or delete the lock file")
+    return held_out(args.out, args.overwrite, stale_hint="pass --overwrite to start again, or delete the lock file")
 
 
 def _check_pad_masking(args: argparse.Namespace) -> None:

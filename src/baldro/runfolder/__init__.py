@@ -21,6 +21,7 @@ from baldro.runfolder.folders import (
     claim_run,
     close_run,
     discard_failed,
+    held_out,
     open_run,
     partial_path,
     plan_run,
@@ -31,6 +32,6 @@ from baldro.runfolder.lock import FolderLock, describe_holder, lock_path, now
 
 __all__ = [
     "CONFIG_FILE", "DONE", "RUN_INFO", "FolderLock", "RunFolder", "check_out_dir", "checkpoint_problem", "claim_run", "close_run",
-    "describe_holder", "discard_failed", "is_done", "last_checkpoint", "lock_path", "mark_done", "now", "open_run",
+    "describe_holder", "discard_failed", "held_out", "is_done", "last_checkpoint", "lock_path", "mark_done", "now", "open_run",
     "partial_path", "plan_run", "read_run_info", "staged", "write_run_info",
 ]

@@ -42,7 +42,7 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     for weights in sorted(checkpoint.rglob("*.safetensors")):
         problem = safetensors_problem(weights)
         if problem is not None:
-            return f"{weights.relative_to(checkpoint)} is {problem}"
+            return f"{weights.relative_to(checkpoint)} is damaged ({problem})"
     return None
 
 

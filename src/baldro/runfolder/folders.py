@@ -59,6 +59,21 @@ def staged(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
             tmp.rename(final)
 
 
+@contextlib.contextmanager
+def held_out(out: str | Path, overwrite: bool = False, stale_hint: str = "") -> Iterator[Path]:
+    """Hold the lock of a folder a command writes its result files into (``eval --out``), taken on the resolved
+    path; when the block fails, the folder is removed if it did not exist before and is still empty."""
+    final = Path(out).expanduser().resolve()
+    existed = final.exists()
+    with FolderLock(final, take_stale=overwrite, stale_hint=stale_hint):
+        try:
+            yield final
+        except BaseException:
+            if not existed and final.is_dir() and not any(final.iterdir()):
+                final.rmdir()
+            raise
+
+
 @dataclass
 class RunFolder:
     final: Path
