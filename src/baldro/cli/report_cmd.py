@@ -29,8 +29,9 @@ def expand(paths: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from baldro.reports.records import load_reference, load_run
     from baldro.reports.report import write_report
-    from baldro.runfolder import check_out_dir, staged
+    from baldro.runfolder import check_out_apart, check_out_dir, staged
 
+    check_out_apart(args.out, {"run": args.runs, "--target": args.target, "--retain": args.retain})
     out = check_out_dir(args.out, args.overwrite)
     records = [load_run(p) for p in expand(args.runs)]
     reference = {}

@@ -17,6 +17,7 @@
 from baldro.runfolder.checkpoints import checkpoint_problem, last_checkpoint
 from baldro.runfolder.folders import (
     RunFolder,
+    check_out_apart,
     check_out_dir,
     claim_run,
     close_run,
@@ -25,13 +26,14 @@ from baldro.runfolder.folders import (
     open_run,
     partial_path,
     plan_run,
+    resolved,
     staged,
 )
 from baldro.runfolder.info import CONFIG_FILE, DONE, RUN_INFO, is_done, mark_done, read_run_info, write_run_info
 from baldro.runfolder.lock import FolderLock, describe_holder, lock_path, now
 
 __all__ = [
-    "CONFIG_FILE", "DONE", "RUN_INFO", "FolderLock", "RunFolder", "check_out_dir", "checkpoint_problem", "claim_run", "close_run",
+    "CONFIG_FILE", "DONE", "RUN_INFO", "FolderLock", "RunFolder", "check_out_apart", "check_out_dir", "checkpoint_problem", "claim_run", "close_run",
     "describe_holder", "discard_failed", "held_out", "is_done", "last_checkpoint", "lock_path", "mark_done", "now", "open_run",
-    "partial_path", "plan_run", "read_run_info", "staged", "write_run_info",
+    "partial_path", "plan_run", "read_run_info", "resolved", "staged", "write_run_info",
 ]

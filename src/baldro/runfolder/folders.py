@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from baldro.errors import ConfigError
 from baldro.runfolder.checkpoints import checkpoint_folders, incomplete_after, last_checkpoint
@@ -37,13 +38,45 @@ def check_out_dir(out: str | Path, overwrite: bool) -> Path:
     return final
 
 
+def resolved(path: str | Path) -> Path:
+    """``path`` made absolute with every link followed: a link and the folder it points to are one folder (one
+    lock, one output)."""
+    return Path(path).expanduser().resolve()
+
+
+def check_out_apart(out: str | Path, inputs: dict[str, Any], flag: str = "--out") -> None:
+    """:class:`ConfigError` when ``out`` (links followed) is one of the existing ``inputs`` (``{flag: path}``) or a
+    folder holding one: writing or replacing it would destroy what the command reads."""
+    target = resolved(out)
+    for name, value in inputs.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if item is None or not Path(str(item)).expanduser().exists():
+                continue
+            source = resolved(item)
+            if source == target or target in source.parents:
+                relation = "is" if source == target else "holds"
+                raise ConfigError(f"{flag} {out} {relation} the input {name} {item}: the output would replace it; "
+                                  f"choose another {flag}")
+
+
+def _drop_leftovers(final: Path) -> None:
+    """Remove what a staged write killed with ``kill -9`` left beside ``final`` (its lock is held: nobody else is
+    writing them)."""
+    for left in [*final.parent.glob(f".{final.name}.*.tmp"), *final.parent.glob(f".{final.name}.old-*")]:
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Lock ``out``, yield an empty temporary folder beside it; when the block succeeds the folder replaces ``out``,
-    when it fails it is deleted, so ``out`` never holds a half-written result."""
-    final = check_out_dir(out, overwrite)
+    """Lock ``out`` (resolved: a link keeps pointing to the folder it names, which is what is replaced), yield an
+    empty temporary folder beside it; when the block succeeds the folder replaces ``out``, when it fails it is
+    deleted, so ``out`` never holds a half-written result."""
+    final = resolved(check_out_dir(out, overwrite))
     with FolderLock(final, take_stale=overwrite, stale_hint="pass --overwrite to take it over"):
-        final = check_out_dir(out, overwrite)  # again, now that nobody else can write it
+        check_out_dir(final, overwrite)  # again, now that nobody else can write it
+        _drop_leftovers(final)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             yield tmp
@@ -63,7 +96,7 @@ def staged(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
 def held_out(out: str | Path, overwrite: bool = False, stale_hint: str = "") -> Iterator[Path]:
     """Hold the lock of a folder a command writes its result files into (``eval --out``), taken on the resolved
     path; when the block fails, the folder is removed if it did not exist before and is still empty."""
-    final = Path(out).expanduser().resolve()
+    final = resolved(out)
     existed = final.exists()
     with FolderLock(final, take_stale=overwrite, stale_hint=stale_hint):
         try:
