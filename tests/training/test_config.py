@@ -81,3 +81,27 @@ def test_preset_validates(path, tmp_path):
 def test_warmup_ratio_works_on_every_transformers_version(tmp_path):
     args = training_arguments({"warmup_ratio": 0.25, "max_steps": 8, "use_cpu": True}, tmp_path)
     assert args.get_warmup_steps(8) == 2
+
+
+def test_a_key_given_twice_in_one_mapping_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("training:\n  learning_rate: 1e-5\nobjective: {name: npo}\ntraining:\n  max_steps: 3\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: line 4: key 'training' appears twice in one mapping \(first "
+                                          r"on line 1\); keep one"):
+        load_yaml(path)
+    path.write_text("aggregator: {name: dv, beta: 1, beta: 2}\n")
+    with pytest.raises(ConfigError, match="line 1: key 'beta' appears twice"):
+        load_yaml(path)
+    with pytest.raises(ConfigError, match="--set value '{a: 1, a: 2}': line 1: key 'a' appears twice"):
+        apply_overrides({}, ["lora={a: 1, a: 2}"])
+
+
+def test_only_true_and_false_are_booleans_so_no_off_yes_stay_strings(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("training: {save_strategy: no, logging_strategy: off, bf16: false, use_cpu: True}\n")
+    assert load_yaml(path)["training"] == {"save_strategy": "no", "logging_strategy": "off", "bf16": False,
+                                           "use_cpu": True}
+    cfg = apply_overrides({}, ["training.save_strategy=no", "name=yes", "training.use_cpu=true", "x=~"])
+    assert cfg == {"training": {"save_strategy": "no", "use_cpu": True}, "name": "yes", "x": None}
+    args = training_arguments({"save_strategy": "no", "use_cpu": True}, tmp_path / "out")
+    assert str(args.save_strategy.value) == "no"
