@@ -72,10 +72,12 @@ def _out_lock(args: argparse.Namespace) -> Any:
 
 
 def _check_pad_masking(args: argparse.Namespace) -> None:
-    """A bad ``--pad-masking`` fails before the ``--out`` folder is touched."""
+    """A bad ``--pad-masking`` (or count, :mod:`baldro.cli.eval_args`) fails before the ``--out`` folder is touched."""
+    from baldro.cli.eval_args import check_eval_args
     from baldro.core.padmask import check_pad_masking
 
     check_pad_masking(args.pad_masking, "--pad-masking")
+    check_eval_args(args)
 
 
 def _report(summary: dict[str, Any], out: Path | None) -> None:

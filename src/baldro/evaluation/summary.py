@@ -9,6 +9,7 @@ model's AUC, 0.5 without retain logs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,6 +92,18 @@ def aggregate(name: str, entry: Mapping[str, Any], benchmark: str = "tofu") -> f
     return _stored(entry)
 
 
+def _few(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _non_finite(entry: Mapping[str, Any]) -> str:
+    """Which items of a metric hold a NaN or infinite value (for the ``skipped`` reason)."""
+    parts = [entry.get("forget"), entry.get("holdout")] if not _has_items(entry) else [entry]
+    bad = [str(index) for part in parts if _has_items(part) for index, item in part["value_by_index"].items()
+           if isinstance(item, Mapping) and any(isinstance(v, float) and not math.isfinite(v) for v in item.values())]
+    return f"items {_few(bad)} hold NaN or infinite values" if bad else "its stored value is NaN or infinite"
+
+
 def _stored(entry: Any) -> float | None:
     value = entry.get("agg_value") if isinstance(entry, Mapping) else None
     return float(value) if metrics.is_finite_number(value) else None
@@ -115,7 +128,7 @@ def summarize(
         raise DataError("the eval file must hold a JSON object mapping metric names to results")
     hints = stored_skip_reasons(eval_json)
     summary: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = {}  # the reasons found here win over stored hints
     for name, entry in eval_json.items():
         if name in DERIVED or name in METADATA_KEYS or not isinstance(entry, Mapping):
             continue
@@ -123,6 +136,9 @@ def summarize(
             summary[name] = aggregate(name, entry, benchmark)
         except (ValueError, TypeError) as err:
             raise DataError(f"metric '{name}': malformed per-item values in the eval file ({err})") from err
+        if summary[name] is not None and not metrics.is_finite_number(summary[name]):
+            summary[name] = None
+            skipped[name] = f"not a finite number: {_non_finite(entry)}"
     if benchmark == "tofu":
         _forget_quality(eval_json, retain_eval, retain_name, summary, skipped)
         _model_utility(summary, skipped)
@@ -149,6 +165,13 @@ def _forget_quality(eval_json, retain_eval, retain_name, summary, skipped) -> No
     if retain_eval is None:
         summary["forget_quality"] = None
         skipped["forget_quality"] = NO_RETAIN_LOGS
+        return
+    bad = [index for index, item in entry["value_by_index"].items()
+           if not metrics.is_finite_number(item.get("score") if isinstance(item, Mapping) else None)]
+    if bad:
+        summary["forget_quality"] = None
+        skipped["forget_quality"] = (f"forget_truth_ratio items {_few(bad)} have no finite score (NaN, infinite or "
+                                     "null): the KS test needs every item's truth ratio; evaluate the model again")
         return
     model_tr = _scores(entry)
     retain_tr = retain_forget_truth_ratios(retain_eval, retain_name)

@@ -27,6 +27,7 @@ class RunRecord:
     summary: dict[str, Any]
     folder: Path
     per_sample_path: Path | None = None
+    benchmark: str = "tofu"  # from the summary file's name: TOFU_SUMMARY.json or MUSE_SUMMARY.json
 
     def metric(self, name: str) -> float:
         value = self.summary.get(name)
@@ -64,7 +65,22 @@ def load_run(folder: str | Path) -> RunRecord:
         summary=summary,
         folder=folder,
         per_sample_path=_find(folder, ("per_sample.jsonl",)),
+        benchmark=summary_path.name.split("_", 1)[0].lower(),
     )
+
+
+def check_one_benchmark(records: list[RunRecord]) -> str:
+    """The benchmark all ``records`` were evaluated on; DataError naming the runs of each when they differ (one
+    table across benchmarks would compare numbers that mean different things, e.g. PrivLeak on TOFU and MUSE)."""
+    by_benchmark: dict[str, list[str]] = {}
+    for record in records:
+        by_benchmark.setdefault(record.benchmark, []).append(str(record.folder))
+    if len(by_benchmark) > 1:
+        listed = "; ".join(f"{b.upper()}: {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''}"
+                           for b, runs in sorted(by_benchmark.items()))
+        raise DataError(f"the runs were evaluated on different benchmarks ({listed}); report each benchmark's runs "
+                        "separately")
+    return next(iter(by_benchmark), "tofu")
 
 
 def load_reference(folder: str | Path, name: str) -> RunRecord:
