@@ -34,7 +34,8 @@ DERIVED = ("forget_quality", "model_utility", "privleak")
 SKIPPED_KEY = "skipped"
 FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
 PAD_MASKING_KEY = "pad_masking"  # position | token (baldro.core.padmask); files without it: position (or open-unlearning's)
-METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY)
+CAPPED_KEY = "capped"  # {"max_items": N, "items": {split: rows evaluated}}: an evaluation cut by --max-items
+METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, CAPPED_KEY)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -154,7 +155,14 @@ def summarize(
     for key in (FORMAT_KEY, PAD_MASKING_KEY):
         if isinstance(eval_json.get(key), str):
             summary[key] = eval_json[key]
+    if isinstance(eval_json.get(CAPPED_KEY), Mapping):
+        summary[CAPPED_KEY] = dict(eval_json[CAPPED_KEY])
     return summary
+
+
+def capped_record(max_items: int | None, items: Mapping[str, int]) -> dict[str, Any] | None:
+    """What an evaluation cut by ``max_items`` records under :data:`CAPPED_KEY` (None when it was not cut)."""
+    return {"max_items": int(max_items), "items": dict(items)} if max_items else None
 
 
 def _forget_quality(eval_json, retain_eval, retain_name, summary, skipped) -> None:
