@@ -23,6 +23,7 @@ from baldro.runfolder.folders import (
     close_run,
     discard_failed,
     held_out,
+    open_permissions,
     open_run,
     partial_path,
     plan_run,
@@ -34,6 +35,6 @@ from baldro.runfolder.lock import FolderLock, describe_holder, lock_path, now
 
 __all__ = [
     "CONFIG_FILE", "DONE", "RUN_INFO", "FolderLock", "RunFolder", "check_out_apart", "check_out_dir", "checkpoint_problem", "claim_run", "close_run",
-    "describe_holder", "discard_failed", "held_out", "is_done", "last_checkpoint", "lock_path", "mark_done", "now", "open_run",
+    "describe_holder", "discard_failed", "held_out", "is_done", "open_permissions", "last_checkpoint", "lock_path", "mark_done", "now", "open_run",
     "partial_path", "plan_run", "read_run_info", "resolved", "staged", "write_run_info",
 ]

@@ -38,6 +38,26 @@ def check_out_dir(out: str | Path, overwrite: bool) -> Path:
     return final
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def open_permissions(root: Path) -> None:
+    """Give the folders (0755) and files (0644) under ``root`` the read permissions the umask allows, which
+    ``tempfile.mkdtemp`` (0700) and safetensors' writer (0600) leave out: others on a shared machine can read a
+    finished output, unless the umask says otherwise. Files gain read bits only, folders read and search bits."""
+    mask = umask()
+    for folder, _, files in os.walk(root):
+        for path, bits in [(folder, 0o755), *((os.path.join(folder, f), 0o644) for f in files)]:
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode & 0o7777
+                if mode | (bits & ~mask) != mode:
+                    os.chmod(path, mode | (bits & ~mask))
+
+
 def resolved(path: str | Path) -> Path:
     """``path`` made absolute with every link followed: a link and the folder it points to are one folder (one
     lock, one output)."""
@@ -83,6 +103,7 @@ def staged(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        open_permissions(tmp)
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             final.rename(old)
@@ -190,7 +211,9 @@ def discard_failed(run: RunFolder) -> None:
 
 
 def close_run(run: RunFolder) -> Path:
-    """Move the finished work folder into place (replacing an old ``final``: rename it aside, rename, delete)."""
+    """Move the finished work folder into place (replacing an old ``final``: rename it aside, rename, delete), its
+    files readable as the umask allows (:func:`open_permissions`)."""
+    open_permissions(run.work)
     old = None
     if run.final.exists():
         old = run.final.parent / f".{run.final.name}.old"
