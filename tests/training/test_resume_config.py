@@ -112,6 +112,12 @@ def test_resume_refuses_changed_inputs_naming_them_unless_allowed(tiny_model_dir
     assert "pass --allow-config-change to accept" in err
     assert (work / "reference_logp.safetensors").read_bytes() == cache  # nothing touched
 
+    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
+    with pytest.raises(Crash), pytest.warns(UserWarning, match="computed again"):  # a resume that fails ...
+        main(["unlearn", "--config", cfg, "--resume", "--allow-config-change"])
+    monkeypatch.undo()
+    assert "resumed" not in json.loads((work / "run_info.json").read_text())  # ... leaves no "resumed" entry
+
     with pytest.warns(UserWarning, match="data.source changed: reference_logp.safetensors is computed again"):
         assert main(["unlearn", "--config", cfg, "--resume", "--allow-config-change"]) == 0
     info = json.loads((out / "run_info.json").read_text())

@@ -15,8 +15,10 @@ import yaml
 
 from baldro.errors import ConfigError
 from baldro.modeling.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
+from baldro.readback import replace_text
 from baldro.runfolder import (
     CONFIG_FILE,
+    RUN_INFO,
     FolderLock,
     claim_run,
     close_run,
@@ -119,6 +121,8 @@ class TrainingRun:
             changed_inputs = check_resume_inputs(saved_info.get("inputs"), inputs, self.config.allow_config_change)
             history = saved_info.get("resumed", [])
         open_run(folder)
+        info_file = self.work / RUN_INFO
+        self._info_before = info_file.read_text(encoding="utf-8") if info_file.is_file() else None
         if changed_inputs:
             _drop_reference_cache(self.work, changed_inputs)
         (self.work / CONFIG_FILE).write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False), encoding="utf-8")
@@ -146,8 +150,12 @@ class TrainingRun:
         return self.folder.work
 
     def fail(self) -> None:
-        """After an error (main process): drop a work folder without checkpoints, release the lock."""
+        """After an error (main process): drop a work folder without checkpoints, put back the ``run_info.json`` a
+        failed resume found (its "resumed" entry did not happen), release the lock."""
         if self.lock is not None:
+            before = getattr(self, "_info_before", None)
+            if self.folder.resume_from is not None and before is not None and self.work.is_dir():
+                replace_text(self.work / RUN_INFO, before)
             discard_failed(self.folder)
             self.lock.release()
 
