@@ -113,3 +113,19 @@ def test_a_truncated_model_file_is_one_line_exit_2_before_any_work(tiny_model_di
     assert f"model.path {model}: model.safetensors is damaged (truncated: {len(data) // 2} bytes, its header needs " \
            f"{len(data)}); copy or save the model again" in err
     assert not out.exists()
+
+
+def test_resume_drops_a_torn_trajectory_tail_with_a_warning(tmp_path):
+    from baldro.evaluation.trajectory import TrajectoryCallback
+
+    curve = object.__new__(TrajectoryCallback)  # only its file handling is exercised here
+    curve.last_step = None
+    path = tmp_path / "trajectory.jsonl"
+    path.write_text('{"step": 2, "forget_quality": 0.1}\n{"step": 4, "forget_quality": 0.2}\n{"step": 6, "fo')
+    with pytest.warns(UserWarning, match="trajectory.jsonl: line 3 has no end of line"):
+        curve._truncate_after(path, 4)
+    assert path.read_text() == '{"step": 2, "forget_quality": 0.1}\n{"step": 4, "forget_quality": 0.2}\n'
+    assert curve.last_step == 4
+    path.write_text('{"forget_quality": 0.1}\n')
+    with pytest.raises(DataError, match="trajectory.jsonl: row 1 has no integer 'step'"):
+        curve._truncate_after(path, 4)
