@@ -8,11 +8,15 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from baldro.errors import ConfigError
 from baldro.runfolder import (
     FolderLock,
+    checkpoint_problem,
     claim_run,
+    last_checkpoint,
     lock_path,
     open_run,
     partial_path,
@@ -20,6 +24,16 @@ from baldro.runfolder import (
     read_run_info,
     write_run_info,
 )
+
+
+def _checkpoint(folder, step, complete=True):
+    """A ``checkpoint-<step>`` folder as the Trainer leaves it: weights, then ``trainer_state.json`` last."""
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    save_file({"w": torch.zeros(4)}, str(path / "model.safetensors"))
+    if complete:
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return path
 
 
 def _dead_pid() -> int:
@@ -62,7 +76,7 @@ def test_claim_run_refuses_a_stale_lock_without_resume_or_overwrite(tmp_path):
     lock_path(final).write_text(json.dumps({"pid": _dead_pid(), "started": "x"}))
     with pytest.raises(ConfigError, match="pass --overwrite to start again"):
         claim_run(final)
-    (partial_path(final) / "checkpoint-3").mkdir(parents=True)
+    _checkpoint(partial_path(final), 3)
     with pytest.raises(ConfigError, match="use --resume to continue or --overwrite to start again"):
         claim_run(final)
     with pytest.warns(UserWarning, match="taking over"):
@@ -73,8 +87,7 @@ def test_claim_run_refuses_a_stale_lock_without_resume_or_overwrite(tmp_path):
 
 def test_checkpoints_are_never_deleted_by_a_plain_rerun(tmp_path):
     final = tmp_path / "run"
-    ckpt = partial_path(final) / "checkpoint-2"
-    ckpt.mkdir(parents=True)
+    ckpt = _checkpoint(partial_path(final), 2)
     with pytest.raises(ConfigError, match="left checkpoint-2 .* use --resume to continue or --overwrite to start again"):
         plan_run(final)
     assert ckpt.is_dir()
@@ -82,6 +95,56 @@ def test_checkpoints_are_never_deleted_by_a_plain_rerun(tmp_path):
     with pytest.warns(UserWarning, match="checkpoints"):
         open_run(run)
     assert not ckpt.exists() and run.work.is_dir()
+
+
+def test_a_checkpoint_counts_only_when_its_files_are_complete(tmp_path):
+    good = _checkpoint(tmp_path, 2)
+    assert checkpoint_problem(good) is None
+    assert checkpoint_problem(_checkpoint(tmp_path, 3, complete=False)) == "no trainer_state.json: the save was interrupted"
+    cut = _checkpoint(tmp_path, 4)
+    (cut / "trainer_state.json").write_text('{"global_step": 4, "log_hi')
+    assert checkpoint_problem(cut) == "trainer_state.json is cut off or damaged: the save was interrupted"
+    other = _checkpoint(tmp_path, 5)
+    (other / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    assert checkpoint_problem(other) == "trainer_state.json does not describe step 5"
+    torn = _checkpoint(tmp_path, 6)
+    data = (torn / "model.safetensors").read_bytes()
+    (torn / "model.safetensors").write_bytes(data[:-3])
+    assert checkpoint_problem(torn) == (
+        f"model.safetensors is damaged (truncated: {len(data) - 3} bytes, its header needs {len(data)})")
+    assert last_checkpoint(tmp_path) == good
+
+
+def test_resume_falls_back_to_the_last_complete_checkpoint_and_removes_the_torn_ones(tmp_path):
+    final = tmp_path / "run"
+    work = partial_path(final)
+    _checkpoint(work, 2)
+    _checkpoint(work, 4, complete=False)
+    _checkpoint(work, 6, complete=False)
+    with pytest.raises(ConfigError, match="left checkpoint-2 in .* use --resume"):
+        plan_run(final)
+    run = plan_run(final, resume=True)
+    assert run.resume_from == work.resolve() / "checkpoint-2"
+    with pytest.warns(UserWarning, match="checkpoint-4 is incomplete .no trainer_state.json.*resuming from checkpoint-2"):
+        open_run(run)
+    assert sorted(p.name for p in work.iterdir()) == ["checkpoint-2"]
+
+
+def test_only_torn_checkpoints_are_nothing_to_resume_from(tmp_path):
+    final = tmp_path / "run"
+    _checkpoint(partial_path(final), 2, complete=False)
+    with pytest.raises(ConfigError, match=r"holds no complete checkpoint, only checkpoint-2 \(no trainer_state.json.*"
+                                          "run with --overwrite instead of --resume"):
+        plan_run(final, resume=True)
+    with pytest.raises(ConfigError, match="left only incomplete checkpoints .*checkpoint-2.* pass --overwrite"):
+        plan_run(final)
+    lock_path(final).write_text(json.dumps({"pid": _dead_pid(), "started": "x"}))
+    with pytest.raises(ConfigError, match="pass --overwrite to start again"):
+        claim_run(final)
+    run = plan_run(final, overwrite=True)
+    with pytest.warns(UserWarning, match="checkpoints"):
+        open_run(run)
+    assert list(run.work.iterdir()) == []
 
 
 def test_run_info_merges_and_rejects_bad_json(tmp_path):

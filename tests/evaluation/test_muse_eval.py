@@ -103,3 +103,13 @@ def test_items_cut_away_by_the_position_limit_are_explained_under_skipped(random
     assert on_disk["skipped"]["exact_memorization"] == s["skipped"]["exact_memorization"]
     # the summary of the written eval file (e.g. `baldro eval summarize`) keeps the reasons
     assert summarize(json.loads((tmp_path / "o" / "MUSE_EVAL.json").read_text()), None, "muse")["skipped"] == s["skipped"]
+
+
+def test_a_capped_muse_evaluation_records_its_rows_per_split(random_tiny_model, mini_muse, tmp_path):
+    s, ev = evaluate_muse(str(random_tiny_model), mini_muse, out_dir=tmp_path / "o", batch_size=2, max_items=2,
+                          verbmem_max_new_tokens=2, knowmem_max_new_tokens=2, progress=False, return_eval=True)
+    capped = {"max_items": 2, "items": {"verbmem/forget": 2, "knowmem/forget_qa": 2, "knowmem/retain_qa": 2,
+                                        "privleak/forget": 2, "privleak/holdout": 2}}
+    assert ev["capped"] == s["capped"] == capped
+    assert json.loads((tmp_path / "o" / "MUSE_SUMMARY.json").read_text())["capped"] == capped
+    assert "agg_value" not in ev["capped"]

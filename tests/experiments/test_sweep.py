@@ -62,8 +62,7 @@ def test_sweep_runs_grid_and_resumes_after_interruption(tmp_path: Path, synth_di
         return real(config)
 
     monkeypatch.setattr(training, "run_unlearn", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        main(args)
+    assert main(args) == 130  # Ctrl-C: one line, exit 130
     first = out / "aggregator.beta=0.5" / "seed0" / "eval" / "TOFU_SUMMARY.json"
     assert first.is_file()
     stamp = first.stat().st_mtime_ns

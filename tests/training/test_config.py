@@ -125,3 +125,27 @@ def test_an_unlearning_run_warms_up_for_warmup_epochs_of_the_forget_set(tmp_path
     assert len(lrs) == 6
     # the rate each step used: 0 and 1/2 of the peak during the 2 warm-up steps, then linear decay over 4 steps
     assert lrs == pytest.approx([0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+
+
+def test_a_key_given_twice_in_one_mapping_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("training:\n  learning_rate: 1e-5\nobjective: {name: npo}\ntraining:\n  max_steps: 3\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: line 4: key 'training' appears twice in one mapping \(first "
+                                          r"on line 1\); keep one"):
+        load_yaml(path)
+    path.write_text("aggregator: {name: dv, beta: 1, beta: 2}\n")
+    with pytest.raises(ConfigError, match="line 1: key 'beta' appears twice"):
+        load_yaml(path)
+    with pytest.raises(ConfigError, match="--set value '{a: 1, a: 2}': line 1: key 'a' appears twice"):
+        apply_overrides({}, ["lora={a: 1, a: 2}"])
+
+
+def test_only_true_and_false_are_booleans_so_no_off_yes_stay_strings(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("training: {save_strategy: no, logging_strategy: off, bf16: false, use_cpu: True}\n")
+    assert load_yaml(path)["training"] == {"save_strategy": "no", "logging_strategy": "off", "bf16": False,
+                                           "use_cpu": True}
+    cfg = apply_overrides({}, ["training.save_strategy=no", "name=yes", "training.use_cpu=true", "x=~"])
+    assert cfg == {"training": {"save_strategy": "no", "use_cpu": True}, "name": "yes", "x": None}
+    args = training_arguments({"save_strategy": "no", "use_cpu": True}, tmp_path / "out")
+    assert str(args.save_strategy.value) == "no"

@@ -73,3 +73,56 @@ def test_a_run_that_fails_before_any_checkpoint_leaves_nothing(tiny_model_dir, t
     assert main(["unlearn", "--config", cfg]) == 2  # the data folder is found missing after the lock is taken
     assert "missing_data" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml"]
+
+
+def test_resume_refuses_changed_inputs_naming_them_unless_allowed(tiny_model_dir, synth_dir, tmp_path, monkeypatch,
+                                                                  capsys):
+    import shutil
+
+    from baldro.training import trainer as trainer_mod
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_after_two(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise Crash
+
+    data = shutil.copytree(synth_dir, tmp_path / "data")
+    out = tmp_path / "run"
+    cfg = _cfg(tmp_path, tiny_model_dir, data, out)
+    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
+    with pytest.raises(Crash):
+        main(["unlearn", "--config", cfg])
+    monkeypatch.undo()
+    work = partial_path(out)
+    recorded = json.loads((work / "run_info.json").read_text())["inputs"]
+    assert set(recorded) == {"model.path", "data.source"} and "forget10.json" in recorded["data.source"]["files"]
+    cache = (work / "reference_logp.safetensors").read_bytes()
+
+    forget = data / "forget10.json"
+    lines = forget.read_text().splitlines()
+    forget.write_text("\n".join([lines[0].replace("Darius", "Marius"), *lines[1:]]) + "\n")
+    (data / "notes.txt").write_text("added after the start: not an input the run read")
+    capsys.readouterr()
+    assert main(["unlearn", "--config", cfg, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "--resume: inputs changed since the run started (data.source: forget10.json changed (sha256 " in err
+    assert "pass --allow-config-change to accept" in err
+    assert (work / "reference_logp.safetensors").read_bytes() == cache  # nothing touched
+
+    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
+    with pytest.raises(Crash), pytest.warns(UserWarning, match="computed again"):  # a resume that fails ...
+        main(["unlearn", "--config", cfg, "--resume", "--allow-config-change"])
+    monkeypatch.undo()
+    assert "resumed" not in json.loads((work / "run_info.json").read_text())  # ... leaves no "resumed" entry
+
+    with pytest.warns(UserWarning, match="data.source changed: reference_logp.safetensors is computed again"):
+        assert main(["unlearn", "--config", cfg, "--resume", "--allow-config-change"]) == 0
+    info = json.loads((out / "run_info.json").read_text())
+    [entry] = info["resumed"]
+    assert list(entry["input_changes"]) == ["data.source"] and entry["input_changes"]["data.source"][0].startswith(
+        "forget10.json changed")
+    assert (out / "reference_logp.safetensors").read_bytes() != cache  # the first row's answer is new
+    assert info["inputs"]["data.source"]["files"]["forget10.json"] != recorded["data.source"]["files"]["forget10.json"]

@@ -38,12 +38,13 @@ def _config(tmp_path, model, data, out, **training):
     return str(path)
 
 
-def _start_paused(tmp_path, step, args):
+def _start_paused(tmp_path, step, args, in_save=False):
     marker, go = tmp_path / f"paused{step}", tmp_path / f"go{step}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(baldro.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(PAUSED), str(step), str(marker), str(go), "--", *args], env=env,
+    flags = ["--in-save"] if in_save else []
+    proc = subprocess.Popen([sys.executable, str(PAUSED), str(step), str(marker), str(go), *flags, "--", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not marker.exists():
@@ -78,11 +79,25 @@ def test_two_processes_racing_for_one_folder_leave_one_complete_run(tiny_model_d
     assert not partial_path(out).exists() and not lock_path(out).exists()
 
 
+SAVING = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def whole(tiny_model_dir, synth_dir, tmp_path_factory):
+    """The uninterrupted run (4 steps, checkpoints at 2 and 4) the killed and resumed runs must reproduce."""
+    tmp = tmp_path_factory.mktemp("whole")
+    assert main(["unlearn", "--config", _config(tmp, tiny_model_dir, synth_dir, tmp / "whole", **SAVING)]) == 0
+    return tmp / "whole"
+
+
+def _same_weights(a_dir, b_dir):
+    a, b = load_file(str(a_dir / "model.safetensors")), load_file(str(b_dir / "model.safetensors"))
+    return max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
 def test_kill_9_then_a_plain_rerun_is_refused_and_resume_gives_the_same_run(tiny_model_dir, synth_dir, tmp_path,
-                                                                           capsys):
-    training = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2}
-    whole = tmp_path / "whole"
-    assert main(["unlearn", "--config", _config(tmp_path, tiny_model_dir, synth_dir, whole, **training)]) == 0
+                                                                           capsys, whole):
+    training = SAVING
     out = tmp_path / "run"
     cfg = _config(tmp_path, tiny_model_dir, synth_dir, out, **training)
     proc, _ = _start_paused(tmp_path, 2, ["unlearn", "--config", cfg])
@@ -101,12 +116,35 @@ def test_kill_9_then_a_plain_rerun_is_refused_and_resume_gives_the_same_run(tiny
 
     with pytest.warns(UserWarning, match=f"taking over the lock left by pid {proc.pid}"):
         assert main(["unlearn", "--config", cfg, "--resume"]) == 0
-    a, b = load_file(str(whole / "model.safetensors")), load_file(str(out / "model.safetensors"))
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+    assert _same_weights(whole, out)
     assert [(r["step"], r["index"]) for r in _rows(out)] == [(r["step"], r["index"]) for r in _rows(whole)]
     info = json.loads((out / "run_info.json").read_text())
     assert [r["from"] for r in info["resumed"]] == ["checkpoint-2"] and info["resumed"][0]["config_changes"] == {}
     assert not lock_path(out).exists()
+
+
+def test_kill_9_during_a_checkpoint_save_resumes_from_the_last_complete_one(tiny_model_dir, synth_dir, tmp_path,
+                                                                           capsys, whole):
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, tiny_model_dir, synth_dir, out, **SAVING)
+    proc, _ = _start_paused(tmp_path, 4, ["unlearn", "--config", cfg], in_save=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    work = partial_path(out)
+    torn = work / "checkpoint-4"
+    assert (torn / "model.safetensors").is_file() and not (torn / "trainer_state.json").exists()  # cut mid-save
+
+    capsys.readouterr()
+    assert main(["unlearn", "--config", cfg]) == 2  # checkpoint-2 is complete: a plain rerun points to --resume
+    assert "left checkpoint-2 in" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="checkpoint-4 is incomplete .no trainer_state.json: the save was "
+                                         "interrupted.: removed; resuming from checkpoint-2"):
+        assert main(["unlearn", "--config", cfg, "--resume"]) == 0
+    assert _same_weights(whole, out)
+    assert [(r["step"], r["index"]) for r in _rows(out)] == [(r["step"], r["index"]) for r in _rows(whole)]
+    assert [r["from"] for r in json.loads((out / "run_info.json").read_text())["resumed"]] == ["checkpoint-2"]
+    assert (out / "checkpoint-4" / "trainer_state.json").is_file()  # saved again, completely
+    assert not partial_path(out).exists() and not lock_path(out).exists()
 
 
 @pytest.mark.slow

@@ -40,6 +40,13 @@ def _cfg(tmp_path, model):
     ("data.max_length=abc", "data.max_length='abc' must be an integer"),
     ("data.max_length=0", "data.max_length=0 must be > 0"),
     ("log_every=0", "log_every=0 must be > 0"),
+    ("training.seed=99999999999", "training.seed=99999999999 must be < 2**32 = 4294967296 (numpy's seed range)"),
+    ("training.learning_rate=1e39", "training.learning_rate=1e+39 is beyond float32's range"),
+    ("aggregator.beta=1e39", "aggregator.beta=1e+39 is beyond float32's range (±3.4e38), which the loss is computed in"),
+    ("objective={name: simnpo, delta: .nan}", "objective.delta=nan must be a finite number"),
+    ("objective.beta=-.inf", "objective.beta=-inf must be a finite number"),
+    ("forget_weight=1e39", "forget_weight=1e+39 is beyond float32's range"),
+    ("training.use_cpu=yes", "training.use_cpu='yes' must be true or false"),
 ])
 def test_bad_value_exits_2_with_one_line_before_anything_is_loaded_or_written(tiny_model_dir, tmp_path, capsys,
                                                                             override, expected):

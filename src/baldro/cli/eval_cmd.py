@@ -63,18 +63,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _out_lock(args: argparse.Namespace) -> Any:
-    """The ``--out`` folder's lock (held while the evaluation writes it); a stale one is taken with --overwrite."""
-    from baldro.runfolder import FolderLock
+    """The ``--out`` folder's lock, on its resolved path (held while the evaluation writes it; a failed evaluation
+    removes the folder it created); a stale one is taken with --overwrite. ``--out`` may not be or hold an input."""
+    from baldro.runfolder import check_out_apart, held_out
 
-    return FolderLock(args.out, take_stale=args.overwrite,
-                      stale_hint="pass --overwrite to start again, or delete the lock file")
+    check_out_apart(args.out, {"--model": args.model, "--data": args.data, "--retain-logs": args.retain_logs})
+    return held_out(args.out, args.overwrite, stale_hint="pass --overwrite to start again, or delete the lock file")
 
 
 def _check_pad_masking(args: argparse.Namespace) -> None:
-    """A bad ``--pad-masking`` fails before the ``--out`` folder is touched."""
+    """A bad ``--pad-masking`` (or count, :mod:`baldro.cli.eval_args`) fails before the ``--out`` folder is touched."""
+    from baldro.cli.eval_args import check_eval_args
     from baldro.core.padmask import check_pad_masking
 
     check_pad_masking(args.pad_masking, "--pad-masking")
+    check_eval_args(args)
 
 
 def _report(summary: dict[str, Any], out: Path | None) -> None:
@@ -153,6 +156,10 @@ def run_summarize(args: argparse.Namespace) -> int:
     from baldro.evaluation.retain_logs import load_retain_logs
     from baldro.evaluation.summary import summarize
 
+    if args.out:
+        from baldro.runfolder import check_out_apart
+
+        check_out_apart(args.out, {"eval_json": args.eval_json, "--retain-logs": args.retain_logs})
     data = read_eval_json(args.eval_json)
     benchmark = check_benchmark(data, args.eval_json, args.benchmark)
     retain = load_retain_logs(args.retain_logs) if args.retain_logs else None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from baldro.cli.failures import environment_error
 from baldro.errors import BaldroError
 
 # One line per command module: each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
@@ -31,13 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = ("baldro: interrupted; nothing half-written is left in place (a training run keeps its complete "
+               "checkpoints: rerun with --resume)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command: exit 0, 2 for bad input or a machine failure (full disk, read-only folder, permissions:
+    :mod:`baldro.cli.failures`), one line each, and 130 for Ctrl-C. ``BALDRO_TRACEBACK=1`` re-raises instead."""
+    args: argparse.Namespace | None = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         rc = args.func(args)
     except BaldroError as err:
         print(f"baldro: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if os.environ.get("BALDRO_TRACEBACK"):
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    except Exception as err:
+        message = environment_error(err, getattr(args, "out", None))
+        if message is None or os.environ.get("BALDRO_TRACEBACK"):
+            raise
+        print(f"baldro: error: {message}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -27,10 +27,11 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from baldro.reports.records import load_reference, load_run
+    from baldro.reports.records import check_one_benchmark, load_reference, load_run
     from baldro.reports.report import write_report
-    from baldro.runfolder import check_out_dir, staged
+    from baldro.runfolder import check_out_apart, check_out_dir, staged
 
+    check_out_apart(args.out, {"run": args.runs, "--target": args.target, "--retain": args.retain})
     out = check_out_dir(args.out, args.overwrite)
     records = [load_run(p) for p in expand(args.runs)]
     reference = {}
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         folder = getattr(args, name) or next((str(Path(r) / name) for r in args.runs if (Path(r) / name / "eval").is_dir()), None)
         if folder:
             reference[name] = load_reference(folder, name)
+    check_one_benchmark([*records, *reference.values()])
     with staged(out, args.overwrite) as tmp:
         write_report(records, tmp, reference or None)
     print(out / "report.md")

@@ -44,6 +44,9 @@ def check_benchmark(eval_json: Mapping[str, Any], path: str | Path, benchmark: s
         raise DataError(f"{path}: none of the {want.upper()} metrics are in the file (missing: "
                         f"{_few(list(own_metrics(asked or 'tofu')))}); is it an *_EVAL.json?")
     actual = present[0]
+    if not any(isinstance(eval_json[m], Mapping) for m in found[actual]):
+        raise DataError(f"{path}: a summary (metric → number), not an *_EVAL.json with per-item values; give the "
+                        f"{actual.upper()}_EVAL.json written beside it")
     if asked and asked != actual:
         source = "--benchmark" if benchmark else "its name"
         missing = [m for m in own_metrics(asked) if m not in eval_json]

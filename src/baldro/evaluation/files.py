@@ -8,6 +8,7 @@ silently reuses metrics already present in its output file, which mixes stale an
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -55,14 +56,29 @@ def _umask() -> int:
     return mask
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite number replaced by ``None`` (JSON null: bare ``NaN`` is not JSON, and
+    most readers refuse it); numpy scalars and arrays become plain numbers and lists."""
+    if isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temp file + rename); numpy values become plain numbers."""
+    """Write ``data`` as indented JSON atomically (temp file + rename); numpy values become plain numbers, NaN and
+    infinities null (:func:`finite_json`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=4, default=_plain)
+            json.dump(finite_json(data), f, indent=4, default=_plain, allow_nan=False)
             f.write("\n")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)

@@ -38,7 +38,7 @@ from baldro.evaluation.generation import generate_greedy
 from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.retain_logs import retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, summarize
+from baldro.evaluation.summary import CAPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, capped_record, summarize
 
 KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
 MIA_MAX_LENGTH = 2048
@@ -157,9 +157,10 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
         scores, _ = scorer.score("verbmem/forget", pairs, MIA_MAX_LENGTH, insert_space=True)
         out.update(memorisation_entries(scores))
         reasons.update(unscored_item_reasons(scores, "verbmem/forget", scorer.limit))
+    qa_rows: dict[str, list[dict] | None] = {}
     for which in ("forget", "retain"):
         name = f"{which}_knowmem_ROUGE"
-        qa = _try_load(source, "knowmem", f"{which}_qa", max_items)
+        qa = qa_rows[which] = _try_load(source, "knowmem", f"{which}_qa", max_items)
         if qa is None:
             reasons[name] = f"knowmem/{which}_qa is not in {source}{_alias_hint('knowmem', f'{which}_qa')}"
             continue
@@ -177,6 +178,11 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
     missing = "privleak/forget" if forget is None else "privleak/holdout"
     add_mia(out, reasons, scorer.tok, members, non_members, f"{missing} is not in {source}")
     fill_agg_values(out, "muse")
+    loaded = {"verbmem/forget": verb, "knowmem/forget_qa": qa_rows.get("forget"),
+              "knowmem/retain_qa": qa_rows.get("retain"), "privleak/forget": forget, "privleak/holdout": holdout}
+    capped = capped_record(max_items, {name: len(rows) for name, rows in loaded.items() if rows is not None})
+    if capped:
+        out[CAPPED_KEY] = capped
     out[SKIPPED_KEY] = reasons
     out[FORMAT_KEY] = "plain"
     out[PAD_MASKING_KEY] = scorer.pad_masking

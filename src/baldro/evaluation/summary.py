@@ -9,6 +9,7 @@ model's AUC, 0.5 without retain logs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,8 @@ DERIVED = ("forget_quality", "model_utility", "privleak")
 SKIPPED_KEY = "skipped"
 FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
 PAD_MASKING_KEY = "pad_masking"  # position | token (baldro.core.padmask); files without it: position (or open-unlearning's)
-METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY)
+CAPPED_KEY = "capped"  # {"max_items": N, "items": {split: rows evaluated}}: an evaluation cut by --max-items
+METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, CAPPED_KEY)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -91,6 +93,18 @@ def aggregate(name: str, entry: Mapping[str, Any], benchmark: str = "tofu") -> f
     return _stored(entry)
 
 
+def _few(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _non_finite(entry: Mapping[str, Any]) -> str:
+    """Which items of a metric hold a NaN or infinite value (for the ``skipped`` reason)."""
+    parts = [entry.get("forget"), entry.get("holdout")] if not _has_items(entry) else [entry]
+    bad = [str(index) for part in parts if _has_items(part) for index, item in part["value_by_index"].items()
+           if isinstance(item, Mapping) and any(isinstance(v, float) and not math.isfinite(v) for v in item.values())]
+    return f"items {_few(bad)} hold NaN or infinite values" if bad else "its stored value is NaN or infinite"
+
+
 def _stored(entry: Any) -> float | None:
     value = entry.get("agg_value") if isinstance(entry, Mapping) else None
     return float(value) if metrics.is_finite_number(value) else None
@@ -115,7 +129,7 @@ def summarize(
         raise DataError("the eval file must hold a JSON object mapping metric names to results")
     hints = stored_skip_reasons(eval_json)
     summary: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = {}  # the reasons found here win over stored hints
     for name, entry in eval_json.items():
         if name in DERIVED or name in METADATA_KEYS or not isinstance(entry, Mapping):
             continue
@@ -123,6 +137,9 @@ def summarize(
             summary[name] = aggregate(name, entry, benchmark)
         except (ValueError, TypeError) as err:
             raise DataError(f"metric '{name}': malformed per-item values in the eval file ({err})") from err
+        if summary[name] is not None and not metrics.is_finite_number(summary[name]):
+            summary[name] = None
+            skipped[name] = f"not a finite number: {_non_finite(entry)}"
     if benchmark == "tofu":
         _forget_quality(eval_json, retain_eval, retain_name, summary, skipped)
         _model_utility(summary, skipped)
@@ -138,7 +155,14 @@ def summarize(
     for key in (FORMAT_KEY, PAD_MASKING_KEY):
         if isinstance(eval_json.get(key), str):
             summary[key] = eval_json[key]
+    if isinstance(eval_json.get(CAPPED_KEY), Mapping):
+        summary[CAPPED_KEY] = dict(eval_json[CAPPED_KEY])
     return summary
+
+
+def capped_record(max_items: int | None, items: Mapping[str, int]) -> dict[str, Any] | None:
+    """What an evaluation cut by ``max_items`` records under :data:`CAPPED_KEY` (None when it was not cut)."""
+    return {"max_items": int(max_items), "items": dict(items)} if max_items else None
 
 
 def _forget_quality(eval_json, retain_eval, retain_name, summary, skipped) -> None:
@@ -149,6 +173,13 @@ def _forget_quality(eval_json, retain_eval, retain_name, summary, skipped) -> No
     if retain_eval is None:
         summary["forget_quality"] = None
         skipped["forget_quality"] = NO_RETAIN_LOGS
+        return
+    bad = [index for index, item in entry["value_by_index"].items()
+           if not metrics.is_finite_number(item.get("score") if isinstance(item, Mapping) else None)]
+    if bad:
+        summary["forget_quality"] = None
+        skipped["forget_quality"] = (f"forget_truth_ratio items {_few(bad)} have no finite score (NaN, infinite or "
+                                     "null): the KS test needs every item's truth ratio; evaluate the model again")
         return
     model_tr = _scores(entry)
     retain_tr = retain_forget_truth_ratios(retain_eval, retain_name)

@@ -34,7 +34,7 @@ from baldro.evaluation.model_io import prepare_model
 from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, summarize
+from baldro.evaluation.summary import CAPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, capped_record, summarize
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 GENERATION_BATCH_FACTOR = 4
@@ -307,12 +307,17 @@ def checked_retain(retain_logs: str | Path | Mapping[str, Any] | None) -> tuple[
 
 
 def run_tofu_eval(
-    scorer: TofuScorer, splits: dict[str, Split], skipped: dict[str, str], retain: Mapping[str, Any] | None, retain_name: str
+    scorer: TofuScorer, splits: dict[str, Split], skipped: dict[str, str], retain: Mapping[str, Any] | None,
+    retain_name: str, max_items: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(summary, TOFU_EVAL.json dict) of ``scorer``'s model on ``splits`` — the one path every TOFU evaluation takes."""
+    """(summary, TOFU_EVAL.json dict) of ``scorer``'s model on ``splits`` — the one path every TOFU evaluation takes.
+    ``max_items``: the cap the splits were cut to, recorded with their row counts in both files."""
     eval_json = build_tofu_eval(scorer, splits, skipped)
     eval_json[FORMAT_KEY] = format_label(scorer.fmt, scorer.tok)
     eval_json[PAD_MASKING_KEY] = scorer.pad_masking
+    capped = capped_record(max_items, {split.name: len(split.rows) for split in splits.values()})
+    if capped:
+        eval_json[CAPPED_KEY] = capped
     summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
     return summary, with_derived(eval_json, summary)
 
@@ -361,7 +366,7 @@ def evaluate_tofu(
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress,
                         generation_batch_size, pad_masking, draft_answers)
-    summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name)
+    summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name, max_items)
     if out is not None:
         write_json(eval_file(out, "tofu"), eval_json)
         write_json(summary_file(out, "tofu"), summary)

@@ -47,6 +47,7 @@ from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
 from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
+from baldro.readback import read_jsonl, replace_text
 
 TRAJECTORY_FILE = "trajectory.jsonl"
 EVERY_EPOCH = "epoch"  # eval_every: epoch — evaluate at the end of every epoch
@@ -214,14 +215,20 @@ class TrajectoryCallback(TrainerCallback):
             f.write(json.dumps(row) + "\n")
 
     def _truncate_after(self, path: Path, step: int) -> None:
-        """Drop rows beyond ``step`` (a resumed run re-evaluates them)."""
+        """Drop rows beyond ``step`` (a resumed run re-evaluates them); a last line torn by the crash is dropped with
+        a warning, any other damage is a DataError naming the line."""
         if not path.is_file():
             return
-        rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        rows, torn = read_jsonl(path, drop_torn_tail=True)
+        if torn:
+            warnings.warn(f"{path}: {torn}: dropped", stacklevel=2)
+        for number, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise DataError(f"{path}: row {number} has no integer 'step'; the file is damaged: restore or delete it")
+        kept = [row for row in rows if row["step"] <= step]
+        replace_text(path, "".join(json.dumps(row) + "\n" for row in kept))
         if kept:
-            self.last_step = json.loads(kept[-1])["step"]
+            self.last_step = kept[-1]["step"]
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
         if state.is_world_process_zero:

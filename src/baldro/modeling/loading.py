@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from baldro.errors import ConfigError
+from baldro.readback import safetensors_problem
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 MODEL_KEYS = ("path", "tokenizer", "dtype", "attn_implementation", "trust_remote_code")
@@ -66,6 +67,10 @@ def check_model_source(spec: dict[str, Any], training: bool = False, lora: bool 
                 "save_pretrained in bfloat16/float32, or delete the 'quantization_config' entry if the weights are "
                 "stored unquantized), or train a LoRA adapter on it (lora: {...})"
             )
+    for weights in sorted(local.glob("*.safetensors")) if local.is_dir() else ():
+        problem = safetensors_problem(weights)
+        if problem is not None:
+            raise ConfigError(f"model.path {path}: {weights.name} is damaged ({problem}); copy or save the model again")
     return local
 
 

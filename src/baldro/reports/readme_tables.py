@@ -27,6 +27,22 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parents[3] / "docs" / "results"
 VOLATILE = ("wall_time_s", "model_dir", "model_dirs")  # not results: where and how fast a run happened
+VERSIONS_KEY = "versions"  # what a snapshot was made with: not a result, compared only to explain a difference
+VERSIONED = ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy", "scipy", "rouge-score")
+
+
+def environment_versions() -> dict[str, str]:
+    """Python's and the result-relevant packages' versions in this environment (``constraints.txt`` pins them)."""
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
 DEMO_COLUMNS = (("forget_quality", "FQ"), ("model_utility", "MU"), ("forget_truth_ratio", "TR"),
                 ("final_loss_iqr", "loss IQR"), ("final_nll_iqr", "NLL IQR"))
 
@@ -145,6 +161,17 @@ def differences(fresh: Any, saved: Any, path: str = "") -> list[str]:
     return [] if fresh == saved else [f"{path}: fresh {fresh!r}, snapshot {saved!r}"]
 
 
+def version_note(made_with: dict[str, str] | None, now: dict[str, str]) -> str:
+    """Why a run may differ from its snapshot: the package versions that differ (or that the snapshot has none)."""
+    if not made_with:
+        return "the snapshot records no package versions (made before they were recorded)"
+    changed = [f"{k} {made_with[k]} → {now.get(k, 'absent')}" for k in made_with if made_with[k] != now.get(k, "absent")]
+    if not changed:
+        return "same package versions as the snapshot: the difference comes from the machine (CPU, BLAS) or the code"
+    return ("package versions differ from the snapshot's (" + ", ".join(changed) + "); install the pinned ones: "
+            "make install (pip install -c constraints.txt)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m baldro.reports.readme_tables", description=__doc__.split("\n")[0])
     group = parser.add_mutually_exclusive_group(required=True)
@@ -157,14 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         kind, source = args.snapshot
         RESULTS.mkdir(parents=True, exist_ok=True)
         data = strip_volatile(json.loads(Path(source).read_text()))
+        data[VERSIONS_KEY] = data.get(VERSIONS_KEY) or environment_versions()
         snapshot_path(kind).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         print(snapshot_path(kind))
         return 0
     if args.compare:
         kind, source = args.compare
-        diff = differences(strip_volatile(json.loads(Path(source).read_text())),
-                           json.loads(snapshot_path(kind).read_text()))
+        fresh, saved = strip_volatile(json.loads(Path(source).read_text())), json.loads(snapshot_path(kind).read_text())
+        made_with, now = saved.pop(VERSIONS_KEY, None), fresh.pop(VERSIONS_KEY, None) or environment_versions()
+        diff = differences(fresh, saved)
         print("\n".join(diff) if diff else f"{source} reproduces {snapshot_path(kind)}")
+        if diff:
+            print(version_note(made_with, now))
         return 1 if diff else 0
     path = Path(args.write or args.check)
     text = path.read_text()

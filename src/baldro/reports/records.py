@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from baldro.errors import DataError
+from baldro.readback import read_jsonl
 from baldro.runfolder import RUN_INFO, read_run_info
 
 SUMMARY_FILES = ("TOFU_SUMMARY.json", "MUSE_SUMMARY.json")
@@ -26,6 +27,7 @@ class RunRecord:
     summary: dict[str, Any]
     folder: Path
     per_sample_path: Path | None = None
+    benchmark: str = "tofu"  # from the summary file's name: TOFU_SUMMARY.json or MUSE_SUMMARY.json
 
     def metric(self, name: str) -> float:
         value = self.summary.get(name)
@@ -50,9 +52,11 @@ def load_run(folder: str | Path) -> RunRecord:
         raise DataError(f"{folder}: no TOFU_SUMMARY.json or MUSE_SUMMARY.json (looked in the folder and eval/); "
                         "evaluate the run first with `baldro eval tofu --model ... --out <run>/eval`")
     try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(f"{summary_path}: not valid JSON ({err})") from err
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{summary_path}: not valid JSON ({err}); evaluate the run again") from err
+    if not isinstance(summary, dict):
+        raise DataError(f"{summary_path}: must be a JSON object of metric names to values; evaluate the run again")
     info_path = _find(folder, (RUN_INFO,))
     info = read_run_info(info_path.parent) if info_path else {}
     return RunRecord(
@@ -61,7 +65,22 @@ def load_run(folder: str | Path) -> RunRecord:
         summary=summary,
         folder=folder,
         per_sample_path=_find(folder, ("per_sample.jsonl",)),
+        benchmark=summary_path.name.split("_", 1)[0].lower(),
     )
+
+
+def check_one_benchmark(records: list[RunRecord]) -> str:
+    """The benchmark all ``records`` were evaluated on; DataError naming the runs of each when they differ (one
+    table across benchmarks would compare numbers that mean different things, e.g. PrivLeak on TOFU and MUSE)."""
+    by_benchmark: dict[str, list[str]] = {}
+    for record in records:
+        by_benchmark.setdefault(record.benchmark, []).append(str(record.folder))
+    if len(by_benchmark) > 1:
+        listed = "; ".join(f"{b.upper()}: {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''}"
+                           for b, runs in sorted(by_benchmark.items()))
+        raise DataError(f"the runs were evaluated on different benchmarks ({listed}); report each benchmark's runs "
+                        "separately")
+    return next(iter(by_benchmark), "tofu")
 
 
 def load_reference(folder: str | Path, name: str) -> RunRecord:
@@ -75,9 +94,9 @@ def load_reference(folder: str | Path, name: str) -> RunRecord:
 
 
 def read_per_sample(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``per_sample.jsonl`` log."""
-    with path.open() as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """Rows of a ``per_sample.jsonl`` log; a damaged one (a line cut off or not JSON) is a DataError naming the line."""
+    rows, _ = read_jsonl(path)
+    return rows
 
 
 def read_trajectory(path: str | Path) -> list[dict[str, Any]]:

@@ -21,6 +21,21 @@ FIGURE_NOTES = {
 }
 
 
+def capped_lines(records: list[RunRecord]) -> list[str]:
+    """A warning listing the runs whose evaluation was cut by ``--max-items`` (their summaries' ``capped``), with
+    the rows evaluated per split; empty when none was."""
+    capped = [r for r in records if isinstance(r.summary.get("capped"), dict)]
+    if not capped:
+        return []
+    lines = ["**Capped evaluations** — only the first rows of each split were evaluated (`--max-items`): these "
+             "numbers are not comparable with full evaluations (Forget Quality over fewer items has less power).", ""]
+    for record in capped:
+        cap = record.summary["capped"]
+        items = ", ".join(f"{split} {n}" for split, n in (cap.get("items") or {}).items())
+        lines.append(f"- {record.method} (`{record.folder}`): at most {cap.get('max_items')} per split — {items}")
+    return [*lines, ""]
+
+
 def write_report(
     records: list[RunRecord],
     out_dir: str | Path,
@@ -53,6 +68,7 @@ def write_report(
     if reference:
         lines += ["Reference models (not unlearned, so no per-sample spread):", "",
                   markdown_table(method_table(list(reference.values()))), ""]
+    lines += capped_lines([*records, *(reference or {}).values()])
     lines += ["## Columns", ""]
     lines += [f"- `{name}`: {METRIC_DOCS[name]}." for name in METRICS]
     lines += [""]

@@ -54,12 +54,13 @@ def describe_holder(record: dict[str, Any]) -> str:
 class FolderLock:
     """An exclusive OS-level lock on a folder; use as a context manager or call :meth:`acquire` / :meth:`release`.
 
-    ``take_stale``: take over a lock file left by a process that died (reported as a warning and kept in
+    The lock is taken on the resolved path (links followed), so ``--out DIR`` and ``--out LINK`` (to DIR) exclude
+    each other. ``take_stale``: take over a lock file left by a process that died (reported as a warning and kept in
     :attr:`stale`); otherwise such a file is a :class:`ConfigError` that says how to clear it (``stale_hint``).
     """
 
     def __init__(self, folder: str | Path, take_stale: bool = False, stale_hint: str = "") -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).expanduser().resolve()  # a link and its folder are one folder: one lock
         self.path = lock_path(self.folder)
         self.take_stale = take_stale
         self.stale_hint = stale_hint

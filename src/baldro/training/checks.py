@@ -23,6 +23,8 @@ POSITIVE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradie
             "num_train_epochs", "logging_steps", "save_steps", "eval_steps", "save_total_limit")
 NON_NEGATIVE = ("learning_rate", "weight_decay", "warmup_steps", "warmup_ratio", "max_grad_norm", "seed",
                 "data_seed", "dataloader_num_workers", "adam_epsilon", "label_smoothing_factor")
+SEEDS = ("seed", "data_seed")  # numpy.random.seed takes 0 ≤ seed < 2**32
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @cache
@@ -87,6 +89,8 @@ def number(key: str, value: Any, *, integer: bool = False, minimum: float | None
         raise ConfigError(f"{key}={value!r} must be {kind}{' or null' if allow_none else ''}")
     if not math.isfinite(value):
         raise ConfigError(f"{key}={value!r} must be finite")
+    if abs(value) > FLOAT32_MAX:
+        raise ConfigError(f"{key}={value!r} is beyond float32's range (±3.4e38)")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise ConfigError(f"{key}={value!r} must be {'>' if strict else '≥'} {minimum:g}")
 
@@ -104,6 +108,10 @@ def check_training(section: dict[str, Any]) -> None:
             continue
         if not math.isfinite(value):
             raise ConfigError(f"training.{key}={value!r} must be finite")
+        if abs(value) > FLOAT32_MAX:
+            raise ConfigError(f"training.{key}={value!r} is beyond float32's range (±3.4e38)")
+        if key in SEEDS and value >= 2**32:
+            raise ConfigError(f"training.{key}={value!r} must be < 2**32 = {2**32} (numpy's seed range)")
         if key in POSITIVE and value <= 0:
             raise ConfigError(f"training.{key}={value!r} must be > 0")
         if key in NON_NEGATIVE and value < 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,45 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.training.checks import FLOAT32_MAX
 
 DRO_SCOPES = ("micro", "global")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping in a YAML file names one key twice (PyYAML silently keeps the last one)."""
+
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(f"line {line}: key {key!r} appears twice in one mapping (first on line {first})")
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-5`` as a string; this loader reads it as a float, as users mean it."""
+    """A safe loader with three differences from PyYAML's YAML 1.1 reading: ``1e-5`` is a float, as users mean it;
+    only ``true`` / ``false`` are booleans (YAML 1.2: ``no``, ``off``, ``yes``, ``on`` stay strings, so that
+    ``save_strategy: no`` is the string TrainingArguments expects); a key given twice in one mapping is an error,
+    not a silent overwrite."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key == "<<":
+                continue
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key: PyYAML's own constructor reports it
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
+BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -43,9 +75,12 @@ _Loader.add_implicit_resolver(
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML scalar/list/dict syntax (``1e-5`` → float, ``[q_proj, v_proj]`` → list)."""
+    """A ``--set`` value: YAML scalar/list/dict syntax (``1e-5`` → float, ``[q_proj, v_proj]`` → list, ``no`` →
+    the string "no": only true / false are booleans)."""
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except DuplicateKeyError as err:
+        raise ConfigError(f"--set value {text!r}: {err}") from err
     except yaml.YAMLError:
         return text
 
@@ -57,6 +92,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+    except DuplicateKeyError as err:
+        raise ConfigError(f"config file {path}: {err}; keep one (merge the two sections)") from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"config file {path} is not readable YAML ({first}); fix the syntax") from err
@@ -199,6 +236,17 @@ def section(config: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def finite_in_float32(key: str, value: Any) -> None:
+    """ConfigError for a number that is NaN, infinite or beyond float32's range (the losses are computed in float32
+    or lower: such a value turns them into NaN at the first step)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r} must be a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise ConfigError(f"{key}={value!r} is beyond float32's range (±3.4e38), which the loss is computed in")
+
+
 def component(config: dict[str, Any], key: str, registry_build: Any, default: str | None = None) -> Any:
     """Build an objective/aggregator/retain term from ``{name: ..., **params}``; registry errors → ConfigError."""
     spec = config.get(key)
@@ -211,6 +259,8 @@ def component(config: dict[str, Any], key: str, registry_build: Any, default: st
     if not isinstance(spec, dict) or "name" not in spec:
         raise ConfigError(f"config key {key!r} must be a mapping with a 'name', e.g. {key}: {{name: ...}}")
     params = {k: v for k, v in spec.items() if k not in ("name", "weight")}
+    for param, value in params.items():
+        finite_in_float32(f"{key}.{param}", value)
     try:
         return registry_build(spec["name"], **params)
     except (TypeError, ValueError) as err:

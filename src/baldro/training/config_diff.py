@@ -1,8 +1,11 @@
-"""What ``--resume`` compares: the new config against the ``config.yaml`` the run started with.
+"""What ``--resume`` compares: the new config against the ``config.yaml`` the run started with, and the inputs'
+fingerprints against those recorded in ``run_info.json`` (:mod:`baldro.runfolder.fingerprint`).
 
 Keys that cannot change the trained model or its logs are ignored (where and how often the run logs or saves, the
 run flags themselves); any other difference is refused unless ``allow_config_change`` is set, and an accepted
-difference is recorded in ``run_info.json`` (``config_changes``).
+difference is recorded in ``run_info.json`` (``config_changes``). The same holds for the inputs — the files of
+``data.source``, ``model.path`` (its top-level files), ``model.tokenizer`` and the unlearning curves'
+``eval.source`` / ``eval.retain_logs`` — whose accepted changes are recorded as ``input_changes``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.runfolder.fingerprint import fingerprint, input_changes
 
 RUN_FLAGS = ("overwrite", "resume", "allow_config_change", "output_dir", "name", "description")
 NO_EFFECT_TRAINING = (
@@ -58,4 +62,38 @@ def check_resume_config(folder: Path, new: dict[str, Any], allow: bool) -> dict[
         listed = ", ".join(f"{k}: {old!r} → {now!r}" for k, (old, now) in changes.items())
         raise ConfigError(f"--resume: the config differs from the one {folder.name} started with ({listed}); resume "
                           "with the same config, or pass --allow-config-change to accept (recorded in run_info.json)")
+    return changes
+
+
+def _inputs(cfg: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+    """``{input name: (source, whether its sub-folders count)}`` of a resolved config."""
+    model = cfg.get("model") or {}
+    data = cfg.get("data") or {}
+    curve = cfg.get("eval") if isinstance(cfg.get("eval"), dict) else {}
+    found = {
+        "model.path": (model.get("path"), False),  # a model folder may hold a run's checkpoint-* sub-folders
+        "model.tokenizer": (model.get("tokenizer"), False),
+        "data.source": (data.get("source"), True),
+        "eval.source": (curve.get("source"), True),
+        "eval.retain_logs": (curve.get("retain_logs"), False),
+    }
+    return {name: spec for name, spec in found.items() if isinstance(spec[0], str | Path) and str(spec[0])}
+
+
+def input_fingerprints(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``{input name: fingerprint}`` of every input of a resolved run config (what ``run_info.json`` records)."""
+    return {name: fingerprint(source, recursive) for name, (source, recursive) in _inputs(cfg).items()}
+
+
+def check_resume_inputs(saved: dict[str, Any] | None, now: dict[str, Any], allow: bool) -> dict[str, list[str]]:
+    """Compare the inputs' fingerprints ``now`` with those the run recorded (``saved``; ``None`` for a run folder
+    written before they were recorded: nothing to compare); ConfigError naming each changed input and file unless
+    ``allow``. Returns the changes."""
+    if saved is None:
+        return {}
+    changes = input_changes(saved, now)
+    if changes and not allow:
+        listed = "; ".join(f"{name}: {', '.join(what)}" for name, what in changes.items())
+        raise ConfigError(f"--resume: inputs changed since the run started ({listed}); resume with the same files, "
+                          "or pass --allow-config-change to accept (recorded in run_info.json)")
     return changes

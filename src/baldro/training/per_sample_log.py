@@ -10,11 +10,14 @@ asynchronous-forgetting plots. With several processes the main process writes ev
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from torch import Tensor
 
 from baldro.core.run_files import PER_SAMPLE_FILE
+from baldro.errors import DataError
+from baldro.readback import read_jsonl, replace_text
 
 FILE_NAME = PER_SAMPLE_FILE
 
@@ -49,9 +52,19 @@ class PerSampleLog:
                 fh.write(json.dumps(row) + "\n")
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows of steps after ``step`` (a resumed run re-does them)."""
+        """Drop rows of steps after ``step`` (a resumed run re-does them). A last line torn by the crash is dropped
+        with a warning; any other damage is a :class:`~baldro.errors.DataError` naming the line."""
         if not self.path.exists():
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        keep = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        rows, torn = read_jsonl(self.path, drop_torn_tail=True)
+        if torn:
+            warnings.warn(f"{self.path}: {torn}: dropped", stacklevel=2)
+        keep = [row for row in rows if _step(self.path, row) <= step]
+        replace_text(self.path, "".join(json.dumps(row) + "\n" for row in keep))
+
+
+def _step(path: Path, row: object) -> int:
+    if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+        raise DataError(f"{path}: a row without an integer 'step' ({str(row)[:80]}); the file is damaged: restore "
+                        "or delete it")
+    return row["step"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ import yaml
 
 from baldro.errors import ConfigError
 from baldro.modeling.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
+from baldro.readback import replace_text
 from baldro.runfolder import (
     CONFIG_FILE,
+    RUN_INFO,
     FolderLock,
     claim_run,
     close_run,
@@ -27,6 +30,7 @@ from baldro.runfolder import (
     write_run_info,
 )
 from baldro.training.checks import check_common, check_training
+<<<<<<< HEAD
 from baldro.training.config import (
     check_keys,
     check_warmup_epochs,
@@ -36,6 +40,10 @@ from baldro.training.config import (
     training_arguments,
 )
 from baldro.training.config_diff import check_resume_config
+=======
+from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
+from baldro.training.config_diff import check_resume_config, check_resume_inputs, input_fingerprints
+>>>>>>> reliability
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.run_config import RunConfig
 
@@ -62,6 +70,17 @@ def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, .
     check_warmup_epochs(training)
     check_common(cfg)
     return cfg
+
+
+def _drop_reference_cache(work: Path, changed: dict[str, Any]) -> None:
+    """An accepted change of the data or the model makes the cached reference log-likelihoods stale: they are
+    computed again (from the initial model: ``train()`` computes them before it loads the checkpoint)."""
+    from baldro.training.reference_cache import REFERENCE_FILE
+
+    cache = work / REFERENCE_FILE
+    if cache.exists() and set(changed) & {"data.source", "model.path", "model.tokenizer"}:
+        warnings.warn(f"{', '.join(sorted(changed))} changed: {REFERENCE_FILE} is computed again", stacklevel=3)
+        cache.unlink()
 
 
 def check_model_folder(cfg: dict[str, Any]) -> None:
@@ -105,17 +124,28 @@ class TrainingRun:
     def _open(self, command: str) -> None:
         folder, cfg = self.folder, self.cfg
         changes: dict[str, Any] = {}
+        changed_inputs: dict[str, Any] = {}
         history: list[Any] = []
+        inputs = input_fingerprints(cfg)
         if folder.resume_from is not None:
             saved_at = folder.work if (folder.work / CONFIG_FILE).is_file() else folder.final
             changes = check_resume_config(saved_at, cfg, self.config.allow_config_change)
-            history = read_run_info(saved_at).get("resumed", [])
+            saved_info = read_run_info(saved_at)
+            changed_inputs = check_resume_inputs(saved_info.get("inputs"), inputs, self.config.allow_config_change)
+            history = saved_info.get("resumed", [])
         open_run(folder)
+        info_file = self.work / RUN_INFO
+        self._info_before = info_file.read_text(encoding="utf-8") if info_file.is_file() else None
+        if changed_inputs:
+            _drop_reference_cache(self.work, changed_inputs)
         (self.work / CONFIG_FILE).write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False), encoding="utf-8")
-        info: dict[str, Any] = {"command": command, "seed": self.args.seed, "pid": os.getpid(), "started": now()}
+        info: dict[str, Any] = {"command": command, "seed": self.args.seed, "pid": os.getpid(), "started": now(),
+                                "inputs": inputs}
         if folder.resume_from is not None:
-            history = [*history, {"at": now(), "from": folder.resume_from.name, "config_changes": changes}]
-            info["resumed"] = history
+            entry = {"at": now(), "from": folder.resume_from.name, "config_changes": changes}
+            if changed_inputs:
+                entry["input_changes"] = changed_inputs
+            info["resumed"] = [*history, entry]
         write_run_info(self.work, **info)
 
     def _load(self) -> None:
@@ -133,8 +163,12 @@ class TrainingRun:
         return self.folder.work
 
     def fail(self) -> None:
-        """After an error (main process): drop a work folder without checkpoints, release the lock."""
+        """After an error (main process): drop a work folder without checkpoints, put back the ``run_info.json`` a
+        failed resume found (its "resumed" entry did not happen), release the lock."""
         if self.lock is not None:
+            before = getattr(self, "_info_before", None)
+            if self.folder.resume_from is not None and before is not None and self.work.is_dir():
+                replace_text(self.work / RUN_INFO, before)
             discard_failed(self.folder)
             self.lock.release()
 

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from baldro.core.sequence import model_sequence_stats
+from baldro.readback import check_safetensors
 
 REFERENCE_FILE = "reference_logp.safetensors"
 PARTS = ("forget", "idk")
@@ -62,6 +63,8 @@ class ReferenceCache:
 
     @classmethod
     def load(cls, path: str | Path) -> ReferenceCache:
+        """The cache saved at ``path``; a torn or foreign file is a DataError naming it (delete it to recompute)."""
+        check_safetensors(path, "delete it and it is computed again from the initial model", names=PARTS, ndim=1)
         return cls(load_file(str(path)))
 
 
