@@ -98,6 +98,14 @@ def test_prefill_groups_minimise_calls_plus_padding():
     assert generation.prefill_groups(lengths, 4) == [[1, 2, 4], [0, 3]]
 
 
+def test_logit_groups_cut_a_prefill_where_its_logits_would_pass_the_limit(monkeypatch):
+    monkeypatch.setattr(generation, "LOGIT_ELEMENTS", 100)  # vocabulary 10: 10 row-positions of logits a call
+    # rows 0, 1 keep 2 × (4 + 1) positions = 100 elements; with row 2, 3 × 5 × 10 = 150; rows 2, 3: 2 × 2 × 10 = 40;
+    # row 4 alone keeps 21 × 10 = 210 (one row a call at least)
+    assert generation.logit_groups([[0, 1, 2, 3], [4]], [0, 4, 1, 0, 20], 10) == [[0, 1], [2, 3], [4]]
+    assert generation.logit_groups([[3, 1, 0]], [0, 0, 0, 0], 10) == [[3, 1, 0]]  # no drafts: 3 × 1 × 10
+
+
 def test_compact_rows_moves_only_the_last_live_rows_into_the_gaps():
     cache = kv_cache.GrowingCache(reserve=8)
     keys = torch.arange(6 * 2 * 3 * 4, dtype=torch.float32).reshape(6, 2, 3, 4)

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="questions decoded together, all splits pooled (default 4 × --batch-size; bounds the KV cache)")
     t.add_argument("--no-answer-drafts", action="store_true",
                    help="decode every generated token; by default the leading answer tokens that scoring found to be "
-                   "the model's greedy choice are prefilled as a draft (same generations; docs/eval-speed.md)")
+                   "the model's greedy choice are prefilled as a draft and verified there, as in speculative decoding "
+                   "(docs/eval-speed.md)")
     t.set_defaults(func=run_tofu)
 
     m = sub.add_parser("muse", help="MUSE metrics -> DIR/MUSE_EVAL.json and DIR/MUSE_SUMMARY.json")

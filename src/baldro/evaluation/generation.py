@@ -11,6 +11,8 @@ runs the prompts in groups of similar length so that the decoder does not run on
 finished rows (those that produced EOS) from the batch at once, moving the last live rows into their slots. Its tokens
 are those of ``generate`` (tested on CPU in float32; batch shapes differ from ``generate``'s, so kernels that round
 differently by batch size or padding, e.g. bf16 on a GPU, could flip a near-tie); elsewhere ``generate`` itself runs.
+It also takes drafts of the continuations (``drafted``, ``drafts``) and verifies them as speculative decoding does:
+a draft saves the decoding steps of the tokens it got right and changes no token.
 """
 
 from __future__ import annotations
@@ -94,12 +96,13 @@ CALL_OVERHEAD_FLOP = 3e6
 
 
 def _prefill(model: nn.Module, input_ids: torch.Tensor, lengths: list[int], reserve: int, arg: str,
-             groups: list[list[int]]) -> tuple[Any, torch.Tensor]:
-    """(cache, first generated token of each row) of left-padded ``input_ids`` (row ``r``'s prompt = its last
-    ``lengths[r]`` ids): each group of rows (:func:`prefill_groups`) runs with only its own padding, their
-    keys/values assembled into one cache of ``input_ids.shape[1]`` positions (zeros where padding)."""
+             groups: list[list[int]], drafted: list[int]) -> tuple[Any, torch.Tensor]:
+    """(cache, greedy tokens) of left-padded ``input_ids`` (row ``r``'s prompt = its last ``lengths[r]`` ids): each
+    group of rows (:func:`prefill_groups`) runs with only its own padding, their keys/values assembled into one cache
+    of ``input_ids.shape[1]`` positions (zeros where padding). Greedy tokens as :func:`_prefill_one`'s, right-aligned
+    in ``max(drafted) + 1`` columns (a group keeps the logits of its own longest draft + 1 positions)."""
     width = input_ids.shape[1]
-    first = torch.empty(len(lengths), dtype=torch.long, device=input_ids.device)
+    greedy = torch.full((len(lengths), max(drafted) + 1), -1, dtype=torch.long, device=input_ids.device)
     parts = []
     for group in groups:
         n = max(lengths[r] for r in group)
@@ -107,56 +110,135 @@ def _prefill(model: nn.Module, input_ids: torch.Tensor, lengths: list[int], rese
         mask = torch.zeros_like(ids)
         for g, r in enumerate(group):
             mask[g, n - lengths[r] :] = 1
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         part = growing_cache(model, reserve=n)
-        logits = model(input_ids=ids, attention_mask=None if bool((mask == 1).all()) else mask,
-                       position_ids=positions, use_cache=True, logits_to_keep=1, **{arg: part}).logits
-        first[group] = logits[:, -1, :].float().argmax(dim=-1)
+        keep = max(drafted[r] for r in group) + 1
+        greedy[group, greedy.shape[1] - keep :] = _prefill_one(model, ids, mask, keep, arg, part)
         parts.append((group, part))
-    return assemble_prompts(parts, len(lengths), width, reserve), first
+    return assemble_prompts(parts, len(lengths), width, reserve), greedy
+
+
+def _prefill_one(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, keep: int, arg: str,
+                 cache: Any) -> torch.Tensor:
+    """One prefill call of left-padded ``ids`` into ``cache``: the greedy token after each of the last ``keep``
+    positions (``[rows, keep]``), i.e. the argmax in float32 of the raw last-layer logits there, as the decoding
+    steps take it. Positions ``cumsum(mask) − 1`` (0 on padding); the mask dropped when it has no padding."""
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    logits = model(input_ids=ids, attention_mask=None if bool((mask == 1).all()) else mask, position_ids=positions,
+                   use_cache=True, logits_to_keep=keep, **{arg: cache}).logits
+    step = max(1, ARGMAX_CHUNK // max(1, keep * logits.shape[-1]))  # rows per float32 copy of the logits
+    return torch.cat([logits[i : i + step, -keep:].float().argmax(dim=-1) for i in range(0, len(ids), step)])
+
+
+ARGMAX_CHUNK = 1 << 26  # logits converted to float32 at a time (256 MiB)
+LOGIT_ELEMENTS = 1 << 27  # logits one prefill call may return (rows × kept positions × vocabulary; 256 MiB in bf16)
+
+
+def logit_groups(groups: list[list[int]], drafted: Sequence[int], vocab: int) -> list[list[int]]:
+    """``groups`` cut into runs of consecutive rows whose prefill returns at most ``LOGIT_ELEMENTS`` logits
+    (``rows × (longest draft + 1) × vocab``; at least one row a call): a draft keeps the logits of all its positions."""
+    out = []
+    for group in groups:
+        run: list[int] = []
+        for r in group:
+            if run and (len(run) + 1) * (max(drafted[q] for q in [*run, r]) + 1) * vocab > LOGIT_ELEMENTS:
+                out.append(run)
+                run = []
+            run.append(r)
+        out.append(run)
+    return out
+
+
+def _vocab_size(model: nn.Module) -> int:
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    return int(weight.shape[0]) if weight is not None else int(getattr(model.config, "vocab_size", 1))
+
+
+def verify_drafts(input_ids: torch.Tensor, greedy: torch.Tensor, drafted: Sequence[int],
+                  limits: Sequence[int]) -> tuple[list[int], torch.Tensor]:
+    """Speculative decoding's check of the drafts: row ``r``'s last ``drafted[r]`` input tokens are a draft of its
+    continuation, ``greedy[r]`` the prefill's greedy token after each of its last ``greedy.shape[1]`` positions
+    (right-aligned), so column ``K − 1 − drafted[r] + k`` predicts draft token ``k``. Returns (accepted: the length
+    ``a`` of the longest draft prefix that equals those predictions, at most ``limits[r] − 1``; each row's next
+    token: the prediction after the accepted prefix, column ``K − 1 − drafted[r] + a``)."""
+    k_cols, width = greedy.shape[1], input_ids.shape[1]
+    pred, ids = greedy.tolist(), input_ids[:, width - (k_cols - 1) :].tolist() if k_cols > 1 else [[]] * len(greedy)
+    accepted, first = [], []
+    for r, n in enumerate(drafted):
+        start = k_cols - 1 - n  # the column that predicts draft token 0 (the last prompt token's)
+        a = 0
+        while a < min(n, limits[r] - 1) and pred[r][start + a] == ids[r][start + a]:
+            a += 1
+        accepted.append(a)
+        first.append(pred[r][start + a])
+    return accepted, torch.tensor(first, dtype=torch.long, device=greedy.device)
 
 
 @torch.no_grad()
 def greedy_tokens(
     model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None,
     compact_at: float = 0.0, group_prefill: bool = True, budgets: Sequence[int] | None = None,
+    drafted: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Greedy continuation of each left-padded row, EOS and what follows it excluded (see the module docstring).
 
     As ``generate``: positions ``cumsum(mask) − 1`` (0 on padding) then one more per step; the mask dropped when it
-    has no padding; logits of the last position only, argmax in float32; a row stops at EOS or after
-    ``max_new_tokens``. ``attention_mask`` marks each row's prompt (left padding, position masking).
+    has no padding; logits of the last position only (with drafts: of the last ``max(drafted) + 1``), argmax in
+    float32; a row stops at EOS or after ``max_new_tokens``. ``attention_mask`` marks each row's prompt (left padding, position masking).
 
     ``group_prefill``: the prompts run in groups of similar length (:func:`_prefill`), so the decoder does not run on
     the batch's left padding; their keys/values form one left-padded cache (padding masked) for the decoding steps.
-    Otherwise the padded batch runs as one call, as ``generate`` does.
+    Otherwise the padded batch runs as one call, as ``generate`` does. Either way a call returns at most
+    ``LOGIT_ELEMENTS`` logits (:func:`logit_groups`; only long drafts of a large vocabulary need more calls).
 
     Finished rows leave the batch once they are at least ``compact_at`` of the rows still in it (default 0: at once):
     :meth:`~baldro.evaluation.kv_cache.GrowingCache.compact_rows` moves the last live rows into their slots, copying
     the moved rows only (one row's cache ≈ one decoding step of that row). A finished row's further outputs are
     ignored; the others are unaffected.
 
-    ``budgets``: row ``r`` stops after ``min(budgets[r], max_new_tokens)`` new tokens (rows whose first tokens were
-    drafted, :func:`generate_greedy`); each at least 1.
+    ``budgets``: row ``r`` stops after ``min(budgets[r], max_new_tokens)`` new tokens; each at least 1.
+
+    ``drafted`` (speculative decoding): the last ``drafted[r]`` tokens of row ``r`` are not prompt but a guess of its
+    continuation (a draft). The prefill keeps the logits of each row's last ``max(drafted) + 1`` positions and
+    :func:`verify_drafts` accepts the draft up to its first token that differs from the prefill's own greedy token at
+    that position (or up to the row's budget − 1); the token there is the prefill's greedy token, and decoding goes on
+    from it. The rejected draft positions stay in the cache but leave the attention mask (mask 0: no query attends to
+    them, and positions, which follow the mask's sums, count the accepted tokens only). Every token returned —
+    accepted draft tokens included — is thus the argmax of the logits this run computed at its position, given the
+    tokens before it: greedy decoding whatever the draft, which only saves decoding steps where it is right.
     """
-    if budgets is not None:
-        max_new_tokens = min(max_new_tokens, max(budgets))
-    if max_new_tokens < 1:
-        return [[] for _ in range(input_ids.shape[0])]
+    n_rows = input_ids.shape[0]
+    limits = [max_new_tokens] * n_rows if budgets is None else [min(b, max_new_tokens) for b in budgets]
+    if max(limits, default=0) < 1:
+        return [[] for _ in range(n_rows)]
+    if min(limits) < 1:
+        raise ValueError("every row needs a budget of at least one new token")
+    max_new_tokens = max(limits)
+    drafted = [0] * n_rows if drafted is None else [int(n) for n in drafted]
+    lengths = attention_mask.long().sum(-1).tolist()
+    if len(drafted) != n_rows or any(n < 0 or n >= length for n, length in zip(drafted, lengths)):
+        raise ValueError(f"drafted must give each of the {n_rows} rows a draft shorter than its input, got {drafted}")
     width = input_ids.shape[1]
     arg = cache_argument(model)
-    lengths = attention_mask.long().sum(-1).tolist()
-    mask = None if bool((attention_mask == 1).all()) else attention_mask
-    groups = prefill_groups(lengths, prefill_call_tokens(model)) if group_prefill and mask is not None else []
+    padded = not bool((attention_mask == 1).all())
+    groups = prefill_groups(lengths, prefill_call_tokens(model)) if group_prefill and padded else [list(range(n_rows))]
+    groups = logit_groups(groups, drafted, _vocab_size(model))
     if len(groups) > 1:
-        cache, nxt = _prefill(model, input_ids, lengths, width + max_new_tokens, arg, groups)
+        cache, greedy = _prefill(model, input_ids, lengths, width + max_new_tokens, arg, groups, drafted)
     else:
         cache = growing_cache(model, reserve=width + max_new_tokens)
-        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                       logits_to_keep=1, **{arg: cache}).logits
-        nxt = logits[:, -1, :].float().argmax(dim=-1)
-    return decode_from_prompts(model, cache, nxt, attention_mask, max_new_tokens, eos_id, compact_at, budgets)
+        greedy = _prefill_one(model, input_ids, attention_mask, max(drafted) + 1, arg, cache)
+    accepted, nxt = verify_drafts(input_ids, greedy, drafted, limits)
+    mask = attention_mask
+    if any(a < n for a, n in zip(accepted, drafted)):  # the rejected draft positions leave the mask
+        mask = attention_mask.clone()
+        for r, (a, n) in enumerate(zip(accepted, drafted)):
+            mask[r, width - n + a :] = 0
+    rest = decode_from_prompts(model, cache, nxt, mask, max_new_tokens, eos_id, compact_at,
+                               [lim - a for lim, a in zip(limits, accepted)])
+    heads = input_ids[:, width - max(drafted) :].tolist() if max(drafted) else [[]] * n_rows
+    return [[*head[len(head) - n :][:a], *tail] if n else tail
+            for head, n, a, tail in zip(heads, drafted, accepted, rest)]
 
 
 def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, attention_mask: torch.Tensor,
@@ -226,23 +308,20 @@ def generate_greedy(
     ``pad_masking="token"``: transformers' ``generate`` with open-unlearning's mask (every token equal to ``pad_id``
     hidden, prompt tokens included; positions from that mask, as ``generate`` derives them), never the lean loop.
 
-    ``drafts`` (lean loop only; ignored where ``generate`` runs): per prompt, tokens known to begin its greedy
-    continuation — e.g. the leading answer tokens a scoring pass's argmax predicted (:mod:`.answer_drafts`). The
-    prompt is prefilled with them in one call instead of one decoding step each, and decoding goes on after them; a
-    draft reaching EOS or ``max_new_tokens`` tokens is the whole continuation. The draft is trusted, not checked."""
+    ``drafts`` (lean loop only; ignored where ``generate`` runs): per prompt, a guess of the tokens its greedy
+    continuation begins with — e.g. the leading answer tokens a scoring pass's argmax predicted (:mod:`.answer_drafts`).
+    Verified as speculative decoding verifies a draft (:func:`greedy_tokens`, ``drafted``): the prompt is prefilled
+    with its draft in one call, the draft is kept up to its first token that is not the prefill's own greedy choice
+    there, and decoding goes on from that position — so a right draft saves its decoding steps and a wrong one changes
+    nothing. A draft is cut after its first EOS and at ``max_new_tokens`` tokens; its last token, when it is EOS or the
+    budget's last, is checked by the prefill's prediction after the others (not fed in)."""
     eos = tokenizer.eos_token_id
     device = model_device(model)
     out: list[str] = [""] * len(prompts)
     lean = pad_masking != "token" and lean_greedy_supported(model, stop_strings)
-    heads = _drafted(drafts, len(prompts), max_new_tokens, eos) if lean and drafts is not None else None
-    todo = list(range(len(prompts)))
-    if heads is not None:
-        for i, (head, finished) in enumerate(heads):
-            if finished:
-                out[i] = tokenizer.decode(head, skip_special_tokens=True).strip()
-        todo = [i for i, (_, finished) in enumerate(heads) if not finished]
-    seqs = {i: [*prompts[i], *heads[i][0]] if heads is not None else prompts[i] for i in todo}
-    batches = [[todo[k] for k in b] for b in length_batches([len(seqs[i]) for i in todo], batch_size)]
+    heads = _draft_inputs(drafts, len(prompts), max_new_tokens, eos) if lean and drafts is not None else None
+    seqs = [[*p, *heads[i]] if heads is not None else p for i, p in enumerate(prompts)]
+    batches = length_batches([len(s) for s in seqs], batch_size)
     for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
         width = max(len(seqs[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -254,11 +333,10 @@ def generate_greedy(
         if pad_masking == "token":
             mask = token_mask(ids, pad_id)
         if lean:
-            budgets = [max_new_tokens - len(heads[i][0]) for i in batch] if heads is not None else None
-            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, budgets=budgets)
+            drafted = [len(heads[i]) for i in batch] if heads is not None else None
+            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted)
             for i, tokens in zip(batch, rows):
-                head = heads[i][0] if heads is not None else []
-                out[i] = tokenizer.decode([*head, *tokens], skip_special_tokens=True).strip()
+                out[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
             continue
         kwargs: dict[str, Any] = {}
         if stop_strings:
@@ -282,16 +360,17 @@ def generate_greedy(
     return out
 
 
-def _drafted(drafts: Sequence[Sequence[int] | None], n: int, max_new_tokens: int,
-             eos: int | None) -> list[tuple[list[int], bool]]:
-    """(tokens before EOS / the budget, whether that is the whole continuation) of each prompt's draft."""
+def _draft_inputs(drafts: Sequence[Sequence[int] | None], n: int, max_new_tokens: int,
+                  eos: int | None) -> list[list[int]]:
+    """The draft tokens to prefill after each prompt: the draft cut after its first EOS and at ``max_new_tokens``
+    tokens, less its last token where that ends the continuation (EOS, or the budget's last token): the prefill's
+    prediction after the others checks it, and nothing after it is needed."""
     if len(drafts) != n:
         raise ValueError(f"{len(drafts)} drafts for {n} prompts")
     heads = []
     for draft in drafts:
         head = list(draft or [])[:max_new_tokens]
         if eos is not None and eos in head:
-            heads.append((head[: head.index(eos)], True))
-        else:
-            heads.append((head, len(head) == max_new_tokens))
+            head = head[: head.index(eos) + 1]
+        heads.append(head[:-1] if head and (head[-1] == eos or len(head) == max_new_tokens) else head)
     return heads

@@ -155,7 +155,7 @@ class TofuScorer:
         """Greedy generations of every question of ``splits`` in one pass (batches of ``generation_batch_size``
         questions of similar prompt length, whatever their split), kept for :meth:`generate`. With each split's
         answer scores (``answer_scores``) and ``draft_answers``, the answer tokens their greedy hits predict are
-        drafted rather than decoded (:mod:`.answer_drafts`)."""
+        drafted (and verified) rather than decoded (:mod:`.answer_drafts`)."""
         prompts = [self.prompts(split) for split in splits]
         drafts = None
         if self.draft_answers and answer_scores is not None:
@@ -354,7 +354,8 @@ def evaluate_tofu(
     ``token`` (open-unlearning's ``attention_mask = input_ids != pad_token_id``, real pad-id tokens included:
     full-sequence scoring and transformers' ``generate``; :mod:`baldro.core.padmask`). Recorded in both files.
     ``draft_answers``: each answer is scored before generation, and the leading answer tokens its greedy hits predict
-    are prefilled as a draft instead of decoded one step each (:mod:`.answer_drafts`; lean decoding only).
+    are prefilled as a draft, verified there as in speculative decoding, instead of decoded one step each
+    (:mod:`.answer_drafts`; lean decoding only).
     """
     check_pad_masking(pad_masking, "pad_masking")
     for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
