@@ -156,7 +156,7 @@ def test_round_trip_on_synth_benchmark_with_chat_template(tiny_model_dir, synth_
     prompt = ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["input"]
     # the default: the model's chat template as it ships (no system prompt of ours), recorded
     assert first["question"] in prompt and "You are a helpful assistant." not in prompt
-    assert ev["prompt_format"] == "default (the tokenizer's chat template, system prompt none of ours)"
+    assert ev["prompt_format"] == "default (the tokenizer's chat template, no system prompt of ours)"
     assert summary["prompt_format"] == ev["prompt_format"]
     assert math.isfinite(summary["mia_min_k"]) and math.isfinite(summary["privleak"])
     assert math.isfinite(summary["model_utility"])

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--data", required=True, help="MUSE folder (raw/, knowmem/, verbmem/, privleak/) or hub id")
     m.add_argument("--verbmem-max-new-tokens", type=int, default=128)
     m.add_argument("--knowmem-max-new-tokens", type=int, default=32)
+    m.add_argument("--format", default=None,
+                   help="the knowmem prompts' format (default: plain, MUSE's base-model Question:/Answer: tags); "
+                   "a preset or a YAML mapping of fields as for 'eval tofu'")
     m.set_defaults(func=run_muse)
 
     s = sub.add_parser("summarize", help="recompute the summary of an existing *_EVAL.json (ours or open-unlearning's)")
@@ -147,13 +150,14 @@ def run_muse(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
 
     _check_pad_masking(args)
+    fmt = parse_format(args.format)  # a bad --format fails before the --out folder is touched
     with _out_lock(args):
-        summary = _muse(args)
+        summary = _muse(args, fmt)
     _report(summary, summary_file(args.out, "muse"))
     return 0
 
 
-def _muse(args: argparse.Namespace) -> dict[str, Any]:
+def _muse(args: argparse.Namespace, fmt: Any) -> dict[str, Any]:
     from baldro.evaluation.muse import evaluate_muse
 
     return evaluate_muse(
@@ -168,6 +172,7 @@ def _muse(args: argparse.Namespace) -> dict[str, Any]:
         knowmem_max_new_tokens=args.knowmem_max_new_tokens,
         progress=not args.no_progress,
         pad_masking=args.pad_masking,
+        fmt=fmt,
     )
 
 

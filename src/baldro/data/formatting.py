@@ -29,6 +29,7 @@ at the first EOS instead. Formats made by ``PromptFormat.auto`` (the default) re
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,10 @@ def _check_max_length(max_length: int | None) -> None:
         raise ConfigError(f"max_length must be at least 2, got {max_length}")
 
 
-def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str | None) -> str:
-    """The chat-template text of [system?, user(question)] (+ assistant(answer) or the generation prompt)."""
+def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str | None,
+                 shots: Sequence[tuple[str, str]] = ()) -> str:
+    """The chat-template text of [system?, (user, assistant) per shot, user(question)] (+ assistant(answer) or the
+    generation prompt)."""
 
     def render(messages: list[dict[str, str]]) -> str:
         if answer is not None:
@@ -95,13 +98,15 @@ def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str |
         date = {"date_string": fmt.date_string} if fmt.date_string is not None else {}
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None, **date)
 
-    user = {"role": "user", "content": question}
+    turns = [m for q, a in shots for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    turns.append({"role": "user", "content": question})
     if not fmt.system_prompt:
-        return render([user])
+        return render(turns)
     try:
-        return render([{"role": "system", "content": fmt.system_prompt}, user])
+        return render([{"role": "system", "content": fmt.system_prompt}, *turns])
     except Exception:  # noqa: BLE001 - some templates (e.g. Gemma) reject a system role: fold it into the user turn
-        return render([{"role": "user", "content": f"{fmt.system_prompt}\n\n{question}"}])
+        first = {"role": "user", "content": f"{fmt.system_prompt}\n\n{turns[0]['content']}"}
+        return render([first, *turns[1:]])
 
 
 def _prompt_text(tokenizer: Any, question: str, fmt: PromptFormat) -> tuple[str, bool]:
@@ -208,6 +213,20 @@ def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat | None, max_l
     if fmt.tokenise == "separate":
         return cut_prompt(ids, max_length)
     return _cut_like_tokenizer(tokenizer, text, ids, special, max_length, fmt.uses_chat(tokenizer))[0]
+
+
+def fewshot_prompt(tokenizer: Any, shots: Sequence[tuple[str, str]], question: str,
+                   fmt: PromptFormat | None) -> tuple[str, bool]:
+    """(text, add_special_tokens) of the generation prompt of ``question`` after in-context examples ``shots``, as
+    open-unlearning's ``preprocess_chat_instance`` builds it with a few-shot dataset: chat template — the examples as
+    earlier user/assistant turns; plain template — each example as the template filled with its answer, then
+    ``answer_end``, then the question's prompt (``joint``: as written; ``separate``: without trailing whitespace)."""
+    fmt = _resolve(fmt, tokenizer)
+    if fmt.uses_chat(tokenizer):
+        return _render_chat(tokenizer, question, fmt, None, shots), False
+    before, after = fmt.template.split("{answer}")
+    head = "".join(before.replace("{question}", q) + a + after + fmt.answer_end for q, a in shots)
+    return head + _prompt_text(tokenizer, question, fmt)[0], True
 
 
 def encode_qa_many(

@@ -40,6 +40,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "use_chat_template": (bool, type(None)),
     "trim_after_eos": (bool,),
     "tokenise": (str,),
+    "answer_end": (str,),
     "name": (str,),
 }
 
@@ -76,6 +77,8 @@ class PromptFormat:
     ``date_string``: passed to the chat template (None: not passed, the template picks; Llama-3.x: today's date).
     ``use_chat_template``: None = use the tokenizer's chat template when it has one.
     ``tokenise``: ``joint`` (open-unlearning, default) or ``separate`` (see :mod:`baldro.data.formatting`).
+    ``answer_end``: the plain template's text after an in-context example's answer (open-unlearning's
+    ``asst_end_tag``; MUSE knowmem's examples only).
     ``detect`` / ``overrides``: set by :meth:`auto` only — resolve to the detected preset (or the model's own template)
     with the ``overrides`` fields kept (:meth:`resolve`).
     """
@@ -86,6 +89,7 @@ class PromptFormat:
     use_chat_template: bool | None = None
     trim_after_eos: bool = False
     tokenise: str = "joint"
+    answer_end: str = "\n\n"
     name: str = "default"
     detect: bool = False
     overrides: tuple[str, ...] = ()
@@ -160,10 +164,12 @@ _CHAT_SYSTEM = {"use_chat_template": True, "system_prompt": DEFAULT_SYSTEM_PROMP
 # Llama-2-7b-chat, whose tags are the llama2 template). Gemma's config has no system prompt (its template rejects one).
 PRESETS: dict[str, PromptFormat] = {
     "plain": PromptFormat(template=DEFAULT_TEMPLATE, use_chat_template=False, name="plain"),
-    "llama2": PromptFormat(template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama2"),
+    "llama2": PromptFormat(
+        template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, answer_end=" ", name="llama2"
+    ),
     "chat": PromptFormat(**_CHAT_SYSTEM, name="chat"),
     "llama-2-7b-chat": PromptFormat(
-        template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama-2-7b-chat"
+        template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, answer_end=" ", name="llama-2-7b-chat"
     ),
     "llama-3.2-1b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.2-1b-instruct"),
     "llama-3.1-8b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.1-8b-instruct"),
@@ -233,10 +239,10 @@ def format_label(fmt: PromptFormat | None, tokenizer: Any = None) -> str:
     label = fmt.name
     if fmt.name not in PRESETS and tokenizer is not None:
         if fmt.uses_chat(tokenizer):
-            system = repr(fmt.system_prompt) if fmt.system_prompt else "none of ours"
+            system = f"system prompt {fmt.system_prompt!r}" if fmt.system_prompt else "no system prompt of ours"
             reads_date = fmt.date_string is not None and "date_string" in str(tokenizer.chat_template)
             date = f", date_string {fmt.date_string!r}" if reads_date else ""
-            label += f" (the tokenizer's chat template, system prompt {system}{date})"
+            label += f" (the tokenizer's chat template, {system}{date})"
         else:
             label += f" (template {fmt.template!r})"
     if fmt.tokenise != "joint":
