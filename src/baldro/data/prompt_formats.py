@@ -67,7 +67,6 @@ def _check_fields(values: dict[str, Any]) -> None:
         raise ConfigError(f"prompt template {template!r} must contain '{{question}}' followed by exactly one '{{answer}}'")
 
 
-
 @dataclass(frozen=True)
 class PromptFormat:
     """How a question (and its answer) become text and tokens.
@@ -117,9 +116,7 @@ class PromptFormat:
         to the tokenizer's own chat template (plain template without one); ``overrides`` win over either."""
         _check_keys(overrides)
         keys = tuple(sorted(k for k in overrides if k != "name"))
-        return cls(**overrides, detect=True, overrides=keys) if "name" in overrides else cls(
-            **overrides, name="default", detect=True, overrides=keys
-        )
+        return cls(**{"name": "default", **overrides}, detect=True, overrides=keys)
 
     def resolve(self, tokenizer: Any) -> PromptFormat:
         """The concrete format for ``tokenizer`` (itself unless made by :meth:`auto`): the detected preset or the
