@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from baldro.data.formatting import PromptFormat, encode_qa
+from baldro.data.formatting import PromptFormat
 from baldro.data.tofu import load_tofu_split
 from baldro.evaluation import metrics
 
@@ -85,7 +85,7 @@ class OpenUnlearningTofu:
 
     def __init__(self, model: nn.Module, tok: Any, fmt: PromptFormat, data: Path, splits: dict[str, str],
                  max_items: int | None, batch_size: int = 32, max_new_tokens: int = 200) -> None:
-        self.model, self.tok, self.fmt, self.data = model, tok, fmt, data
+        self.model, self.tok, self.fmt, self.data = model, tok, fmt.resolve(tok), data
         self.max_items, self.bs, self.max_new = max_items, batch_size, max_new_tokens
         self.device = next(model.parameters()).device
         self.table = metric_table(splits)
@@ -107,10 +107,12 @@ class OpenUnlearningTofu:
                                                        return_dict=False, **date))
             if full[-1] != self.tok.eos_token_id:
                 full.append(self.tok.eos_token_id)
-        else:  # template tags: two tokenizer calls in open-unlearning; baldro's encoding gives the same ids
-            enc = encode_qa(self.tok, question, answer, self.fmt)
-            full = enc["input_ids"]
-            prompt = [t for t, lab in zip(full, enc["labels"]) if lab == IGNORE]
+        else:  # template tags: open-unlearning's two tokenizer calls (prompt text as written, then prompt + answer)
+            wrapped = self.fmt.template_prompt(question)
+            full = list(self.tok(wrapped + answer, add_special_tokens=True, max_length=512, truncation=True)["input_ids"])
+            prompt = list(self.tok(wrapped, add_special_tokens=True, max_length=512, truncation=True)["input_ids"])
+            if full[-1] != self.tok.eos_token_id:
+                full.append(self.tok.eos_token_id)
         if generate:
             return {"input_ids": torch.tensor(prompt), "labels": torch.tensor(full)}
         return {"input_ids": torch.tensor(full), "labels": torch.tensor([IGNORE] * len(prompt) + full[len(prompt):])}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from tokenizer_helpers import CHAT_TEMPLATE, build_tokenizer
 from transformers import PreTrainedTokenizerFast
 
-TOFU_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
+# BALDRO_TOFU_DIR overrides the checkout's ../shared/data/tofu (e.g. for a git worktree elsewhere)
+TOFU_DIR = Path(os.environ.get("BALDRO_TOFU_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu")
 
 
 @pytest.fixture(scope="session")

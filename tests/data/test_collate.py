@@ -65,12 +65,28 @@ def test_truncation_warns_once_with_row_count(plain_tokenizer):
     rows = [*ROWS, {"question": "Q?", "answer": long_answer}, {"question": "Q2?", "answer": long_answer}]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = make(plain_tokenizer, rows, max_length=24)
+        ds = QADataset(rows, plain_tokenizer, PromptFormat.preset("plain", tokenise="separate"), 24)
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     assert len(messages) == 1
-    assert "2 of 5 rows" in messages[0]
+    assert "2 of 5 rows" in messages[0]  # separate: prompts shortened first, only the two long answers cut
     assert ds.n_answer_truncated == 2
     assert all(len(it["input_ids"]) <= 24 for it in ds)
+
+
+def test_joint_items_are_cut_by_the_tokenizer_then_end_with_eos(plain_tokenizer):
+    """open-unlearning: tokenizer(prompt + answer, truncation=True, max_length=24), then EOS appended: 25 tokens."""
+    long_answer = "He was born in a small town by the sea. " * 10
+    rows = [*ROWS, {"question": "Q?", "answer": long_answer}, {"question": "Q2?", "answer": long_answer}]
+    texts = [f"Question: {r['question']}\nAnswer: {r['answer']}" for r in rows]
+    n_long = sum(len(plain_tokenizer(t)["input_ids"]) > 24 for t in texts)
+    assert n_long >= 2
+    with pytest.warns(UserWarning, match=f"{n_long} of 5 rows"):
+        ds = make(plain_tokenizer, rows, max_length=24)
+    assert ds.n_answer_truncated == n_long
+    eos = plain_tokenizer.eos_token_id
+    for it, text in zip(ds, texts):
+        whole = plain_tokenizer(text)["input_ids"]
+        assert it["input_ids"] == whole[:24] + [eos] if len(whole) > 24 else it["input_ids"] == [*whole, eos]
 
 
 def test_no_warning_when_nothing_is_truncated(plain_tokenizer):

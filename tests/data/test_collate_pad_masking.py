@@ -29,7 +29,7 @@ def eos_pad_chat(chat_tokenizer):
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_token_mask_is_zero_exactly_at_pad_id_tokens(eos_pad_chat, side):
-    ds = QADataset(ROWS, eos_pad_chat, PromptFormat(), 128)
+    ds = QADataset(ROWS, eos_pad_chat, PromptFormat(system_prompt="You are a helpful assistant."), 128)
     pad = eos_pad_chat.pad_token_id
     items = [ds[0], ds[1]]
     batch = QACollator(eos_pad_chat, side, pad_masking="token")(items)
@@ -49,7 +49,7 @@ def test_token_mask_is_zero_exactly_at_pad_id_tokens(eos_pad_chat, side):
 
 
 def test_unlearn_collator_passes_the_mode_to_every_part(eos_pad_chat):
-    ds = QADataset(ROWS, eos_pad_chat, PromptFormat(), 128)
+    ds = QADataset(ROWS, eos_pad_chat, PromptFormat(system_prompt="You are a helpful assistant."), 128)
     batch = UnlearnCollator(eos_pad_chat, pad_masking="token")([{"forget": ds[0], "retain": ds[1]},
                                                                 {"forget": ds[1], "retain": ds[0]}])
     for part in batch.values():

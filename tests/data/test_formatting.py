@@ -1,4 +1,9 @@
-"""Prompt formatting and label masks: the labels cover exactly the answer (+ EOS), the prompt is -100."""
+"""Prompt formatting and label masks: the labels cover exactly the answer (+ EOS), the prompt is -100.
+
+Tests of the ``separate`` construction (baldro's earlier one: the prompt ends where the answer starts, every answer
+token labelled, prompts shortened from the left) name it; the default ``joint`` construction is checked token for
+token against open-unlearning's in test_ou_items.py.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_prompt, en
 from baldro.data.tofu import load_tofu_split
 from baldro.errors import ConfigError
 
+SEPARATE = "separate"
 Q = "Who wrote the novel about the river?"
 A = "She wrote it in 1991 after a long journey."
 
@@ -29,7 +35,7 @@ def split_labels(enc: dict) -> tuple[list[int], list[int]]:
     [("plain", f"Question: {Q}\nAnswer:", " "), ("llama2", f"[INST] {Q} [/INST]", "")],
 )
 def test_plain_templates_mask_exactly_the_prompt(plain_tokenizer, preset, prompt_text, sep):
-    fmt = PromptFormat.preset(preset)
+    fmt = PromptFormat.preset(preset, tokenise=SEPARATE)
     enc = encode_qa(plain_tokenizer, Q, A, fmt)
     prompt, answer = split_labels(enc)
     assert plain_tokenizer.decode(prompt) == prompt_text
@@ -79,7 +85,9 @@ def test_fixed_date_string_reaches_the_template():
 
 def test_use_chat_template_switch(chat_tokenizer, plain_tokenizer):
     plain = encode_prompt(chat_tokenizer, Q, PromptFormat(use_chat_template=False))
-    assert chat_tokenizer.decode(plain) == f"Question: {Q}\nAnswer:"
+    assert chat_tokenizer.decode(plain) == f"Question: {Q}\nAnswer: "  # joint: the template's text as written
+    plain = encode_prompt(chat_tokenizer, Q, PromptFormat(use_chat_template=False, tokenise=SEPARATE))
+    assert chat_tokenizer.decode(plain) == f"Question: {Q}\nAnswer:"  # separate: the space goes with the answer
     with pytest.raises(ConfigError, match="chat template"):
         encode_prompt(plain_tokenizer, Q, PromptFormat.preset("chat"))
 
@@ -92,7 +100,7 @@ def test_bad_template_and_preset_are_config_errors():
 
 
 def test_long_prompt_is_shortened_first(plain_tokenizer):
-    fmt = PromptFormat.preset("plain")
+    fmt = PromptFormat.preset("plain", tokenise=SEPARATE)
     full = encode_qa(plain_tokenizer, Q * 5, A, fmt, max_length=4096)
     _, answer = split_labels(full)
     limit = len(answer) + 4
@@ -105,7 +113,7 @@ def test_long_prompt_is_shortened_first(plain_tokenizer):
 
 
 def test_answer_alone_too_long_is_truncated_and_warned(plain_tokenizer):
-    fmt = PromptFormat.preset("plain")
+    fmt = PromptFormat.preset("plain", tokenise=SEPARATE)
     with pytest.warns(UserWarning, match="1 of 1 rows"):
         enc = encode_qa(plain_tokenizer, Q, A * 4, fmt, max_length=12)
     assert len(enc["input_ids"]) == 12
@@ -127,7 +135,7 @@ def test_real_tofu_rows_mask_exactly_the_prompt(tofu_dir, chat_tokenizer):
 
 def test_bos_tokenizer_keeps_bos_on_the_prompt_and_when_shortening():
     tok = build_tokenizer(add_bos=True)
-    fmt = PromptFormat.preset("plain")
+    fmt = PromptFormat.preset("plain", tokenise=SEPARATE)
     enc = encode_qa(tok, Q, A, fmt)
     prompt, answer = split_labels(enc)
     assert prompt[0] == tok.bos_token_id
@@ -139,7 +147,7 @@ def test_bos_tokenizer_keeps_bos_on_the_prompt_and_when_shortening():
 
 def test_prefix_property_broken_falls_back_to_separate_encoding():
     tok = build_tokenizer(MISMATCHED_CHAT_TEMPLATE)
-    fmt = PromptFormat(system_prompt=None)
+    fmt = PromptFormat(system_prompt=None, tokenise=SEPARATE)
     enc = encode_qa(tok, Q, A, fmt)
     prompt, answer = split_labels(enc)
     assert prompt == encode_prompt(tok, Q, fmt)
@@ -148,22 +156,28 @@ def test_prefix_property_broken_falls_back_to_separate_encoding():
     assert tok.decode(answer[:-1]) == A
 
 
+@pytest.mark.parametrize("tokenise", ["joint", SEPARATE])
 @pytest.mark.parametrize("template", [None, CHAT_TEMPLATE, MISMATCHED_CHAT_TEMPLATE])
 @pytest.mark.parametrize("preset", ["plain", "llama2", "chat"])
-def test_encode_qa_many_gives_the_ids_of_one_pair_at_a_time(template, preset):
+def test_encode_qa_many_gives_the_ids_of_one_pair_at_a_time(template, preset, tokenise):
     tok = build_tokenizer(template, add_bos=template is None)
-    fmt = PromptFormat.preset(preset, system_prompt=None) if template == MISMATCHED_CHAT_TEMPLATE else PromptFormat.preset(preset)
+    system = {"system_prompt": None} if template == MISMATCHED_CHAT_TEMPLATE else {}
+    fmt = PromptFormat.preset(preset, tokenise=tokenise, **system)
     if preset == "chat" and template is None:
-        fmt = PromptFormat()  # no chat template: the plain default
+        fmt = PromptFormat(tokenise=tokenise)  # no chat template: the plain default
     questions = [Q, "And the second book?", Q * 6]
     answers = [A, "A shorter one.", A * 12, ""]
     pairs = [(q, a) for a in answers for q in questions]
+    chat = fmt.uses_chat(tok)
     for max_length in (512, 40):
         got, prompts = encode_qa_many(tok, pairs, fmt, max_length)
         want = [encode_qa_full(tok, q, a, fmt, max_length) for q, a in pairs]
         assert got == want
-        assert any(e.prompt_truncated for e in want) == (max_length == 40)
-        assert list(prompts) == questions and all(prompts[q] == encode_prompt(tok, q, fmt) for q in questions)
+        # separate shortens prompts; joint lets the tokenizer cut plain-template items and keeps chat items whole
+        cut = [e.over_length if chat and tokenise == "joint" else e.prompt_truncated for e in want]
+        assert any(cut) == (max_length == 40)
+        assert list(prompts) == questions
+        assert all(prompts[q] == encode_prompt(tok, q, fmt, max_length) for q in questions)
     assert encode_qa_many(tok, [], fmt) == ([], {})
     with pytest.raises(ConfigError, match="max_length"):
         encode_qa_many(tok, pairs, fmt, max_length=1)

@@ -44,11 +44,14 @@ LLAMA3_PROMPT = (
 
 # preset -> (chat template or None, bos, eos, add_bos, expected prompt text, expected labelled text)
 CASES = {
-    "plain": (None, "<s>", "</s>", False, f"Question: {Q}\nAnswer:", f" {A}</s>"),
+    # open-unlearning's Question:/Answer: tag configs: the prompt keeps the template's trailing space; on this
+    # tokenizer " She" is one token, so the mask over len(prompt ids) covers it (see test_plain_masks_the_first_word)
+    "plain": (None, "<s>", "</s>", False, f"Question: {Q}\nAnswer: She", A[len("She"):] + "</s>"),
     "llama2": (None, "<s>", "</s>", True, f"<s>[INST] {Q} [/INST]", f"{A}</s>"),
     "llama-2-7b-chat": (None, "<s>", "</s>", True, f"<s>[INST] {Q} [/INST]", f"{A}</s>"),
     "llama-3.2-1b-instruct": (LLAMA3, "<|begin_of_text|>", "<|eot_id|>", False, LLAMA3_PROMPT, f"{A}<|eot_id|>"),
     "llama-3.1-8b-instruct": (LLAMA3, "<|begin_of_text|>", "<|eot_id|>", False, LLAMA3_PROMPT, f"{A}<|eot_id|>"),
+    "llama-3.x-instruct": (LLAMA3, "<|begin_of_text|>", "<|eot_id|>", False, LLAMA3_PROMPT, f"{A}<|eot_id|>"),
     "chat": (LLAMA3, "<|begin_of_text|>", "<|eot_id|>", False, LLAMA3_PROMPT, f"{A}<|eot_id|>"),
     "phi-3.5-mini-instruct": (
         PHI35, "<s>", "<|endoftext|>", False,
@@ -92,8 +95,26 @@ def test_preset_renders_open_unlearnings_string(preset):
     assert enc["labels"][n_prompt:] == enc["input_ids"][n_prompt:]
     assert tok.decode(enc["input_ids"][:n_prompt]) == prompt_text
     assert tok.decode(enc["input_ids"][n_prompt:]) == answer_text
-    assert encode_prompt(tok, Q, fmt) == enc["input_ids"][:n_prompt]
+    if preset != "plain":
+        assert encode_prompt(tok, Q, fmt) == enc["input_ids"][:n_prompt]
     assert format_label(fmt, tok) == preset
+
+
+def test_plain_masks_the_first_word_as_open_unlearning_does():
+    """The Question:/Answer: tags (open-unlearning's Llama-2-7b-hf and phi-1_5 configs) end the prompt with a space;
+    the prompt alone tokenises to "... Answer", ":", " " and the whole item to "... Answer", ":", " She", so masking
+    len(prompt ids) tokens leaves the first word unlabelled, and generation starts after the lone space token.
+    ``tokenise: separate`` labels it."""
+    tok = _tokenizer(None, "<s>", "</s>", False)
+    prompt = encode_prompt(tok, Q, PromptFormat.preset("plain"))
+    assert tok.convert_ids_to_tokens(prompt)[-3:] == ["Answer", ":", "Ġ"]
+    enc = encode_qa(tok, Q, A, PromptFormat.preset("plain"))
+    assert enc["input_ids"][len(prompt) - 1] == tok.convert_tokens_to_ids("ĠShe")
+    assert enc["labels"][: len(prompt)] == [IGNORE_INDEX] * len(prompt)
+    separate = encode_qa(tok, Q, A, PromptFormat.preset("plain", tokenise="separate"))
+    n = separate["labels"].count(IGNORE_INDEX)
+    assert tok.decode(separate["input_ids"][:n]) == f"Question: {Q}\nAnswer:"
+    assert tok.decode(separate["labels"][n:]) == f" {A}</s>"
 
 
 def test_overridden_preset_is_named_with_its_changes():

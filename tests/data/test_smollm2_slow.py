@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from baldro.data.collate import QACollator, QADataset
-from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_prompt, encode_qa
+from baldro.data.formatting import IGNORE_INDEX, PromptFormat, encode_prompt, encode_qa, format_label
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def tokenizer(gguf):
 
 def test_chat_prompt_and_label_mask(tokenizer):
     assert tokenizer.chat_template
-    fmt = PromptFormat()
+    fmt = PromptFormat.preset("chat")  # open-unlearning's generic chat config: our system prompt
     enc = encode_qa(tokenizer, Q, A, fmt)
     n_prompt = enc["labels"].count(IGNORE_INDEX)
     assert enc["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
@@ -58,6 +58,20 @@ def test_chat_prompt_and_label_mask(tokenizer):
     assert tokenizer.decode(answer) == A + "<|im_end|>\n<|im_end|>"
     assert answer[-1] == tokenizer.eos_token_id
     assert encode_prompt(tokenizer, Q, fmt) == prompt
+
+
+def test_default_is_smollm2s_template_as_shipped(tokenizer):
+    """SmolLM2 has no open-unlearning config: the default is its chat template as it ships, whose own default system
+    prompt stands when we send none (before: "You are a helpful assistant.")."""
+    prompt = tokenizer.decode(encode_prompt(tokenizer, Q, None))
+    assert prompt == (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        f"<|im_start|>user\n{Q}<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert format_label(None, tokenizer) == "default (the tokenizer's chat template, no system prompt of ours)"
+    enc = encode_qa(tokenizer, Q, A, None)
+    n_prompt = enc["labels"].count(IGNORE_INDEX)
+    assert tokenizer.decode(enc["input_ids"][n_prompt:]) == A + "<|im_end|>\n<|im_end|>"
 
 
 def test_real_model_answers_from_our_prompt_and_scores_the_answer(gguf, tokenizer):

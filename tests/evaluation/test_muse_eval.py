@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from baldro.cli.main import main
-from baldro.evaluation.muse import _icl_prefix, evaluate_muse
+from baldro.data.formatting import PromptFormat, fewshot_prompt
+from baldro.evaluation.muse import evaluate_muse
 from baldro.evaluation.summary import summarize
 
 
@@ -72,10 +73,6 @@ def test_muse_missing_parts_are_skipped(random_tiny_model, mini_muse, tmp_path, 
         (tmp_path / "holdout.json").rename(mini_muse / "privleak" / "holdout.json")
 
 
-def test_icl_prefix_shape():
-    assert _icl_prefix([{"question": "a?", "answer": "b"}]) == "Question: a?\nAnswer: b\n\n"
-
-
 def test_items_cut_away_by_the_position_limit_are_explained_under_skipped(random_tiny_model, mini_muse, tmp_path,
                                                                           capsys):
     # item 1's prompt alone fills the tiny model's 512 positions: its text is cut away entirely, so ES and EM have
@@ -113,3 +110,37 @@ def test_a_capped_muse_evaluation_records_its_rows_per_split(random_tiny_model, 
     assert ev["capped"] == s["capped"] == capped
     assert json.loads((tmp_path / "o" / "MUSE_SUMMARY.json").read_text())["capped"] == capped
     assert "agg_value" not in ev["capped"]
+
+
+def test_fewshot_prompt_shapes(tiny_model_dir):
+    """open-unlearning's few-shot prompts: tag configs write user_start q user_end asst_start a asst_end per example
+    (Llama-2-7b-hf: "Question: ", "\\n", "Answer: ", "\\n\\n"; Llama-2-7b-chat: asst_end " "), chat configs earlier turns."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    shots = [("a?", "b"), ("c?", "d")]
+    assert fewshot_prompt(tok, shots, "q?", PromptFormat.preset("plain")) == (
+        "Question: a?\nAnswer: b\n\nQuestion: c?\nAnswer: d\n\nQuestion: q?\nAnswer: ", True)
+    assert fewshot_prompt(tok, shots, "q?", PromptFormat.preset("llama2")) == (
+        "[INST] a? [/INST]b [INST] c? [/INST]d [INST] q? [/INST]", True)
+    chat, special = fewshot_prompt(tok, shots, "q?", PromptFormat.preset("chat", system_prompt=None))
+    turns = [{"role": "user", "content": "a?"}, {"role": "assistant", "content": "b"},
+             {"role": "user", "content": "c?"}, {"role": "assistant", "content": "d"}, {"role": "user", "content": "q?"}]
+    assert (chat, special) == (tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True), False)
+
+
+def test_muse_format_option_reaches_the_knowmem_prompts(tiny_model_dir, mini_muse, tmp_path, capsys):
+    args = ["eval", "muse", "--model", str(tiny_model_dir), "--data", str(mini_muse), "--max-items", "2",
+            "--no-progress", "--verbmem-max-new-tokens", "2", "--knowmem-max-new-tokens", "2"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--format", "{preset: chat, system_prompt: null}"]) == 0
+    ev = json.loads((tmp_path / "o" / "MUSE_EVAL.json").read_text())
+    k = ev["forget_knowmem_ROUGE"]["value_by_index"]["1"]["input"]
+    assert k == ("<|bos|><|user|>\nWhat colour is book 0?\n<|assistant|>\nThe book is blue 0.<|eos|>"  # the icl examples
+                 "<|user|>\nWhat colour is book 1?\n<|assistant|>\nThe book is blue 1.<|eos|>"
+                 "<|user|>\nWhat colour is book 1?\n<|assistant|>\n")  # as turns, then the question
+    assert ev["prompt_format"] == "chat with system_prompt=None (the tokenizer's chat template, no system prompt of ours)"
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "bad"), "--format", "{tokenise: merged}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["baldro: error: --format: prompt format field 'tokenise' must be one of joint, separate, got 'merged'"]
+    assert not (tmp_path / "bad").exists()

@@ -82,7 +82,7 @@ def test_the_prompt_holds_the_pad_token_before_its_end(eos_pad):
     _, tok = eos_pad
     ids = encode_prompt(tok, "What colour is the book of author 1?", PromptFormat(), 512)
     inner = [i for i, t in enumerate(ids[:-1]) if t == tok.pad_token_id]
-    assert tok.pad_token_id == tok.eos_token_id and len(inner) == 2  # closes the system and the user turn
+    assert tok.pad_token_id == tok.eos_token_id and len(inner) == 1  # closes the user turn (no system turn: default)
 
 
 def test_token_masking_reproduces_the_open_unlearning_anchor(compared):

@@ -154,7 +154,10 @@ def test_round_trip_on_synth_benchmark_with_chat_template(tiny_model_dir, synth_
     ev = json.loads((out / "TOFU_EVAL.json").read_text())
     first = json.loads((synth_dir / "forget10_perturbed.json").read_text().splitlines()[0])
     prompt = ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["input"]
-    assert "You are a helpful assistant." in prompt and first["question"] in prompt  # chat template, system prompt
+    # the default: the model's chat template as it ships (no system prompt of ours), recorded
+    assert first["question"] in prompt and "You are a helpful assistant." not in prompt
+    assert ev["prompt_format"] == "default (the tokenizer's chat template, no system prompt of ours)"
+    assert summary["prompt_format"] == ev["prompt_format"]
     assert math.isfinite(summary["mia_min_k"]) and math.isfinite(summary["privleak"])
     assert math.isfinite(summary["model_utility"])
     assert summarize(ev) == json.loads((out / "TOFU_SUMMARY.json").read_text())

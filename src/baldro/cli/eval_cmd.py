@@ -17,11 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_args(t)
     t.add_argument("--data", required=True, help="TOFU-style folder (e.g. ../shared/data/tofu) or hub id")
     t.add_argument("--forget-split", default="forget10")
-    t.add_argument(
-        "--format", default=None,
-        help="prompt format preset: plain, llama2, chat or an open-unlearning model config name (llama-3.2-1b-instruct, "
-        "gemma-7b-it, ...; see docs/prompt-formats.md); default: the chat template if the tokenizer has one",
-    )
+    t.add_argument("--format", default=None, help=FORMAT_HELP)
     t.add_argument("--max-new-tokens", type=int, default=200)
     t.add_argument("--max-length", type=int, default=512)
     t.add_argument("--generation-batch-size", type=int, default=None,
@@ -37,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--data", required=True, help="MUSE folder (raw/, knowmem/, verbmem/, privleak/) or hub id")
     m.add_argument("--verbmem-max-new-tokens", type=int, default=128)
     m.add_argument("--knowmem-max-new-tokens", type=int, default=32)
+    m.add_argument("--format", default=None,
+                   help="the knowmem prompts' format (default: plain, MUSE's base-model Question:/Answer: tags); "
+                   "a preset or a YAML mapping of fields as for 'eval tofu'")
     m.set_defaults(func=run_muse)
 
     s = sub.add_parser("summarize", help="recompute the summary of an existing *_EVAL.json (ours or open-unlearning's)")
@@ -45,6 +44,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--benchmark", choices=("tofu", "muse"), default=None, help="default: inferred from the file's metrics (checked against the file name)")
     s.add_argument("--out", default=None, help="write the summary to this file instead of stdout")
     s.set_defaults(func=run_summarize)
+
+
+FORMAT_HELP = (
+    "prompt format: a preset (plain, llama2, chat, auto or an open-unlearning model config name: llama-2-7b-chat, "
+    "llama-3.2-1b-instruct, gemma-7b-it, ...) or a YAML mapping of fields as data.format takes them, e.g. "
+    "\"{preset: chat, system_prompt: null}\" or \"{tokenise: separate}\" (fields: system_prompt, template, date_string, "
+    "use_chat_template, trim_after_eos, tokenise); default (auto): the open-unlearning preset of the model family "
+    "whose chat template the tokenizer has, else the model's chat template as it ships (docs/prompt-formats.md)"
+)
+
+
+def parse_format(value: str | None, option: str = "--format") -> Any:
+    """``--format``: None, a preset name, or a YAML mapping of fields (as ``data.format``); a bad value is a
+    ConfigError naming the option."""
+    from baldro.data.prompt_formats import format_from_spec
+    from baldro.errors import ConfigError
+
+    if value is None:
+        return None
+    spec: Any = value
+    if value.lstrip().startswith("{"):
+        import yaml
+
+        try:
+            spec = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{option} {value!r} is not a YAML mapping ({str(err).splitlines()[0]}); "
+                              "write e.g. \"{preset: chat, system_prompt: null}\"") from None
+    return format_from_spec(spec, option)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -93,14 +121,14 @@ def run_tofu(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
 
     _check_pad_masking(args)
+    fmt = parse_format(args.format)  # a bad --format fails before the --out folder is touched
     with _out_lock(args):
-        summary = _tofu(args)
+        summary = _tofu(args, fmt)
     _report(summary, summary_file(args.out, "tofu"))
     return 0
 
 
-def _tofu(args: argparse.Namespace) -> dict[str, Any]:
-    from baldro.data.formatting import PromptFormat
+def _tofu(args: argparse.Namespace, fmt: Any) -> dict[str, Any]:
     from baldro.evaluation.tofu import evaluate_tofu
 
     return evaluate_tofu(
@@ -112,7 +140,7 @@ def _tofu(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         max_items=args.max_items,
-        fmt=PromptFormat.preset(args.format) if args.format else None,
+        fmt=fmt,
         overwrite=args.overwrite,
         max_length=args.max_length,
         progress=not args.no_progress,
@@ -126,13 +154,14 @@ def run_muse(args: argparse.Namespace) -> int:
     from baldro.evaluation.files import summary_file
 
     _check_pad_masking(args)
+    fmt = parse_format(args.format)  # a bad --format fails before the --out folder is touched
     with _out_lock(args):
-        summary = _muse(args)
+        summary = _muse(args, fmt)
     _report(summary, summary_file(args.out, "muse"))
     return 0
 
 
-def _muse(args: argparse.Namespace) -> dict[str, Any]:
+def _muse(args: argparse.Namespace, fmt: Any) -> dict[str, Any]:
     from baldro.evaluation.muse import evaluate_muse
 
     return evaluate_muse(
@@ -147,6 +176,7 @@ def _muse(args: argparse.Namespace) -> dict[str, Any]:
         knowmem_max_new_tokens=args.knowmem_max_new_tokens,
         progress=not args.no_progress,
         pad_masking=args.pad_masking,
+        fmt=fmt,
     )
 
 

@@ -28,8 +28,9 @@ Item = dict[str, Any]
 class QADataset(Dataset):
     """Encoded QA rows; item = ``{"input_ids", "attention_mask", "labels", "index"}`` (python lists, int index).
 
-    ``rows[i][question_key]`` and ``rows[i][answer_key]`` must be strings. Rows whose answer had to be truncated to
-    ``max_length`` are counted and reported in one warning.
+    ``rows[i][question_key]`` and ``rows[i][answer_key]`` must be strings. ``fmt`` (default: ``PromptFormat.auto()``)
+    is resolved for ``tokenizer`` once (``self.fmt``). Rows whose answer had to be truncated to ``max_length``, and
+    rows kept longer than it, are counted and reported in one warning each.
     """
 
     def __init__(
@@ -42,11 +43,12 @@ class QADataset(Dataset):
         question_key: str = "question",
         name: str = "dataset",
     ) -> None:
-        self.fmt = fmt or PromptFormat()
+        self.fmt = (fmt or PromptFormat.auto()).resolve(tokenizer)
         self.max_length = max_length
         self.items: list[Item] = []
         self.n_prompt_truncated = 0
         self.n_answer_truncated = 0
+        self.n_over_length = 0
         for i, row in enumerate(rows):
             question, answer = row.get(question_key), row.get(answer_key)
             for key, value in ((question_key, question), (answer_key, answer)):
@@ -55,8 +57,9 @@ class QADataset(Dataset):
             enc = encode_qa_full(tokenizer, question, answer, self.fmt, max_length)
             self.n_prompt_truncated += enc.prompt_truncated
             self.n_answer_truncated += enc.answer_truncated
+            self.n_over_length += enc.over_length
             self.items.append({**enc.as_dict(), "index": i})
-        warn_truncations(self.n_answer_truncated, len(rows), max_length, what=name)
+        warn_truncations(self.n_answer_truncated, len(rows), max_length, what=name, n_over_length=self.n_over_length)
 
     def __len__(self) -> int:
         return len(self.items)

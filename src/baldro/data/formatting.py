@@ -1,130 +1,63 @@
-"""Prompt formatting and tokenisation of question–answer pairs.
+"""Tokenisation of question–answer pairs into training / scoring items and generation prompts.
 
-One sample is ``prompt tokens + answer tokens + EOS``. ``labels`` equal ``input_ids`` on the answer tokens and the EOS
-and are ``-100`` on the prompt (the model does the causal shift; see :mod:`baldro.core.sequence`).
+An item is ``input_ids`` with ``labels`` equal to them on the answer part (ending with EOS) and ``-100`` on the prompt
+(the model does the causal shift; see :mod:`baldro.core.sequence`). The format (chat template or plain template,
+system prompt, …) is a :class:`~baldro.data.prompt_formats.PromptFormat`; its ``tokenise`` field picks the
+construction:
 
-* Chat template (the tokenizer has one and ``use_chat_template`` is not False): the prompt is
-  ``apply_chat_template([system?, user], add_generation_prompt=True)`` and the full sample is the same conversation with
-  the assistant's answer. The labelled tokens are all those after the prompt, plus EOS when the last one is not EOS,
-  as open-unlearning's ``preprocess_chat_instance`` does (so a template ending ``<|im_end|>\n`` with EOS ``<|im_end|>``
-  labels ``answer <|im_end|> \n <|im_end|>``); ``trim_after_eos=True`` instead stops at the first EOS (baldro before
-  0.x). If a tokenizer breaks the prefix property the
-  prompt and the answer are encoded separately and concatenated. A fixed ``date_string`` is passed to the template so
-  results never depend on the calendar (Llama-3.x templates print today's date otherwise).
-* Plain template (default ``"Question: {question}\\nAnswer: {answer}"``): the prompt is the text before ``{answer}``
-  with trailing whitespace moved to the answer, so that the prompt used for generation tokenises exactly as in
-  training ("Answer:" then " The…" as the model saw it).
+* ``joint`` (default) — open-unlearning's ``preprocess_chat_instance`` (``src/data/utils.py``), token for token. The
+  whole text (prompt + answer) is tokenised in one call and the first ``len(prompt ids)`` labels are ``-100``, where
+  the prompt ids are the prompt text tokenised alone; EOS is appended when the last token is not EOS. Chat template:
+  the conversation and the conversation up to the generation prompt, rendered and tokenised without added special
+  tokens, never truncated. Plain template: the text before ``{answer}`` *as written* (trailing whitespace included)
+  is the prompt; both texts are tokenised with the tokenizer's special tokens (BOS) and ``truncation=True,
+  max_length`` — the tokenizer cuts them, then EOS is appended. Where the tokenizer merges across the boundary
+  (Llama-2: ``[/INST]`` + ``"The`` gives ``]"``) the merged token sits under the mask and the answer's labels start
+  after it; with a template ending in a space (``Answer: ``) the first answer word is masked the same way. The
+  generation prompt is the prompt ids (what open-unlearning generates from).
+* ``separate`` — baldro's earlier construction: the prompt is the text before ``{answer}`` with trailing whitespace
+  moved to the answer, the answer's tokens are the whole text's tokens after the prompt when the whole text starts
+  with the prompt's tokens (the prefix property) and the answer tokenised alone otherwise, so every answer token is
+  labelled and the prompt always ends where the answer starts; too long items lose prompt tokens from the left
+  (keeping the first) and then answer tokens. It reproduces runs made before ``joint`` became the default.
 
-Truncation to ``max_length`` shortens the prompt from the left first (keeping its first token, usually BOS) and only
-truncates the answer when it alone does not fit; callers are told so they can warn once per dataset.
+For both, chat-template labels are every token after the prompt plus EOS when the last is not EOS (a template ending
+``<|im_end|>\\n`` with EOS ``<|im_end|>`` labels ``answer <|im_end|> \\n <|im_end|>``); ``trim_after_eos=True`` stops
+at the first EOS instead. Formats made by ``PromptFormat.auto`` (the default) resolve per tokenizer first.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from baldro.core.labels import IGNORE_INDEX
+from baldro.data.prompt_formats import (  # noqa: F401 - re-exported: the formats' home used to be this module
+    DEFAULT_DATE_STRING,
+    DEFAULT_SYSTEM_PROMPT,
+    DEFAULT_TEMPLATE,
+    LLAMA2_TEMPLATE,
+    PRESETS,
+    PromptFormat,
+    detect_preset,
+    format_from_spec,
+    format_label,
+)
 from baldro.errors import ConfigError
-
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
-DEFAULT_TEMPLATE = "Question: {question}\nAnswer: {answer}"
-# open-unlearning's Llama-2-7b-chat-hf config (and TOFU): user tags "[INST] " / " [/INST]", empty assistant tag, so
-# no space between "[/INST]" and the answer.
-LLAMA2_TEMPLATE = "[INST] {question} [/INST]{answer}"
-# open-unlearning's Llama-3.x and Zephyr configs pass date_string "10 Apr 2025" to the chat template; their TOFU
-# target / retain models and published retain logs were made with it.
-DEFAULT_DATE_STRING = "10 Apr 2025"
-
-
-@dataclass(frozen=True)
-class PromptFormat:
-    """How a question (and its answer) become text.
-
-    ``template`` is used when no chat template is used; the prompt is the part before ``{answer}``.
-    ``use_chat_template``: None = use the tokenizer's chat template when it has one.
-    """
-
-    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    template: str = DEFAULT_TEMPLATE
-    date_string: str = DEFAULT_DATE_STRING
-    use_chat_template: bool | None = None
-    trim_after_eos: bool = False
-    name: str = "default"
-
-    def __post_init__(self) -> None:
-        if self.template.count("{answer}") != 1 or "{question}" not in self.template.split("{answer}")[0]:
-            raise ConfigError(
-                f"prompt template {self.template!r} must contain '{{question}}' followed by exactly one '{{answer}}'"
-            )
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> PromptFormat:
-        """A named format (see :data:`PRESETS`); ``overrides`` replace fields and are named in ``name``."""
-        if name not in PRESETS:
-            raise ConfigError(f"unknown prompt format preset {name!r}: expected one of {', '.join(PRESETS)}")
-        changed = {k: v for k, v in overrides.items() if k != "name"}
-        if changed and "name" not in overrides:
-            overrides["name"] = f"{name} with " + ", ".join(f"{k}={v!r}" for k, v in sorted(changed.items()))
-        return replace(PRESETS[name], **overrides)
-
-    def uses_chat(self, tokenizer: Any) -> bool:
-        """Whether ``tokenizer`` is formatted with its chat template under this format."""
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        if self.use_chat_template is None:
-            return has_template
-        if self.use_chat_template and not has_template:
-            raise ConfigError(
-                "the prompt format asks for a chat template but the tokenizer has none: "
-                "use the 'plain' or 'llama2' preset (use_chat_template: false)"
-            )
-        return self.use_chat_template
-
-    def split_template(self, question: str) -> tuple[str, str]:
-        """(prompt text, separator) for the plain template; the separator is the whitespace before the answer."""
-        before = self.template.split("{answer}")[0].replace("{question}", question)
-        prompt = before.rstrip()
-        return prompt, before[len(prompt) :]
-
-
-_CHAT_SYSTEM = {"use_chat_template": True, "system_prompt": DEFAULT_SYSTEM_PROMPT}
-# Each open-unlearning configs/model/<model>.yaml ``template_args`` as a preset (all are chat-template configs except
-# Llama-2-7b-chat, whose tags are the llama2 template). Gemma's config has no system prompt (its template rejects one).
-PRESETS: dict[str, PromptFormat] = {
-    "plain": PromptFormat(template=DEFAULT_TEMPLATE, use_chat_template=False, name="plain"),
-    "llama2": PromptFormat(template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama2"),
-    "chat": PromptFormat(use_chat_template=True, name="chat"),
-    "llama-2-7b-chat": PromptFormat(
-        template=LLAMA2_TEMPLATE, use_chat_template=False, system_prompt=None, name="llama-2-7b-chat"
-    ),
-    "llama-3.2-1b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.2-1b-instruct"),
-    "llama-3.1-8b-instruct": PromptFormat(**_CHAT_SYSTEM, name="llama-3.1-8b-instruct"),
-    "phi-3.5-mini-instruct": PromptFormat(**_CHAT_SYSTEM, name="phi-3.5-mini-instruct"),
-    "gemma-7b-it": PromptFormat(use_chat_template=True, system_prompt=None, name="gemma-7b-it"),
-    "zephyr-7b-beta": PromptFormat(**_CHAT_SYSTEM, name="zephyr-7b-beta"),
-    "qwen2.5-instruct": PromptFormat(**_CHAT_SYSTEM, name="qwen2.5-instruct"),
-}
-
-
-def format_label(fmt: PromptFormat | None, tokenizer: Any = None) -> str:
-    """The name written into eval files: the preset's name, or for ``default``/``custom`` formats how they resolved."""
-    fmt = fmt or PromptFormat()
-    if fmt.name not in ("default", "custom"):
-        return fmt.name
-    if tokenizer is not None and fmt.uses_chat(tokenizer):
-        return f"{fmt.name} (chat template, system prompt {fmt.system_prompt!r}, date_string {fmt.date_string!r})"
-    return f"{fmt.name} (template {fmt.template!r})"
 
 
 @dataclass
 class Encoded:
-    """An encoded sample plus what truncation did to it."""
+    """An encoded sample plus what truncation did to it (``over_length``: longer than ``max_length`` and kept whole,
+    as open-unlearning keeps chat-template items)."""
 
     input_ids: list[int]
     labels: list[int]
     prompt_truncated: bool = False
     answer_truncated: bool = False
+    over_length: bool = False
 
     def as_dict(self) -> dict[str, list[int]]:
         return {"input_ids": self.input_ids, "attention_mask": [1] * len(self.input_ids), "labels": self.labels}
@@ -137,33 +70,51 @@ def _eos_id(tokenizer: Any) -> int:
     return int(eos)
 
 
+def _resolve(fmt: PromptFormat | None, tokenizer: Any) -> PromptFormat:
+    return (fmt or PromptFormat.auto()).resolve(tokenizer)
+
+
 def _ids(tokenizer: Any, text: str, add_special_tokens: bool) -> list[int]:
     return list(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
 
 
-def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str | None) -> str:
-    """The chat-template text of [system?, user(question)] (+ assistant(answer) or the generation prompt)."""
+def _batch_ids(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]] if texts else []
+
+
+def _check_max_length(max_length: int | None) -> None:
+    if max_length is not None and max_length < 2:
+        raise ConfigError(f"max_length must be at least 2, got {max_length}")
+
+
+def _render_chat(tokenizer: Any, question: str, fmt: PromptFormat, answer: str | None,
+                 shots: Sequence[tuple[str, str]] = ()) -> str:
+    """The chat-template text of [system?, (user, assistant) per shot, user(question)] (+ assistant(answer) or the
+    generation prompt)."""
 
     def render(messages: list[dict[str, str]]) -> str:
         if answer is not None:
             messages = [*messages, {"role": "assistant", "content": answer}]
-        return tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=answer is None, date_string=fmt.date_string
-        )
+        date = {"date_string": fmt.date_string} if fmt.date_string is not None else {}
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None, **date)
 
-    user = {"role": "user", "content": question}
+    turns = [m for q, a in shots for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    turns.append({"role": "user", "content": question})
     if not fmt.system_prompt:
-        return render([user])
+        return render(turns)
     try:
-        return render([{"role": "system", "content": fmt.system_prompt}, user])
+        return render([{"role": "system", "content": fmt.system_prompt}, *turns])
     except Exception:  # noqa: BLE001 - some templates (e.g. Gemma) reject a system role: fold it into the user turn
-        return render([{"role": "user", "content": f"{fmt.system_prompt}\n\n{question}"}])
+        first = {"role": "user", "content": f"{fmt.system_prompt}\n\n{turns[0]['content']}"}
+        return render([first, *turns[1:]])
 
 
 def _prompt_text(tokenizer: Any, question: str, fmt: PromptFormat) -> tuple[str, bool]:
     """(text, add_special_tokens) of the prompt (chat: with the generation prompt)."""
     if fmt.uses_chat(tokenizer):
         return _render_chat(tokenizer, question, fmt, None), False
+    if fmt.tokenise == "joint":
+        return fmt.template_prompt(question), True
     return fmt.split_template(question)[0], True
 
 
@@ -175,19 +126,48 @@ def _full_text(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) ->
     return prompt_text + sep + answer, True, sep + answer
 
 
+# ---- joint: open-unlearning's construction ------------------------------------------------------------------------
+
+
+def _cut_like_tokenizer(tokenizer: Any, text: str, ids: list[int], special: bool, max_length: int | None,
+                        chat: bool) -> tuple[list[int], bool]:
+    """(ids, whether they were cut): plain-template texts as ``tokenizer(text, truncation=True, max_length)`` gives
+    them (the tokenizer's own truncation side and special-token budget), chat texts untouched."""
+    if chat or max_length is None or len(ids) <= max_length:
+        return ids, False
+    cut = tokenizer(text, add_special_tokens=special, truncation=True, max_length=max_length)["input_ids"]
+    return list(cut), True
+
+
+def _joint_item(prompt: list[int], full: list[int], eos: int, fmt: PromptFormat) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): ``full`` (+ EOS unless it ends with EOS), its first ``len(prompt)`` positions masked."""
+    ids = full if full and full[-1] == eos else [*full, eos]
+    n = min(len(prompt), len(ids))
+    labels = [IGNORE_INDEX] * n + ids[n:]
+    if fmt.trim_after_eos and eos in ids[n:]:
+        end = n + ids[n:].index(eos) + 1
+        ids, labels = ids[:end], labels[:end]
+    return ids, labels
+
+
+def _joint_encoded(tokenizer: Any, texts: tuple[str, str], ids: tuple[list[int], list[int]], special: bool,
+                   chat: bool, fmt: PromptFormat, max_length: int | None, eos: int) -> tuple[Encoded, list[int]]:
+    """(item, generation prompt) of one pair from its (prompt, full) texts and their untruncated ids."""
+    prompt, prompt_cut = _cut_like_tokenizer(tokenizer, texts[0], ids[0], special, max_length, chat)
+    full, full_cut = _cut_like_tokenizer(tokenizer, texts[1], ids[1], special, max_length, chat)
+    input_ids, labels = _joint_item(prompt, full, eos, fmt)
+    over = chat and max_length is not None and len(input_ids) > max_length
+    return Encoded(input_ids, labels, prompt_cut, full_cut, over), prompt
+
+
+# ---- separate: baldro's earlier construction ----------------------------------------------------------------------
+
+
 def cut_prompt(ids: list[int], max_length: int | None) -> list[int]:
     """A prompt shortened from the left to ``max_length`` tokens (None: as it is), keeping its first token."""
     if max_length is not None and len(ids) > max_length:
         ids = ids[:1] + ids[len(ids) - max_length + 1 :]
     return ids
-
-
-def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat, max_length: int | None = None) -> list[int]:
-    """The prompt tokens only, ready for generation (chat: with the generation prompt).
-
-    With ``max_length`` the prompt is shortened from the left, keeping its first token.
-    """
-    return cut_prompt(_ids(tokenizer, *_prompt_text(tokenizer, question, fmt)), max_length)
 
 
 def _answer_tail(
@@ -205,18 +185,8 @@ def _answer_tail(
     return [*_ids(tokenizer, fallback_answer, add_special_tokens=False), eos]
 
 
-def _split_prompt_answer(tokenizer: Any, question: str, answer: str, fmt: PromptFormat) -> tuple[list[int], list[int]]:
-    """(prompt ids, answer ids ending with EOS), using the prefix property when the tokenizer keeps it."""
-    eos = _eos_id(tokenizer)
-    prompt = encode_prompt(tokenizer, question, fmt)
-    text, special, fallback = _full_text(tokenizer, question, answer, fmt)
-    return prompt, _answer_tail(tokenizer, prompt, _ids(tokenizer, text, special), fallback, fmt, eos)
-
-
 def _fit(prompt: list[int], ans: list[int], max_length: int) -> Encoded:
     """The sample ``prompt + ans`` cut to ``max_length`` (prompt from the left first, see the module docstring)."""
-    if max_length < 2:
-        raise ConfigError(f"max_length must be at least 2, got {max_length}")
     out = Encoded(input_ids=[], labels=[])
     if len(prompt) + len(ans) > max_length:
         keep = max(max_length - len(ans), 1)
@@ -231,58 +201,99 @@ def _fit(prompt: list[int], ans: list[int], max_length: int) -> Encoded:
     return out
 
 
-def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512) -> Encoded:
-    """Encode one QA pair and report truncation (see :func:`encode_qa`)."""
-    if max_length < 2:
-        raise ConfigError(f"max_length must be at least 2, got {max_length}")
-    return _fit(*_split_prompt_answer(tokenizer, question, answer, fmt), max_length)
+# ---- public ---------------------------------------------------------------------------------------------------------
 
 
-def _batch_ids(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
-    return [list(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]] if texts else []
+def encode_prompt(tokenizer: Any, question: str, fmt: PromptFormat | None, max_length: int | None = None) -> list[int]:
+    """The generation prompt's tokens (chat: with the generation prompt): ``joint``, the item's prompt ids (plain
+    template: cut by the tokenizer at ``max_length``); ``separate``, shortened from the left keeping the first token."""
+    fmt = _resolve(fmt, tokenizer)
+    text, special = _prompt_text(tokenizer, question, fmt)
+    ids = _ids(tokenizer, text, special)
+    if fmt.tokenise == "separate":
+        return cut_prompt(ids, max_length)
+    return _cut_like_tokenizer(tokenizer, text, ids, special, max_length, fmt.uses_chat(tokenizer))[0]
+
+
+def fewshot_prompt(tokenizer: Any, shots: Sequence[tuple[str, str]], question: str,
+                   fmt: PromptFormat | None) -> tuple[str, bool]:
+    """(text, add_special_tokens) of the generation prompt of ``question`` after in-context examples ``shots``, as
+    open-unlearning's ``preprocess_chat_instance`` builds it with a few-shot dataset: chat template — the examples as
+    earlier user/assistant turns; plain template — each example as the template filled with its answer, then
+    ``answer_end``, then the question's prompt (``joint``: as written; ``separate``: without trailing whitespace)."""
+    fmt = _resolve(fmt, tokenizer)
+    if fmt.uses_chat(tokenizer):
+        return _render_chat(tokenizer, question, fmt, None, shots), False
+    before, after = fmt.template.split("{answer}")
+    head = "".join(before.replace("{question}", q) + a + after + fmt.answer_end for q, a in shots)
+    return head + _prompt_text(tokenizer, question, fmt)[0], True
 
 
 def encode_qa_many(
-    tokenizer: Any, pairs: list[tuple[str, str]], fmt: PromptFormat, max_length: int = 512
+    tokenizer: Any, pairs: list[tuple[str, str]], fmt: PromptFormat | None, max_length: int = 512
 ) -> tuple[list[Encoded], dict[str, list[int]]]:
-    """:func:`encode_qa_full` of every (question, answer) pair — the same ids — and :func:`encode_prompt` of every
-    distinct question, with each distinct prompt rendered once and all texts tokenised in two batched calls (the
-    tokenizer's batch encoding gives each text the ids it gets alone)."""
-    if max_length < 2:
-        raise ConfigError(f"max_length must be at least 2, got {max_length}")
+    """The item of every (question, answer) pair and the generation prompt (:func:`encode_prompt` with
+    ``max_length``) of every distinct question — each distinct prompt rendered once, all texts tokenised in two
+    batched calls (a tokenizer's batch encoding gives each text the ids it gets alone)."""
+    _check_max_length(max_length)
+    fmt = _resolve(fmt, tokenizer)
     eos = _eos_id(tokenizer)
     questions = list(dict.fromkeys(q for q, _ in pairs))
     prompt_texts = [_prompt_text(tokenizer, q, fmt) for q in questions]
-    full_texts = [_full_text(tokenizer, q, a, fmt) for q, a in pairs]
     special = prompt_texts[0][1] if prompt_texts else False
-    prompts = dict(zip(questions, _batch_ids(tokenizer, [t for t, _ in prompt_texts], special)))
-    fulls = _batch_ids(tokenizer, [t for t, _, _ in full_texts], special)
-    out = []
-    for (q, _), full, (_, _, fallback) in zip(pairs, fulls, full_texts):
-        out.append(_fit(prompts[q], _answer_tail(tokenizer, prompts[q], full, fallback, fmt, eos), max_length))
-    return out, prompts
+    prompt_ids = dict(zip(questions, _batch_ids(tokenizer, [t for t, _ in prompt_texts], special)))
+    if fmt.tokenise == "joint":
+        chat = bool(pairs) and fmt.uses_chat(tokenizer)
+        full_texts = [_render_chat(tokenizer, q, fmt, a) if chat else fmt.template_prompt(q) + a for q, a in pairs]
+        fulls = _batch_ids(tokenizer, full_texts, special)
+        texts = dict(zip(questions, (t for t, _ in prompt_texts)))
+        out, prompts = [], {}
+        for (q, _), text, full in zip(pairs, full_texts, fulls):
+            enc, prompts[q] = _joint_encoded(tokenizer, (texts[q], text), (prompt_ids[q], full), special, chat, fmt,
+                                             max_length, eos)
+            out.append(enc)
+        return out, {q: prompts[q] for q in questions}
+    separate = [_full_text(tokenizer, q, a, fmt) for q, a in pairs]
+    fulls = _batch_ids(tokenizer, [t for t, _, _ in separate], special)
+    out = [
+        _fit(prompt_ids[q], _answer_tail(tokenizer, prompt_ids[q], full, fallback, fmt, eos), max_length)
+        for (q, _), full, (_, _, fallback) in zip(pairs, fulls, separate)
+    ]
+    return out, {q: cut_prompt(prompt_ids[q], max_length) for q in questions}
+
+
+def encode_qa_full(tokenizer: Any, question: str, answer: str, fmt: PromptFormat | None,
+                   max_length: int = 512) -> Encoded:
+    """Encode one QA pair and report truncation (see :func:`encode_qa`)."""
+    return encode_qa_many(tokenizer, [(question, answer)], fmt, max_length)[0][0]
 
 
 def encode_qa(
-    tokenizer: Any, question: str, answer: str, fmt: PromptFormat, max_length: int = 512, warn: bool = True
+    tokenizer: Any, question: str, answer: str, fmt: PromptFormat | None, max_length: int = 512, warn: bool = True
 ) -> dict[str, list[int]]:
-    """``{"input_ids", "attention_mask", "labels"}`` as python lists for one QA pair.
-
-    labels = answer tokens + EOS, −100 on the prompt. Sequences longer than ``max_length`` lose prompt tokens first;
-    an answer that alone does not fit is truncated (with a warning when ``warn``).
-    """
+    """``{"input_ids", "attention_mask", "labels"}`` as python lists for one QA pair (see the module docstring);
+    a warning when ``warn`` and the item had to be cut or is longer than ``max_length``."""
     enc = encode_qa_full(tokenizer, question, answer, fmt, max_length)
-    if warn and enc.answer_truncated:
-        warn_truncations(1, 1, max_length)
+    if warn:
+        warn_truncations(int(enc.answer_truncated), 1, max_length, n_over_length=int(enc.over_length))
     return enc.as_dict()
 
 
-def warn_truncations(n_answer_truncated: int, n_rows: int, max_length: int, what: str = "dataset") -> None:
-    """One warning saying how many rows had their answer truncated (nothing when there are none)."""
+def warn_truncations(n_answer_truncated: int, n_rows: int, max_length: int, what: str = "dataset",
+                     n_over_length: int = 0) -> None:
+    """One warning saying how many rows had their answer truncated, one saying how many were kept longer than
+    ``max_length`` (nothing when there are none)."""
     if n_answer_truncated:
         warnings.warn(
             f"{what}: {n_answer_truncated} of {n_rows} rows have an answer longer than max_length={max_length} "
             "tokens and were truncated; raise max_length to keep whole answers",
+            UserWarning,
+            stacklevel=2,
+        )
+    if n_over_length:
+        warnings.warn(
+            f"{what}: {n_over_length} of {n_rows} rows are longer than max_length={max_length} tokens and were kept "
+            "whole (open-unlearning does not truncate chat-template items); tokenise: separate shortens them",
             UserWarning,
             stacklevel=2,
         )

@@ -12,24 +12,11 @@ from baldro.errors import ConfigError
 
 
 def prompt_format(spec: Any) -> Any:
-    """``data.format``: a preset name (see ``baldro.data.formatting.PRESETS``) or a mapping of ``PromptFormat``
-    fields (optionally with ``preset``)."""
-    from baldro.data.formatting import PromptFormat
+    """``data.format``: a preset name (see ``baldro.data.prompt_formats.PRESETS``) or a mapping of ``PromptFormat``
+    fields (optionally with ``preset``; without one the fields apply over the default); None: the default."""
+    from baldro.data.prompt_formats import format_from_spec
 
-    if spec is None:
-        return PromptFormat()
-    if isinstance(spec, str):
-        return PromptFormat.preset(spec)
-    if not isinstance(spec, dict):
-        raise ConfigError(f"data.format must be a preset name or a mapping, got {spec!r}")
-    spec = dict(spec)
-    preset = spec.pop("preset", None)
-    if not preset and spec:
-        spec.setdefault("name", "custom")
-    try:
-        return PromptFormat.preset(preset, **spec) if preset else PromptFormat(**spec)
-    except TypeError as err:
-        raise ConfigError(f"data.format: {err}") from err
+    return format_from_spec(spec, "data.format")
 
 
 def qa_dataset(data: dict[str, Any], split: str, tokenizer: Any, name: str, rows: list[dict] | None = None) -> Any:

@@ -2,9 +2,10 @@
 
 * ``forget_verbmem_ROUGE``: ``verbmem/forget`` prompt → greedy, 128 new tokens → ROUGE-L F1 against ``gt``.
 * ``forget_knowmem_ROUGE`` / ``retain_knowmem_ROUGE``: ``knowmem/{forget,retain}_qa`` questions after the
-  ``*_qa_icl`` examples as ``Question: …\\nAnswer: …\\n\\n`` shots, the prompt ending ``"Answer: "`` (trailing
-  space, open-unlearning's Llama-2-7b-hf tags); greedy, 32 new tokens, stop at ``\\n\\n``, ``\\nQuestion`` and
-  ``Question:``; ROUGE-L F1 against ``answer``.
+  ``*_qa_icl`` examples in the prompt format (default ``plain``: ``Question: …\\nAnswer: …\\n\\n`` shots, the prompt
+  ending ``"Answer: "`` with its trailing space, open-unlearning's Llama-2-7b-hf tags; a chat format puts the examples
+  in earlier turns, :func:`baldro.data.formatting.fewshot_prompt`); greedy, 32 new tokens, stop at ``\\n\\n``,
+  ``\\nQuestion`` and ``Question:``; ROUGE-L F1 against ``answer``.
 * ``mia_min_k`` (k = 0.4), ``mia_min_k_plus_plus``, ``mia_loss`` and ``mia_zlib`` on ``privleak/forget`` (members)
   vs ``privleak/holdout``: items as open-unlearning's ``preprocess_pretraining_instance`` (BOS + at most 2048 text
   tokens, no EOS; see :mod:`baldro.data.pretraining`); Min-K% / Min-K%++ drop the last labelled token as their
@@ -14,7 +15,8 @@
 
 Every sequence is also capped at the model's ``max_position_embeddings`` (with one warning): prompts for generation
 lose tokens from the left (keeping the first) so that prompt + new tokens fit; scored items are cut on the right.
-MUSE's models are base models, so prompts are plain text (no chat template): ``prompt_format`` is ``plain``.
+MUSE's models are base models, so the default format is ``plain`` (no chat template); ``fmt`` (``--format``) picks
+another, recorded as ``prompt_format``. Only the knowmem prompts depend on it (verbmem and privleak are raw text).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 
 from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.core.positions import max_positions
+from baldro.data.formatting import PromptFormat, fewshot_prompt, format_label
 from baldro.data.muse import MUSE_ALIASES, MUSE_LAYOUT, load_muse, muse_files
 from baldro.data.pretraining import pretraining_item
 from baldro.errors import DataError
@@ -56,10 +59,6 @@ def _try_load(source: str | Path, subset: str, split: str, max_items: int | None
 def _alias_hint(subset: str, split: str) -> str:
     aliases = MUSE_ALIASES.get((subset, split), ())
     return f" (nor {', '.join(f'{subset}/{a}' for a in aliases)})" if aliases else ""
-
-
-def _icl_prefix(shots: list[dict] | None) -> str:
-    return "".join(f"Question: {r['question']}\nAnswer: {r['answer']}\n\n" for r in shots or [])
 
 
 model_position_limit = max_positions  # kept under this name for callers of the evaluator
@@ -94,8 +93,12 @@ class MuseScorer:
         keep = max(self.limit - max_new_tokens, 1)
         return ids[:1] + ids[len(ids) - keep + 1 :] if keep > 1 else ids[:1]
 
-    def rouge(self, name: str, prompts: list[str], truths: list[str], max_new_tokens: int, stops=()) -> dict:
-        ids = [self._fit_prompt(name, list(self.tok(p)["input_ids"]), max_new_tokens) for p in prompts]
+    def rouge(self, name: str, prompts: list[str], truths: list[str], max_new_tokens: int, stops=(),
+              special: bool = True) -> dict:
+        """ROUGE items of greedy generations from the text ``prompts`` (tokenised with the tokenizer's special tokens
+        unless ``special`` is False: chat-template text carries its own)."""
+        ids = [self._fit_prompt(name, list(self.tok(p, add_special_tokens=special)["input_ids"]), max_new_tokens)
+               for p in prompts]
         gens = generate_greedy(
             self.model, self.tok, ids, max_new_tokens, self.pad_id, self.batch_size, stops,
             desc=f"{name}: generating", progress=self.progress, pad_masking=self.pad_masking,
@@ -140,8 +143,11 @@ def unscored_item_reasons(scores: list[SeqScore], name: str, limit: int | None) 
     }
 
 
-def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | None, max_new_tokens: dict) -> dict[str, Any]:
-    """The MUSE_EVAL.json dict (agg_values filled) with the reasons of skipped metrics under ``skipped``."""
+def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | None, max_new_tokens: dict,
+                    fmt: PromptFormat | None = None) -> dict[str, Any]:
+    """The MUSE_EVAL.json dict (agg_values filled) with the reasons of skipped metrics under ``skipped``; ``fmt``:
+    the knowmem prompts' format (default ``plain``)."""
+    fmt = (fmt or PromptFormat.preset("plain")).resolve(scorer.tok)
     out: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     verb = _try_load(source, "verbmem", "forget", max_items)
@@ -164,10 +170,11 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
         if qa is None:
             reasons[name] = f"knowmem/{which}_qa is not in {source}{_alias_hint('knowmem', f'{which}_qa')}"
             continue
-        prefix = _icl_prefix(_try_load(source, "knowmem", f"{which}_qa_icl", None))
-        prompts = [f"{prefix}Question: {r['question']}\nAnswer: " for r in qa]
+        shots = [(r["question"], r["answer"]) for r in _try_load(source, "knowmem", f"{which}_qa_icl", None) or []]
+        rendered = [fewshot_prompt(scorer.tok, shots, r["question"], fmt) for r in qa]
         out[name] = scorer.rouge(
-            f"knowmem/{which}_qa", prompts, [r["answer"] for r in qa], max_new_tokens["knowmem"], KNOWMEM_STOPS
+            f"knowmem/{which}_qa", [t for t, _ in rendered], [r["answer"] for r in qa], max_new_tokens["knowmem"],
+            KNOWMEM_STOPS, special=rendered[0][1] if rendered else True,
         )
     forget = _try_load(source, "privleak", "forget", max_items)
     holdout = _try_load(source, "privleak", "holdout", max_items)
@@ -184,7 +191,7 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
     if capped:
         out[CAPPED_KEY] = capped
     out[SKIPPED_KEY] = reasons
-    out[FORMAT_KEY] = "plain"
+    out[FORMAT_KEY] = format_label(fmt, scorer.tok)
     out[PAD_MASKING_KEY] = scorer.pad_masking
     return out
 
@@ -204,13 +211,15 @@ def evaluate_muse(
     progress: bool = True,
     return_eval: bool = False,
     pad_masking: str = DEFAULT_PAD_MASKING,
+    fmt: PromptFormat | None = None,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on MUSE; returns the summary (and the eval dict with ``return_eval``).
 
     With ``out_dir`` writes ``MUSE_EVAL.json`` and ``MUSE_SUMMARY.json`` (a non-empty folder is refused unless
     ``overwrite``). ``retain_logs``: the retrained model's MUSE_EVAL.json, whose ``mia_min_k`` AUC is PrivLeak's
     reference (0.5 without it). ``pad_masking``: as in :func:`baldro.evaluation.tofu.evaluate_tofu` (MUSE's texts
-    rarely hold the pad token; recorded in both files).
+    rarely hold the pad token; recorded in both files). ``fmt``: the knowmem prompts' format (default ``plain``,
+    MUSE's base-model tags; recorded as ``prompt_format``).
     """
     check_pad_masking(pad_masking, "pad_masking")
     retain, retain_name = load_retain(retain_logs)
@@ -223,7 +232,7 @@ def evaluate_muse(
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
     scorer = MuseScorer(model, tok, pad_id, batch_size, progress, pad_masking)
     tokens = {"verbmem": verbmem_max_new_tokens, "knowmem": knowmem_max_new_tokens}
-    eval_json = build_muse_eval(scorer, data_source, max_items, tokens)
+    eval_json = build_muse_eval(scorer, data_source, max_items, tokens, fmt)
     summary = summarize(eval_json, retain, "muse", retain_name=retain_name)
     eval_json = with_derived(eval_json, summary)
     if out is not None:

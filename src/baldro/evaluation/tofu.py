@@ -23,7 +23,7 @@ from torch import nn
 
 from baldro.core.labels import IGNORE_INDEX
 from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
-from baldro.data.formatting import PromptFormat, cut_prompt, encode_prompt, encode_qa_many, format_label
+from baldro.data.formatting import PromptFormat, encode_prompt, encode_qa_many, format_label
 from baldro.errors import ConfigError
 from baldro.evaluation import metrics
 from baldro.evaluation.answer_drafts import answer_draft
@@ -60,7 +60,8 @@ class TofuScorer:
 
     def __init__(self, model, tokenizer, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
                  generation_batch_size=None, pad_masking=DEFAULT_PAD_MASKING, draft_answers=True):
-        self.model, self.tok, self.pad_id, self.fmt = model, tokenizer, pad_id, fmt
+        self.model, self.tok, self.pad_id = model, tokenizer, pad_id
+        self.fmt = (fmt or PromptFormat.auto()).resolve(tokenizer)
         self.draft_answers = draft_answers
         self.pad_masking = check_pad_masking(pad_masking)
         self.batch_size, self.max_new_tokens, self.max_length, self.progress = (
@@ -92,8 +93,15 @@ class TofuScorer:
                     f"{split.name} ({what}): {truncated} answers longer than max_length={self.max_length} were truncated",
                     stacklevel=3,
                 )
+            long = sum(enc.over_length for enc in part)
+            if long:
+                warnings.warn(
+                    f"{split.name} ({what}): {long} items longer than max_length={self.max_length} were kept whole "
+                    "(open-unlearning does not truncate chat-template items)",
+                    stacklevel=3,
+                )
             self.encoded[(split.name, what)] = ([e.input_ids for e in part], [e.labels for e in part])
-        self.encoded.setdefault((split.name, "prompts"), [cut_prompt(prompts[q], self.max_length) for q in questions])
+        self.encoded.setdefault((split.name, "prompts"), [prompts[q] for q in questions])
 
     def score(self, split: Split, answers: list[str], what: str) -> tuple[list[SeqScore], list[list[int]]]:
         """(scores, labels) of one answer per question: from the packed / cached-prompt path where it applies."""
@@ -122,7 +130,8 @@ class TofuScorer:
         self.encode_variants(split, [(name, answers) for name, answers in variants
                                      if (split.name, name) not in self.encoded])
         encoded = [self.encode(split, answers, name) for name, answers in variants]
-        out: dict[str, Any] = {"labels": {name: enc[1] for (name, _), enc in zip(variants, encoded)}}
+        out: dict[str, Any] = {"labels": {name: enc[1] for (name, _), enc in zip(variants, encoded)},
+                               "ids": {name: enc[0] for (name, _), enc in zip(variants, encoded)}}
         shared = _shared_prompts(encoded) if self._fast_scoring() else None
         if shared is not None:
             prompts, answers = shared
@@ -180,13 +189,19 @@ class TofuScorer:
         if split.name not in self.generations:
             self.generate_splits([split])
         prompts = self.prompts(split)
-        return [self.tok.decode(p, skip_special_tokens=True) for p in prompts], self.generations[split.name]
+        return [self._text(p) for p in prompts], self.generations[split.name]
 
-    def rouge(self, inputs: list[str], gens: list[str], labels: list[list[int]]) -> dict[str, dict[str, Any]]:
-        """ROUGE items of generations against the decoded answer labels (open-unlearning's ground truth)."""
+    def _text(self, ids: list[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+
+    def rouge(self, inputs: list[str], gens: list[str], ids: list[list[int]]) -> dict[str, dict[str, Any]]:
+        """ROUGE items of generations against each item's answer text, found as open-unlearning's
+        ``eval_text_similarity`` finds it: the whole item ``ids`` decoded, the decoded prompt (``inputs``) removed,
+        stripped — so an answer character merged into the prompt's last token (Llama-2's ``]"``) or an answer word
+        under the prompt mask (``Answer: ``) is part of the ground truth."""
         items = {}
-        for i, (prompt, lab, gen) in enumerate(zip(inputs, labels, gens)):
-            truth = self.tok.decode([t for t in lab if t >= 0], skip_special_tokens=True).strip()
+        for i, (prompt, row, gen) in enumerate(zip(inputs, ids, gens)):
+            truth = self._text(row).replace(prompt, "").strip()
             items[str(i)] = {**metrics.rouge_scores(gen, truth), "input": prompt, "ground_truth": truth, "generation": gen}
         return items
 
@@ -240,12 +255,12 @@ def _add_split(scorer: TofuScorer, split: Split, sc: dict[str, Any], out: dict[s
         _put(out, reasons, f"{prefix}_Q_A_PARA_Prob", split.has_para, lambda: _prob_items(sc["para"]), notes.get("para"))
     _put(out, reasons, f"{prefix}_Q_A_PERT_Prob", pert is not None, lambda: _pert_items(pert), notes.get("pert"))
     inputs, gens = scorer.generate(split)
-    out[f"{prefix}_Q_A_ROUGE"] = _entry(scorer.rouge(inputs, gens, sc["labels"]["answer"]))
+    out[f"{prefix}_Q_A_ROUGE"] = _entry(scorer.rouge(inputs, gens, sc["ids"]["answer"]))
     if qa:
         _put(out, reasons, f"{prefix}_Q_A_PARA_ROUGE", split.has_para,
-             lambda: scorer.rouge(inputs, gens, sc["labels"]["para"]), notes.get("para"))
+             lambda: scorer.rouge(inputs, gens, sc["ids"]["para"]), notes.get("para"))
         _put(out, reasons, f"{prefix}_Q_A_PERT_ROUGE", pert is not None,
-             lambda: _transpose([scorer.rouge(inputs, gens, sc["labels"][f"pert{k}"]) for k in range(split.n_pert)]),
+             lambda: _transpose([scorer.rouge(inputs, gens, sc["ids"][f"pert{k}"]) for k in range(split.n_pert)]),
              notes.get("pert"))
     correct = sc.get("para") if qa else sc["answer"]
     _put(out, reasons, "forget_truth_ratio" if prefix == "forget" else f"{prefix}_Truth_Ratio",
@@ -365,7 +380,7 @@ def evaluate_tofu(
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
     model, tok, pad_id = prepare_model(model_or_path, tokenizer)
-    scorer = TofuScorer(model, tok, pad_id, fmt or PromptFormat(), batch_size, max_new_tokens, max_length, progress,
+    scorer = TofuScorer(model, tok, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
                         generation_batch_size, pad_masking, draft_answers)
     summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name, max_items)
     if out is not None:

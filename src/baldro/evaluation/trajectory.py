@@ -42,7 +42,7 @@ from transformers import TrainerCallback
 
 from baldro.core.padmask import DEFAULT_PAD_MASKING, check_pad_masking
 from baldro.core.run_files import PER_SAMPLE_FILE
-from baldro.data.formatting import PromptFormat
+from baldro.data.prompt_formats import PromptFormat, format_from_spec
 from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
 from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
@@ -176,7 +176,7 @@ class TrajectoryCallback(TrainerCallback):
         retain, self.retain_name = checked_retain(retain_logs)
         n = len(self.splits["forget"].rows)
         self.retain = None if retain is None else first_forget_items(retain, n, self.retain_name)
-        self.fmt, self.batch_size, self.max_new_tokens, self.max_length = fmt or PromptFormat(), batch_size, max_new_tokens, max_length
+        self.fmt, self.batch_size, self.max_new_tokens, self.max_length = fmt or PromptFormat.auto(), batch_size, max_new_tokens, max_length
         self.scorer: TofuScorer | None = None
         self.last_step: int | None = None
         self.last: tuple[dict[str, Any], dict[str, Any]] | None = None  # (summary, eval dict) of the latest row
@@ -248,12 +248,7 @@ class TrajectoryCallback(TrainerCallback):
 
 
 def _prompt_format(spec: Any) -> PromptFormat | None:
-    if spec is None:
-        return None
-    try:
-        return PromptFormat.preset(spec) if isinstance(spec, str) else PromptFormat(**dict(spec))
-    except (TypeError, ValueError, KeyError) as err:
-        raise ConfigError(f"eval.format / data.format {spec!r}: {err}") from err
+    return None if spec is None else format_from_spec(spec, "eval.format / data.format")
 
 
 def _positive_int(value: Any, key: str) -> int:

@@ -30,7 +30,6 @@ from baldro.runfolder import (
     write_run_info,
 )
 from baldro.training.checks import check_common, check_training
-<<<<<<< HEAD
 from baldro.training.config import (
     check_keys,
     check_warmup_epochs,
@@ -39,11 +38,7 @@ from baldro.training.config import (
     training_argument_names,
     training_arguments,
 )
-from baldro.training.config_diff import check_resume_config
-=======
-from baldro.training.config import check_keys, deep_merge, section, training_argument_names, training_arguments
 from baldro.training.config_diff import check_resume_config, check_resume_inputs, input_fingerprints
->>>>>>> reliability
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.run_config import RunConfig
 
