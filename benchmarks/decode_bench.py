@@ -164,7 +164,7 @@ def main() -> None:
             tok.pad_token = args.pad_token
         model = model.eval()
         splits, _ = load_tofu_eval_splits(data, "forget10", args.items)
-        scorer = TofuScorer(model, tok, tok.pad_token_id, PromptFormat(), 32, args.max_new_tokens, 512, False,
+        scorer = TofuScorer(model, tok, tok.pad_token_id, PromptFormat.auto(), 32, args.max_new_tokens, 512, False,
                             args.generation_batch_size)
         prompts = [q for k in ("forget", "retain", "ra", "wf") if k in splits for q in scorer.prompts(splits[k])]
         results: dict[str, dict[str, Any]] = {}

@@ -239,7 +239,7 @@ def main() -> None:
                 raise SystemExit(2)
             tok.pad_token = args.pad_token
         model = model.to(device=device, dtype=dtype).eval()
-        fmt = PromptFormat()
+        fmt = PromptFormat.auto()
         splits, skipped = load_tofu_eval_splits(data, "forget10", args.items)
         names = {k: splits[k].name for k in splits}
         suite = tuple(m for m in SUITE if m != "privleak" or "holdout" in names)

@@ -80,8 +80,8 @@ def main() -> None:
         model_dir = build_tiny_model(data, Path(tmp) / "model", layers=2, hidden=128, seed=0, vocab_size=2048)
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir)
-        full = QADataset(load_tofu_split(data, "full"), tok, PromptFormat())
-        forget = QADataset(load_tofu_split(data, "forget10"), tok, PromptFormat())
+        full = QADataset(load_tofu_split(data, "full"), tok, PromptFormat.auto())
+        forget = QADataset(load_tofu_split(data, "forget10"), tok, PromptFormat.auto())
     collate = QACollator(tok)
     loader = DataLoader(full, batch_size=32, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(0))

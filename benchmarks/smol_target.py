@@ -57,7 +57,7 @@ def answer_hit_rate(model_dir: Path, rows: list[dict[str, str]]) -> float:
     """Share of answer tokens (and EOS) that the model's argmax predicts given the true prefix."""
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    encoded, _ = encode_qa_many(tok, [(r["question"], r["answer"]) for r in rows], PromptFormat(), 512)
+    encoded, _ = encode_qa_many(tok, [(r["question"], r["answer"]) for r in rows], PromptFormat.auto(), 512)
     hits = total = 0
     for e in encoded:
         logits = model(input_ids=torch.tensor([e.input_ids])).logits[0, :-1]

@@ -70,7 +70,7 @@ def main() -> None:
                                      seed=args.seed, vocab_size=args.vocab)
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir)
-        fmt = PromptFormat()
+        fmt = PromptFormat.auto()
         full = QADataset(load_tofu_split(data, "full"), tok, fmt)
         forget = QADataset(load_tofu_split(data, "forget10"), tok, fmt)
     collate = QACollator(tok)

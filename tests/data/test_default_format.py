@@ -75,10 +75,15 @@ def test_default_is_the_models_template_as_shipped():
     assert QADataset([{"question": Q, "answer": A}], tok).fmt == PromptFormat(name="default")
 
 
-def test_default_without_a_chat_template_is_the_plain_template():
+def test_default_without_a_chat_template_is_the_plain_template_with_baldros_construction():
+    # the trailing space moves to the answer (every answer word labelled, generation starts where training's answer
+    # did); the 'plain' preset is open-unlearning's joint construction, whose prompt keeps the space
     tok = build_tokenizer()
-    assert tok.decode(encode_prompt(tok, Q, PromptFormat.auto())) == f"Question: {Q}\nAnswer: "
-    assert format_label(None, tok) == "default (template 'Question: {question}\\nAnswer: {answer}')"
+    assert tok.decode(encode_prompt(tok, Q, PromptFormat.auto())) == f"Question: {Q}\nAnswer:"
+    assert PromptFormat.auto().resolve(tok).tokenise == "separate"
+    assert format_label(None, tok) == "default (template 'Question: {question}\\nAnswer: {answer}') [tokenise 'separate']"
+    assert tok.decode(encode_prompt(tok, Q, PromptFormat.preset("plain"))) == f"Question: {Q}\nAnswer: "
+    assert PromptFormat.auto(tokenise="joint").resolve(tok).tokenise == "joint"  # a field given wins
 
 
 def test_a_family_template_gets_open_unlearnings_preset():

@@ -240,7 +240,7 @@ def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
         for line in (mini_tofu / f"{name}.json").read_text().splitlines():
             row = json.loads(line)
             pairs.append((row["question"], row["answer"]))
-    encoded, _ = encode_qa_many(tok, pairs, PromptFormat(), 512)
+    encoded, _ = encode_qa_many(tok, pairs, PromptFormat.auto(), 512)
     width = max(len(e.input_ids) for e in encoded)
     ids = torch.full((len(encoded), width), tok.pad_token_id)
     labels = torch.full((len(encoded), width), -100)

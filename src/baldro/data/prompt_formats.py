@@ -7,7 +7,8 @@
   tokenizer carries (:func:`detect_preset`: Llama-2-chat, Llama-3.x-Instruct, Phi-3.5, Gemma, Zephyr, Qwen2.5), so a
   model open-unlearning has a config for is formatted as open-unlearning formats it; any other model (e.g.
   SmolLM2-Instruct) gets its chat template exactly as it ships it — no system prompt of ours, so the template's own
-  default system prompt applies — or, without a chat template, the plain ``Question:/Answer:`` template.
+  default system prompt applies — or, without a chat template, the plain ``Question:/Answer:`` template with
+  baldro's ``separate`` construction (every answer word labelled; the ``plain`` preset is open-unlearning's).
 * :func:`format_from_spec`: ``data.format`` / ``eval.format`` / ``--format``: a preset name or a mapping of fields.
 """
 
@@ -130,7 +131,14 @@ class PromptFormat:
             name = f"{found} (detected from the chat template)" if found else "default"
             if kept:
                 name += f" with {_describe(kept)}"
-        return replace(PRESETS[found] if found else PromptFormat(), **kept, name=name, detect=False, overrides=())
+        base = PRESETS[found] if found else PromptFormat()
+        if not found and not getattr(tokenizer, "chat_template", None) and "tokenise" not in kept:
+            # no chat template: the plain Question/Answer template with baldro's construction (the trailing space
+            # moves to the answer, so every answer word is labelled and generation starts where training's answer
+            # did); open-unlearning's joint construction masks the first answer word there — name the 'plain'
+            # preset (tokenise: joint) to match its Question/Answer configs token for token (docs/prompt-formats.md)
+            base = replace(base, tokenise="separate")
+        return replace(base, **kept, name=name, detect=False, overrides=())
 
     def uses_chat(self, tokenizer: Any) -> bool:
         """Whether ``tokenizer`` is formatted with its chat template under this format."""
