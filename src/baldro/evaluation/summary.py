@@ -33,7 +33,8 @@ DERIVED = ("forget_quality", "model_utility", "privleak")
 SKIPPED_KEY = "skipped"
 FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
 PAD_MASKING_KEY = "pad_masking"  # position | token (baldro.core.padmask); files without it: position (or open-unlearning's)
-METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY)
+DTYPE_KEY = "model_dtype"  # the dtype of the evaluated model's parameters (bfloat16, float32, ...; model_io.dtype_name)
+METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, DTYPE_KEY)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -132,7 +133,7 @@ def summarize(
             skipped[name] = hints.get(name, "not in the eval file (its inputs were not evaluated)")
     if skipped:
         summary[SKIPPED_KEY] = skipped
-    for key in (FORMAT_KEY, PAD_MASKING_KEY):
+    for key in (FORMAT_KEY, PAD_MASKING_KEY, DTYPE_KEY):
         if isinstance(eval_json.get(key), str):
             summary[key] = eval_json[key]
     return summary
