@@ -16,3 +16,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.bf16)
+
+
+EVAL_ITEMS = 2  # rows per split the evaluation and generation tests read (and the memorised model learns)
+SPLITS = ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed", "holdout10")
+
+
+@pytest.fixture(scope="session")
+def memorised_model(synth_dir, tiny_model_dir, tmp_path_factory):
+    """The tiny chat model (``tiny_model_dir``) trained until it reproduces the first ``EVAL_ITEMS`` answers of each
+    evaluation split of ``synth_dir`` — a TOFU target model in miniature: confident predictions (logit gaps of
+    several nats) on the answers it evaluates, like the models real evaluations see; saved in float32."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from baldro.data.formatting import PromptFormat, encode_qa_many
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    pairs = []
+    for name in SPLITS:
+        for line in (synth_dir / f"{name}.json").read_text().splitlines()[:EVAL_ITEMS]:
+            row = json.loads(line)
+            pairs.append((row["question"], row["answer"]))
+    encoded, _ = encode_qa_many(tok, pairs, PromptFormat(), 512)
+    width = max(len(e.input_ids) for e in encoded)
+    ids = torch.full((len(encoded), width), tok.pad_token_id)
+    labels = torch.full((len(encoded), width), -100)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for r, e in enumerate(encoded):
+        n = len(e.input_ids)
+        ids[r, :n], labels[r, :n], mask[r, :n] = torch.tensor(e.input_ids), torch.tensor(e.labels), 1
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(MEMORISE_STEPS):
+        opt.zero_grad()
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        opt.step()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())  # values representable in bf16: float32 and bf16 runs share them
+    out = tmp_path_factory.mktemp("memorised")
+    model.eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+MEMORISE_STEPS = 250
