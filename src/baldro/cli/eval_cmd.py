@@ -89,6 +89,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "ones included, as open-unlearning's collator does (differs where the pad token occurs in the prompt, e.g. "
         "pad = EOS with a chat template; slower: full-sequence scoring and transformers' generate)",
     )
+    p.add_argument(
+        "--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+        help="precision the model is loaded in; auto (default): the dtype its config.json names, as open-unlearning "
+        "evaluates in its model config's torch_dtype (bfloat16), but float32 on a CPU in place of bfloat16/float16 "
+        "(slow there); recorded as model_dtype in the eval files",
+    )
 
 
 def _out_lock(args: argparse.Namespace) -> Any:
@@ -147,6 +153,7 @@ def _tofu(args: argparse.Namespace, fmt: Any) -> dict[str, Any]:
         generation_batch_size=args.generation_batch_size,
         pad_masking=args.pad_masking,
         draft_answers=not args.no_answer_drafts,
+        dtype=args.dtype,
     )
 
 
@@ -177,6 +184,7 @@ def _muse(args: argparse.Namespace, fmt: Any) -> dict[str, Any]:
         progress=not args.no_progress,
         pad_masking=args.pad_masking,
         fmt=fmt,
+        dtype=args.dtype,
     )
 
 

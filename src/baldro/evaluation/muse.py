@@ -38,10 +38,18 @@ from baldro.evaluation import metrics
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
-from baldro.evaluation.model_io import prepare_model
+from baldro.evaluation.model_io import dtype_name, prepare_model
 from baldro.evaluation.retain_logs import retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import CAPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, capped_record, summarize
+from baldro.evaluation.summary import (
+    CAPPED_KEY,
+    DTYPE_KEY,
+    FORMAT_KEY,
+    PAD_MASKING_KEY,
+    SKIPPED_KEY,
+    capped_record,
+    summarize,
+)
 
 KNOWMEM_STOPS = ("\n\n", "\nQuestion", "Question:")
 MIA_MAX_LENGTH = 2048
@@ -193,6 +201,7 @@ def build_muse_eval(scorer: MuseScorer, source: str | Path, max_items: int | Non
     out[SKIPPED_KEY] = reasons
     out[FORMAT_KEY] = format_label(fmt, scorer.tok)
     out[PAD_MASKING_KEY] = scorer.pad_masking
+    out[DTYPE_KEY] = dtype_name(scorer.model)
     return out
 
 
@@ -212,6 +221,7 @@ def evaluate_muse(
     return_eval: bool = False,
     pad_masking: str = DEFAULT_PAD_MASKING,
     fmt: PromptFormat | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on MUSE; returns the summary (and the eval dict with ``return_eval``).
 
@@ -219,7 +229,8 @@ def evaluate_muse(
     ``overwrite``). ``retain_logs``: the retrained model's MUSE_EVAL.json, whose ``mia_min_k`` AUC is PrivLeak's
     reference (0.5 without it). ``pad_masking``: as in :func:`baldro.evaluation.tofu.evaluate_tofu` (MUSE's texts
     rarely hold the pad token; recorded in both files). ``fmt``: the knowmem prompts' format (default ``plain``,
-    MUSE's base-model tags; recorded as ``prompt_format``).
+    MUSE's base-model tags; recorded as ``prompt_format``). ``dtype``: as in
+    :func:`baldro.evaluation.tofu.evaluate_tofu` (recorded as ``model_dtype``).
     """
     check_pad_masking(pad_masking, "pad_masking")
     retain, retain_name = load_retain(retain_logs)
@@ -229,7 +240,7 @@ def evaluate_muse(
     folder = Path(data_source).expanduser()
     if folder.is_dir() and not any((folder / s).is_dir() for s in MUSE_LAYOUT):
         raise DataError(f"{folder}: not a MUSE folder (expected knowmem/, verbmem/, privleak/ subfolders)")
-    model, tok, pad_id = prepare_model(model_or_path, tokenizer)
+    model, tok, pad_id = prepare_model(model_or_path, tokenizer, dtype)
     scorer = MuseScorer(model, tok, pad_id, batch_size, progress, pad_masking)
     tokens = {"verbmem": verbmem_max_new_tokens, "knowmem": knowmem_max_new_tokens}
     eval_json = build_muse_eval(scorer, data_source, max_items, tokens, fmt)

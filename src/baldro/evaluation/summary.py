@@ -35,7 +35,8 @@ SKIPPED_KEY = "skipped"
 FORMAT_KEY = "prompt_format"  # the prompt format preset an evaluation used (a string; open-unlearning's files lack it)
 PAD_MASKING_KEY = "pad_masking"  # position | token (baldro.core.padmask); files without it: position (or open-unlearning's)
 CAPPED_KEY = "capped"  # {"max_items": N, "items": {split: rows evaluated}}: an evaluation cut by --max-items
-METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, CAPPED_KEY)
+DTYPE_KEY = "model_dtype"  # the dtype of the evaluated model's parameters (bfloat16, float32, ...; model_io.dtype_name)
+METADATA_KEYS = (SKIPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, CAPPED_KEY, DTYPE_KEY)
 ROUGE_KEY = {"tofu": "rougeL_recall", "muse": "rougeL_f1"}
 
 EXPECTED = {
@@ -152,7 +153,7 @@ def summarize(
             skipped[name] = reason
     if skipped:
         summary[SKIPPED_KEY] = skipped
-    for key in (FORMAT_KEY, PAD_MASKING_KEY):
+    for key in (FORMAT_KEY, PAD_MASKING_KEY, DTYPE_KEY):
         if isinstance(eval_json.get(key), str):
             summary[key] = eval_json[key]
     if isinstance(eval_json.get(CAPPED_KEY), Mapping):

@@ -30,11 +30,19 @@ from baldro.evaluation.answer_drafts import answer_draft
 from baldro.evaluation.assemble import add_mia, fill_agg_values, load_retain, memorisation_entries, with_derived
 from baldro.evaluation.files import eval_file, prepare_out_dir, summary_file, write_json
 from baldro.evaluation.generation import generate_greedy
-from baldro.evaluation.model_io import prepare_model
+from baldro.evaluation.model_io import dtype_name, prepare_model
 from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios, retain_mia_auc
 from baldro.evaluation.scoring import SeqScore, score_sequences
-from baldro.evaluation.summary import CAPPED_KEY, FORMAT_KEY, PAD_MASKING_KEY, SKIPPED_KEY, capped_record, summarize
+from baldro.evaluation.summary import (
+    CAPPED_KEY,
+    DTYPE_KEY,
+    FORMAT_KEY,
+    PAD_MASKING_KEY,
+    SKIPPED_KEY,
+    capped_record,
+    summarize,
+)
 from baldro.evaluation.tofu_splits import Split, load_tofu_eval_splits
 
 GENERATION_BATCH_FACTOR = 4
@@ -333,6 +341,7 @@ def run_tofu_eval(
     capped = capped_record(max_items, {split.name: len(split.rows) for split in splits.values()})
     if capped:
         eval_json[CAPPED_KEY] = capped
+    eval_json[DTYPE_KEY] = dtype_name(scorer.model)
     summary = summarize(eval_json, retain, "tofu", retain_name=retain_name)
     return summary, with_derived(eval_json, summary)
 
@@ -356,6 +365,7 @@ def evaluate_tofu(
     return_eval: bool = False,
     pad_masking: str = DEFAULT_PAD_MASKING,
     draft_answers: bool = True,
+    dtype: str | None = None,
 ) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a causal LM on TOFU; returns the summary (and the eval dict with ``return_eval``).
 
@@ -371,6 +381,8 @@ def evaluate_tofu(
     ``draft_answers``: each answer is scored before generation, and the leading answer tokens its greedy hits predict
     are prefilled as a draft, verified there as in speculative decoding, instead of decoded one step each
     (:mod:`.answer_drafts`; lean decoding only).
+    ``dtype``: the precision a path is loaded in (``auto``/None: the checkpoint's, float32 on CPU in place of a
+    half-precision one; :mod:`.model_io`); the parameters' dtype is recorded as ``model_dtype`` in both files.
     """
     check_pad_masking(pad_masking, "pad_masking")
     for name, value in (("batch_size", batch_size), ("generation_batch_size", generation_batch_size)):
@@ -379,7 +391,7 @@ def evaluate_tofu(
     retain, retain_name = checked_retain(retain_logs)
     splits, skipped = load_tofu_eval_splits(data_source, forget_split, max_items)
     out = prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
-    model, tok, pad_id = prepare_model(model_or_path, tokenizer)
+    model, tok, pad_id = prepare_model(model_or_path, tokenizer, dtype)
     scorer = TofuScorer(model, tok, pad_id, fmt, batch_size, max_new_tokens, max_length, progress,
                         generation_batch_size, pad_masking, draft_answers)
     summary, eval_json = run_tofu_eval(scorer, splits, skipped, retain, retain_name, max_items)
