@@ -172,6 +172,8 @@ def _right(prompt: list[int], new: int) -> list[int]:
 
 
 def test_right_drafts_save_decoding_steps_in_every_precision(precision, monkeypatch):
+    """A complete right draft (to EOS or the budget) costs its row one prefill and no decoding step, and such rows are
+    batched apart from the others, whose decoding steps are those of their plain decoding alone."""
     name, model, _ = precision
     prompts, new = _prompts(12, seed=4), 12
     calls = {"n": 0}
@@ -182,10 +184,17 @@ def test_right_drafts_save_decoding_steps_in_every_precision(precision, monkeypa
         calls["n"] += 1
         return forward(self, *a, **k)
 
+    def count(ps, drafts=None):
+        calls["n"] = 0
+        out = _gen(model, ps, new, drafts)
+        return out, calls["n"]
+
     monkeypatch.setattr(type(model), "forward", counting)
     monkeypatch.setattr(generation, "prefill_call_tokens", lambda m: 10**9)  # one prefill call per batch
-    want = _gen(model, prompts, new)
-    plain = calls["n"]
-    calls["n"] = 0
-    assert _gen(model, prompts, new, [_right(p, new) for p in prompts]) == want
-    assert plain > 3 and calls["n"] == 3, name  # 3 batches of 4: one prefill each, every row ends with its draft
+    want, plain = count(prompts)
+    assert count(prompts, [_right(p, new) for p in prompts]) == (want, 3), name  # 3 batches of 4: a prefill each
+    assert plain > 3
+    # six rows with complete right drafts (2 batches: a prefill each) among six without drafts
+    drafts = [_right(p, new) if k % 2 else None for k, p in enumerate(prompts)]
+    alone = count(prompts[::2])
+    assert count(prompts, drafts) == (want, alone[1] + 2), name

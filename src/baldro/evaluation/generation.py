@@ -320,8 +320,12 @@ def generate_greedy(
     out: list[str] = [""] * len(prompts)
     lean = pad_masking != "token" and lean_greedy_supported(model, stop_strings)
     heads = _draft_inputs(drafts, len(prompts), max_new_tokens, eos) if lean and drafts is not None else None
-    seqs = [[*p, *heads[i]] if heads is not None else p for i, p in enumerate(prompts)]
+    seqs = [[*p, *heads[i][0]] if heads is not None else p for i, p in enumerate(prompts)]
     batches = length_batches([len(s) for s in seqs], batch_size)
+    if heads is not None:  # complete drafts apart: if right, their rows need the prefill only, and no decoding steps
+        parts = [[i for i in range(len(seqs)) if heads[i][1] == complete] for complete in (True, False)]
+        batches = [[part[k] for k in b] for part in parts for b in length_batches([len(seqs[i]) for i in part],
+                                                                                    batch_size)]
     for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
         width = max(len(seqs[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -333,7 +337,7 @@ def generate_greedy(
         if pad_masking == "token":
             mask = token_mask(ids, pad_id)
         if lean:
-            drafted = [len(heads[i]) for i in batch] if heads is not None else None
+            drafted = [len(heads[i][0]) for i in batch] if heads is not None else None
             rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted)
             for i, tokens in zip(batch, rows):
                 out[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
@@ -361,10 +365,10 @@ def generate_greedy(
 
 
 def _draft_inputs(drafts: Sequence[Sequence[int] | None], n: int, max_new_tokens: int,
-                  eos: int | None) -> list[list[int]]:
-    """The draft tokens to prefill after each prompt: the draft cut after its first EOS and at ``max_new_tokens``
-    tokens, less its last token where that ends the continuation (EOS, or the budget's last token): the prefill's
-    prediction after the others checks it, and nothing after it is needed."""
+                  eos: int | None) -> list[tuple[list[int], bool]]:
+    """(the draft tokens to prefill after the prompt, whether the draft is a complete continuation) of each draft: the
+    draft cut after its first EOS and at ``max_new_tokens`` tokens; complete when it then ends in EOS or has the
+    budget's tokens, and its last token left out (the prefill's prediction after the others checks it)."""
     if len(drafts) != n:
         raise ValueError(f"{len(drafts)} drafts for {n} prompts")
     heads = []
@@ -372,5 +376,6 @@ def _draft_inputs(drafts: Sequence[Sequence[int] | None], n: int, max_new_tokens
         head = list(draft or [])[:max_new_tokens]
         if eos is not None and eos in head:
             head = head[: head.index(eos) + 1]
-        heads.append(head[:-1] if head and (head[-1] == eos or len(head) == max_new_tokens) else head)
+        complete = bool(head) and (head[-1] == eos or len(head) == max_new_tokens)
+        heads.append((head[:-1] if complete else head, complete))
     return heads
