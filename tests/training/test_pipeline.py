@@ -67,6 +67,14 @@ def test_unlearn_writes_model_reference_cache_and_per_sample_log(tiny_model_dir,
         assert abs(sum(r["weight"] for r in rows if r["step"] == step) - 1.0) < 1e-5
     assert set(rows[0]) == {"step", "index", "loss", "weight", "nll"}
     assert yaml.safe_load((out / "config.yaml").read_text())["dro_scope"] == "micro"
+    # the prompt format the items were built with, as it resolved for this tokenizer (the eval files' label)
+    from transformers import AutoTokenizer
+
+    from baldro.data.formatting import format_label
+
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["prompt_format"] == format_label(None, AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert info["prompt_format"].startswith("default (")
 
 
 def test_kl_radius_logs_beta_star_and_idk_dpo_runs(tiny_model_dir, synth_dir, tmp_path):

@@ -71,6 +71,7 @@ def build_finetune_trainer(run: TrainingRun) -> Any:
     from transformers import Trainer
 
     dataset = finetune_dataset(run.config.data, run.tokenizer, run.model)
+    run.record_format(dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset)
     apply_warmup_epochs(run.args, run.config.training, len(dataset))
     return Trainer(
         model=run.model,

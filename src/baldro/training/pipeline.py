@@ -143,6 +143,15 @@ class TrainingRun:
             info["resumed"] = [*history, entry]
         write_run_info(self.work, **info)
 
+    def record_format(self, dataset: Any) -> None:
+        """Write the prompt format a QA dataset was built with, as it resolved for the tokenizer, into
+        ``run_info.json`` (``prompt_format``, the label the eval files use)."""
+        fmt = getattr(dataset, "fmt", None)
+        if fmt is not None and self.state.is_main_process:
+            from baldro.data.formatting import format_label
+
+            write_run_info(self.work, prompt_format=format_label(fmt, self.tokenizer))
+
     def _load(self) -> None:
         model_spec = self.config.model
         self.model = load_model(model_spec)

@@ -140,6 +140,7 @@ def build_unlearn_trainer(run: TrainingRun) -> Any:
         forget_rows = load_tofu_split(data.get("source") or "", data["forget_split"])
         forget = qa_dataset(data, data["forget_split"], run.tokenizer, "forget", forget_rows)
         retain_set = qa_dataset(data, data["retain_split"], run.tokenizer, "retain") if retain_term is not None else None
+        run.record_format(forget)
     if config.objective.needs_idk:
         idk = qa_dataset(data, data["forget_split"], run.tokenizer, "idk", idk_rows(forget_rows, int(data["idk_seed"])))
     apply_warmup_epochs(run.args, config.training, len(forget))  # an epoch is one pass over the forget set
