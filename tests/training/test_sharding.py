@@ -56,3 +56,30 @@ def test_an_unwrapped_model_is_not_sharded():
     from torch import nn
 
     assert not parameters_sharded(nn.Linear(2, 2))
+
+
+def test_an_fsdp2_module_is_sharded_and_curves_are_refused_on_it(tmp_path):
+    """One gloo process is enough for fully_shard; the curve callback then stops the run before the first step."""
+    import socket
+
+    import torch.distributed as dist
+    from torch import nn
+    from torch.distributed.fsdp import fully_shard
+
+    from baldro.evaluation.trajectory import TrajectoryCallback
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        assert not parameters_sharded(model)
+        fully_shard(model)
+        assert parameters_sharded(model)
+        callback = TrajectoryCallback.__new__(TrajectoryCallback)  # the check runs before anything the callback holds
+        state = SimpleNamespace(is_world_process_zero=True, global_step=0)
+        with pytest.raises(ConfigError, match="eval_every: .* with FSDP or ZeRO-3 the weights are sharded"):
+            callback.on_train_begin(SimpleNamespace(output_dir=str(tmp_path)), state, None, model=model)
+    finally:
+        dist.destroy_process_group()

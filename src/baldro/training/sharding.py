@@ -8,23 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch.distributed as dist
-from torch import nn
 
+from baldro.core.sharded import parameters_sharded
 from baldro.errors import ConfigError
 
-
-def parameters_sharded(model: nn.Module) -> bool:
-    """Whether ``model`` (as the Trainer wrapped it) holds sharded parameters — an FSDP1 unit, an FSDP2 module or a
-    ZeRO-3 partitioned parameter anywhere in it. Each forward then runs collectives, so every process must run the
-    same number of forwards."""
-    try:
-        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
-    except ImportError:  # torch built without distributed
-        return False
-    for module in model.modules():
-        if isinstance(module, FullyShardedDataParallel | FSDPModule):
-            return True
-    return any(hasattr(p, "ds_id") for p in model.parameters())
+__all__ = ["check_full_save", "full_save_problem", "parameters_sharded", "pooled_means"]
 
 
 def full_save_problem(fsdp_state_dict_type: Any = None, deepspeed_config: dict[str, Any] | None = None) -> str | None:
