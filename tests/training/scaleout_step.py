@@ -3,8 +3,9 @@ lean LM head was used into OUT. Run as one process, or under ``torchrun --nproc_
 
 Usage: ``python scaleout_step.py OUT ENGINE AGGREGATOR:SCOPE:BATCH:ACCUMULATION ...`` (several runs in one launch);
 ENGINE is ``none`` (one process, or DDP under torchrun: accelerate's choice), ``fsdp1``, ``fsdp2`` or
-``fsdp2-sharded`` (accelerate's default ``SHARDED_STATE_DICT``, which must be refused before training), and on GPUs
-(``SCALEOUT_DEVICE=cuda``) ``zero2`` / ``zero3`` (DeepSpeed; ``benchmarks/scaleout_gpu_check.py``).
+``fsdp2-sharded`` (accelerate's default ``SHARDED_STATE_DICT``, which must be refused before training), ``zero2`` /
+``zero3`` (DeepSpeed, where installed: on CPU its own CPU accelerator over gloo, :func:`force_deepspeed_on_cpu`).
+``SCALEOUT_DEVICE=cuda`` runs the same on GPUs (``benchmarks/scaleout_gpu_check.py``).
 
 FSDP on CPU: accelerate keeps a multi-CPU run on DDP even when given an FSDP plugin (its ``AcceleratorState`` only
 turns multi-GPU-like runs into FSDP). :func:`force_fsdp_on_cpu` is the test harness: it lets the plugin that
@@ -66,6 +67,23 @@ def force_fsdp_on_cpu() -> None:
     fsdp_api.FullStateDictConfig = full_state_dict_on_cpu
 
 
+def force_deepspeed_on_cpu() -> None:
+    """DeepSpeed (≥ 0.15) runs on CPU with its own CPU accelerator over gloo, but accelerate finds no distributed
+    backend for a CPU run that is not ``use_cpu`` (and ``use_cpu`` turns DeepSpeed off): give it gloo."""
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    original = PartialState._prepare_backend
+
+    def prepare(self, cpu=False, sagemaker_dp=False, backend=None):  # noqa: ANN001
+        found = original(self, cpu, sagemaker_dp, backend)
+        if found[0] is None and os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true" and "LOCAL_RANK" in os.environ:
+            return "gloo", DistributedType.MULTI_CPU
+        return found
+
+    PartialState._prepare_backend = prepare
+
+
 class HeadInputs:
     """Every input shape the LM head module sees (a full-logit forward shows up as a [B, T>1, H] input)."""
 
@@ -77,11 +95,11 @@ class HeadInputs:
 def run(out: Path, engine: str, aggregator: str, scope: str, batch: int, accumulation: int, steps: int) -> None:
     from baldro.training.trainer import UnlearnTrainer
 
-    extra: dict = {"use_cpu": DEVICE == "cpu"}
+    extra: dict = {"use_cpu": DEVICE == "cpu" and not engine.startswith("zero")}  # DeepSpeed: its own CPU accelerator
     if engine.startswith("zero"):  # DeepSpeed (GPU machines: benchmarks/scaleout_gpu_check.py)
         zero = {"stage": int(engine[4]), "stage3_gather_16bit_weights_on_model_save": True}
         extra["deepspeed"] = {"zero_optimization": zero, "zero_allow_untested_optimizer": True,
-                              "train_micro_batch_size_per_gpu": "auto", "train_batch_size": "auto",
+                              "train_micro_batch_size_per_gpu": "auto",
                               "gradient_accumulation_steps": "auto", "gradient_clipping": "auto"}
     if engine.startswith("fsdp"):
         sharded = engine.endswith("-sharded")  # accelerate's default state dict: the run must be refused
@@ -122,6 +140,8 @@ def main(out: str, engine: str, *runs: str, steps: int = 3) -> None:
     """Each of ``runs`` is ``AGGREGATOR:SCOPE:BATCH:ACCUMULATION``, written to ``OUT/AGGREGATOR-SCOPE``."""
     if engine.startswith("fsdp") and DEVICE == "cpu":
         force_fsdp_on_cpu()
+    if engine.startswith("zero") and DEVICE == "cpu":
+        force_deepspeed_on_cpu()
     for spec in runs:
         aggregator, scope, batch, accumulation = spec.split(":")
         run(Path(out) / f"{aggregator}-{scope}", engine, aggregator, scope, int(batch), int(accumulation), steps)
@@ -130,6 +150,10 @@ def main(out: str, engine: str, *runs: str, steps: int = 3) -> None:
     if dist.is_available() and dist.is_initialized():  # leave together (see ddp_step.py)
         dist.barrier()
         dist.destroy_process_group()
+    if engine.startswith("zero"):  # everything is written; DeepSpeed's threads can abort the interpreter's teardown
+        sys.stdout.flush()  # ("terminate called without an active exception"): leave without it
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":

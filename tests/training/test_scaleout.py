@@ -1,4 +1,5 @@
-"""Two processes (torchrun, gloo, CPU) under DDP, FSDP1 and FSDP2 train as one process does: npo with BalDRO-DV and
+"""Two processes (torchrun, gloo, CPU) under DDP, FSDP1, FSDP2 (and DeepSpeed ZeRO-2 / ZeRO-3 where deepspeed is
+installed) train as one process does: npo with BalDRO-DV and
 BalDRO-G, micro and global DRO scope, 3 AdamW steps of a tiny Llama (``scaleout_step.py``), the lean LM head in use.
 
 Same effective batch on both sides: global scope 2 × 4 against 1 × 8; micro scope 2 × 4 against 1 × 4 with
@@ -30,7 +31,8 @@ RUNS = {
     ("group", "micro"): ((4, 1), (4, 2)),
     ("dv", "micro"): ((4, 1), (4, 2)),
 }
-WRAPPERS = {"ddp": "DistributedDataParallel", "fsdp1": "FullyShardedDataParallel", "fsdp2": "FSDPLlamaForCausalLM"}
+WRAPPERS = {"ddp": "DistributedDataParallel", "fsdp1": "FullyShardedDataParallel", "fsdp2": "FSDPLlamaForCausalLM",
+            "zero2": "DeepSpeedEngine", "zero3": "DeepSpeedEngine"}
 LOSS_TOL, WEIGHT_TOL = 1e-5, 5e-5
 
 
@@ -113,6 +115,15 @@ def test_two_processes_equal_one_process(tmp_path, one_process, engine):
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["fsdp1", "fsdp2", "ddp"])
 def test_two_processes_equal_one_process_every_run(tmp_path, one_process, engine):
+    check_equal(two_processes(tmp_path, engine, list(RUNS)), one_process, engine, list(RUNS))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["zero2", "zero3"])
+def test_deepspeed_on_cpu_equals_one_process(tmp_path, one_process, engine):
+    """DeepSpeed's CPU accelerator over gloo (harness: accelerate is given the gloo backend it does not pick itself).
+    deepspeed is not a baldro dependency: skipped where it is not importable."""
+    pytest.importorskip("deepspeed")
     check_equal(two_processes(tmp_path, engine, list(RUNS)), one_process, engine, list(RUNS))
 
 
