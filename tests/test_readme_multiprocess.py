@@ -21,7 +21,7 @@ README = ROOT / "README.md"
 def readme_blocks() -> list[list[str]]:
     """The commands of the bash blocks of the README's "Several processes" section (continuation lines joined)."""
     text = README.read_text()
-    section = text.split("### Several processes", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n##+ ", text.split("### Several processes", 1)[1], maxsplit=1)[0]
     blocks = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):
         lines = block.replace("\\\n", " ").splitlines()

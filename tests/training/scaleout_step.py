@@ -147,7 +147,10 @@ def main(out: str, engine: str, *runs: str, steps: int = 3) -> None:
         run(Path(out) / f"{aggregator}-{scope}", engine, aggregator, scope, int(batch), int(accumulation), steps)
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():  # leave together (see ddp_step.py)
+    if dist.is_available() and dist.is_initialized():  # leave together, the wrappers freed first (baldro.cli.main)
+        import gc
+
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
     if engine.startswith("zero"):  # everything is written; DeepSpeed's threads can abort the interpreter's teardown
