@@ -119,6 +119,8 @@ def test_stats_from_hidden_equals_model_sequence_stats(tiny_llama, items):
 
 
 def test_lean_path_never_passes_labels_and_keeps_one_logit(tiny_llama, items):
+    """The model's own head call sees the last position only ([B, 1, H]: no [B, T, V] logits); the forward returns the
+    per-token NLL as its logits (computed inside the head's forward, so engines that hook outputs see it)."""
     input_ids, mask, labels = pad_batch(items, "right")
     seen: dict[str, object] = {}
 
@@ -126,22 +128,25 @@ def test_lean_path_never_passes_labels_and_keeps_one_logit(tiny_llama, items):
         seen["args"], seen["kwargs"] = args, dict(kwargs)
 
     def post_hook(_module, _args, _kwargs, output):
-        seen["logits_shape"] = tuple(output.logits.shape)
+        seen["logits"] = output.logits
         seen["loss"] = output.loss
 
+    head_inputs: list[tuple[int, ...]] = []
     handles = [
         tiny_llama.register_forward_pre_hook(pre_hook, with_kwargs=True),
         tiny_llama.register_forward_hook(post_hook, with_kwargs=True),
+        tiny_llama.lm_head.register_forward_pre_hook(lambda _m, a: head_inputs.append(tuple(a[0].shape))),
     ]
     try:
         with torch.no_grad():
-            model_sequence_stats(tiny_llama, input_ids, labels, mask)
+            stats = model_sequence_stats(tiny_llama, input_ids, labels, mask)
     finally:
         for handle in handles:
             handle.remove()
     assert seen["kwargs"].get("labels") is None and all(a is not labels for a in seen["args"])
     assert seen["loss"] is None  # the model computed no loss of its own
-    assert seen["logits_shape"] == (len(items), 1, tiny_llama.config.vocab_size)  # no [B, T, V] logits
+    assert head_inputs == [(len(items), 1, tiny_llama.config.hidden_size)]  # no [B, T, V] logits
+    assert seen["logits"] is stats.token_nll
 
 
 def test_no_attention_mask_means_no_padding(tiny_llama):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,36 +101,42 @@ def test_mistyped_answer_names_the_row(plain_tokenizer):
         QADataset([ROWS[0], {"question": "q", "answer": ["a"]}], plain_tokenizer, name="forget10")
 
 
-def retain_draws(forget, retain, rank, seed=0, epoch=0):
-    ds = UnlearnDataset(forget, retain, seed=seed, rank=rank)
+def retain_draws(forget, retain, seed=0, epoch=0, indices=None):
+    ds = UnlearnDataset(forget, retain, seed=seed)
     ds.set_epoch(epoch)
-    return [ds[i]["retain"]["index"] for i in range(len(ds))]
+    return [ds[i]["retain"]["index"] for i in (range(len(ds)) if indices is None else indices)]
 
 
-def test_retain_draws_are_deterministic_and_differ_per_rank(plain_tokenizer):
+def test_retain_draws_are_deterministic_per_seed_and_epoch(plain_tokenizer):
     retain_rows = [{"question": f"Question {k}?", "answer": f"Answer {k}."} for k in range(50)]
     forget = make(plain_tokenizer, ROWS * 10)
     retain = make(plain_tokenizer, retain_rows)
-    r0 = retain_draws(forget, retain, rank=0)
-    assert r0 == retain_draws(forget, retain, rank=0)
-    assert r0 != retain_draws(forget, retain, rank=1)
-    assert r0 != retain_draws(forget, retain, rank=0, epoch=1)
-    assert r0 != retain_draws(forget, retain, rank=0, seed=1)
+    r0 = retain_draws(forget, retain)
+    assert r0 == retain_draws(forget, retain)
+    assert r0 != retain_draws(forget, retain, epoch=1)
+    assert r0 != retain_draws(forget, retain, seed=1)
     assert len(set(r0)) > 10
+    # the one-process draws of earlier versions (generator seeded by [seed, rank 0, epoch, index]) are kept
+    assert r0 == [int(np.random.default_rng([0, 0, 0, i]).integers(50)) for i in range(len(forget))]
 
 
-def test_rank_defaults_to_environment(plain_tokenizer, monkeypatch):
+def test_retain_draws_follow_the_global_index_not_the_process(plain_tokenizer, monkeypatch):
+    """Two processes that each draw half the indices pair them with the rows one process draws."""
     forget = make(plain_tokenizer, ROWS * 10)
     retain = make(plain_tokenizer, [{"question": f"Q{k}?", "answer": f"A{k}."} for k in range(50)])
-    monkeypatch.setenv("RANK", "3")
-    assert retain_draws(forget, retain, rank=None) == retain_draws(forget, retain, rank=3)
+    one = retain_draws(forget, retain)
+    halves = {}
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        halves[rank] = retain_draws(forget, retain, indices=range(rank, len(forget), 2))
+    assert one[0::2] == halves[0] and one[1::2] == halves[1]
 
 
 def test_unlearn_dataset_and_collator(plain_tokenizer):
     forget = make(plain_tokenizer)
     retain = make(plain_tokenizer, [{"question": f"Q{k}?", "answer": f"A{k}."} for k in range(7)])
     idk = make(plain_tokenizer, idk_rows(ROWS, seed=0))
-    ds = UnlearnDataset(forget, retain, idk, seed=0, rank=0)
+    ds = UnlearnDataset(forget, retain, idk, seed=0)
     assert len(ds) == len(forget)
     items = [ds[i] for i in range(len(ds))]
     assert all(set(it) == {"forget", "retain", "idk"} for it in items)

@@ -38,6 +38,30 @@ def test_lora_with_gradient_checkpointing_trains_adapters_and_merges(tiny_model_
     assert torch.equal(merged.state_dict()[k], base.state_dict()[k])
 
 
+def test_lora_adapters_start_from_the_run_seed(tiny_model_dir, synth_dir, tmp_path):
+    """The adapters are created after the run's seed is set: the same lora_A on every run (and every process) with
+    one seed, whatever the global RNG did before; another seed, another initialisation."""
+    from baldro.training.pipeline import TrainingRun
+    from baldro.training.unlearn import parse_unlearn
+
+    def adapters(seed: int, name: str) -> dict[str, torch.Tensor]:
+        torch.rand(7)  # whatever ran before (another run, a data shuffle) moved the global RNG
+        config = parse_unlearn({
+            "model": {"path": str(tiny_model_dir)},
+            "data": {"source": str(synth_dir)},
+            "lora": {"r": 4, "target_modules": ["q_proj"]},
+            "training": {"seed": seed, "use_cpu": True},
+            "output_dir": str(tmp_path / name),
+        })
+        run = TrainingRun(config, remove_unused_columns=False)
+        run.fail()  # release the folder; only the model matters here
+        return {k: v.detach().clone() for k, v in run.model.named_parameters() if "lora_A" in k}
+
+    first, again, other = adapters(0, "a"), adapters(0, "b"), adapters(1, "c")
+    assert first and all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
 def test_run_folder_is_refused_replaced_and_moved_into_place(tmp_path):
     final = tmp_path / "run"
     run = plan_run(final)

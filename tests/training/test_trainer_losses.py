@@ -99,7 +99,7 @@ def test_nan_loss_stops_with_step_and_indices(tmp_path):
 
 
 def test_unlearn_dataset_collation_shapes():
-    ds = UnlearnDataset(ListDataset(qa_items(3)), ListDataset(qa_items(5, seed=3)), seed=0, rank=0)
+    ds = UnlearnDataset(ListDataset(qa_items(3)), ListDataset(qa_items(5, seed=3)), seed=0)
     batch = UnlearnCollator(PadTokenizer())([ds[i] for i in range(3)])
     assert set(batch) == {"forget", "retain"}
     assert batch["forget"]["index"].tolist() == [0, 1, 2]

@@ -76,6 +76,19 @@ def test_declared_types_decide():
         number("x", True)
 
 
+def test_fsdp_true_is_accepted_as_transformers_accepts_it():
+    """``TrainingArguments(fsdp=True)`` turns FSDP on (its flag ``--fsdp`` alone means True), so ``training.fsdp: true``
+    passes the check; the field's declared type (str | None) still refuses other non-strings."""
+    from baldro.training.config import training_arguments
+
+    check_training({"fsdp": True, "fsdp_config": {"version": 2}})
+    check_training({"fsdp": "full_shard auto_wrap"})
+    with pytest.raises(ConfigError, match=r"training.fsdp=3 must be a string or null or true or false"):
+        check_training({"fsdp": 3})
+    args = training_arguments({"fsdp": True, "use_cpu": True}, "/tmp/unused-fsdp-run")
+    assert args.fsdp is True and args.fsdp_plugin_args["state_dict_type"] == "FULL_STATE_DICT"
+
+
 def test_resume_compares_only_result_changing_keys():
     saved = {"aggregator": {"name": "dv", "beta": 2.0}, "training": {"seed": 0, "logging_steps": 5}, "resume": False}
     new = {"aggregator": {"name": "dv", "beta": 5}, "training": {"seed": 0, "logging_steps": 1, "max_steps": 4},

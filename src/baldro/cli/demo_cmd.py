@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from baldro.cli.names import DEFAULT_METHODS, PRESET_BASES, PRESET_VARIANTS
+from baldro.cli.pool_args import add_pool_arguments, pool_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke-sized run (about a minute)")
     p.add_argument("--uniform", action="store_true", help="benchmark without designed difficulty heterogeneity")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes for independent stages (default: 2)")
+    add_pool_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings.uniform = args.uniform
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, args.jobs)
+    summary = run_demo(args.out, methods, args.seeds, args.forget_split, settings, args.fresh, pool_from_args(args, args.out))
     print(format_table(summary))
     if summary.get("matched_utility"):
         from baldro.reports.study_report import headline_table

@@ -59,7 +59,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"baldro: error: {message}", file=sys.stderr)
         return 2
+    leave_process_group()
     return int(rc or 0)
+
+
+def leave_process_group() -> None:
+    """Under torchrun / accelerate launch, after a command finished on every process: free what holds the process
+    group (the trainer's DDP / FSDP wrapper), wait for the others and destroy the group. A gloo group still alive at
+    interpreter teardown can abort a finished run ("terminate called without an active exception", exit -6; 2 of 8
+    bare gloo runs here, none with the group destroyed first). Nothing for a command that never imported torch."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    import gc
+
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from baldro.cli.pool_args import add_pool_arguments, pool_from_args
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="real-model study: stop after the target / retain models and their evaluations")
     p.add_argument("--quick", action="store_true", help="a smoke-sized study (tests; minutes)")
     p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing cached ones")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes for independent stages (default: 2)")
+    add_pool_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.unlearn_epochs < float("inf"):
             raise ConfigError(f"--unlearn-epochs={args.unlearn_epochs}: give a positive number of epochs")
         settings = replace(settings, unlearn_epochs=args.unlearn_epochs)
-    summary = run_study(args.out, protocol, settings, fresh=args.fresh, workers=args.jobs)
+    summary = run_study(args.out, protocol, settings, fresh=args.fresh, workers=pool_from_args(args, args.out))
     print(headline_table(summary))
     print(f"wrote {args.out}/summary.json and {args.out}/report.md in {summary['wall_time_s']} s")
     return 0
@@ -94,7 +96,8 @@ def _run_real(args: argparse.Namespace, changes: dict) -> int:
                           "settings are fixed in docs/real_study.md")
     protocol = replace(QUICK_REAL_PROTOCOL if args.quick else REAL_PROTOCOL, **changes)
     settings = RealSettings.quick() if args.quick else RealSettings()
-    summary = run_real_study(args.out, args.model, args.data, protocol, settings, fresh=args.fresh, workers=args.jobs,
+    summary = run_real_study(args.out, args.model, args.data, protocol, settings, fresh=args.fresh,
+                             workers=pool_from_args(args, args.out),
                              models_only=args.models_only)
     if args.models_only:
         print(f"target model: {summary['target']}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from baldro.cli.pool_args import add_pool_arguments, pool_from_args
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="cartesian grid of unlearn + eval runs (resumable)")
@@ -14,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retain-logs", help="the retain model's TOFU_EVAL.json (Forget Quality reference)")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--out", required=True)
+    add_pool_arguments(p, default_jobs=1)
     p.set_defaults(func=run)
 
 
@@ -25,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     base = apply_overrides(load_yaml(args.config), args.overrides)
     grid = parse_grid(args.grid)
     with FolderLock(args.out, stale_hint="delete the lock file to resume the sweep"):
-        records = run_sweep(base, grid, args.out, args.seeds, args.retain_logs, {"max_new_tokens": args.max_new_tokens})
+        records = run_sweep(base, grid, args.out, args.seeds, args.retain_logs, {"max_new_tokens": args.max_new_tokens},
+                            workers=pool_from_args(args, args.out))
     print(f"{len(records)} runs; results in {args.out}/results.csv")
     return 0

@@ -33,13 +33,14 @@ MIN_GAP = 16
 
 def fusable_head(head: object) -> nn.Linear | None:
     """``head`` when it is a plain ``nn.Linear`` that :func:`linear_cross_entropy` reproduces exactly — no forward
-    hooks (its own or global: ZeRO-3 and FSDP gather parameters in them), not a distributed tensor, no autocast
-    active — else ``None``."""
+    hooks (its own or global: ZeRO-3 and FSDP gather parameters in them), its weight a plain parameter or tensor
+    (inside an FSDP1 unit's forward the weight is a view of the gathered flat parameter; a sharded ``DTensor`` or a
+    ZeRO-3 placeholder is not), no autocast active — else ``None``."""
     if type(head) is not nn.Linear:
         return None
     if head._forward_hooks or head._forward_pre_hooks or _module._global_forward_hooks:
         return None
-    if _module._global_forward_pre_hooks or type(head.weight) is not nn.Parameter:
+    if _module._global_forward_pre_hooks or type(head.weight) not in (nn.Parameter, Tensor):
         return None
     device = head.weight.device.type
     if torch.is_autocast_enabled(device) if device in ("cpu", "cuda") else True:

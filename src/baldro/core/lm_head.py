@@ -114,9 +114,26 @@ PLAIN: frozenset[str] = frozenset(
 _warned: set[str] = set()
 
 
+def unwrapped_class(cls: type) -> type:
+    """The model class under FSDP2's ``fully_shard``, which swaps a module's class for ``FSDP<Name>(FSDPModule,
+    <Name>)`` in place (no ``.module`` to unwrap); any other class as it is."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch < 2.6, or built without distributed
+        return cls
+    if issubclass(cls, FSDPModule):
+        bases = [b for b in cls.__bases__ if b is not FSDPModule]
+        if len(bases) == 1 and cls.__name__ == f"FSDP{bases[0].__name__}":
+            return bases[0]
+    return cls
+
+
 def architecture(model: nn.Module) -> str:
-    """``ClassName`` of a transformers model, or ``module.ClassName`` for any other (e.g. remote-code) class."""
-    cls = type(model)
+    """``ClassName`` of a transformers model, or ``module.ClassName`` for any other (e.g. remote-code) class. A
+    module that FSDP2 sharded in place (class ``FSDP<Name>``) is looked through: it is still a ``<Name>``, with the
+    same forward (other wrappers — DDP, FSDP1, DeepSpeed, PEFT — hold the model as a sub-module; callers unwrap
+    those)."""
+    cls = unwrapped_class(type(model))
     return cls.__name__ if cls.__module__.startswith("transformers.") else f"{cls.__module__}.{cls.__name__}"
 
 

@@ -95,6 +95,11 @@ def _stats(token_nll: Tensor, rows: Tensor, labels: Tensor) -> SequenceStats:
     return SequenceStats(token_nll=token_nll, sample_index=rows, n_tokens=n_tokens, batch_size=labels.shape[0])
 
 
+def stats_from_token_nll(token_nll: Tensor, labels: Tensor) -> SequenceStats:
+    """The statistics of a batch from its per-token NLL in :func:`answer_positions` order."""
+    return _stats(token_nll, answer_positions(labels)[0], labels)
+
+
 def stats_from_logits(logits: Tensor, labels: Tensor) -> SequenceStats:
     """Statistics from full logits ``[B, T, V]``; only the answer positions are upcast to float32."""
     rows, cols, targets = answer_positions(labels)
@@ -109,17 +114,21 @@ def stats_from_hidden(
     lm_head: Callable[[Tensor], Tensor],
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     fused: bool = True,
+    linear: nn.Linear | None = None,
 ) -> SequenceStats:
     """Lean statistics: the LM head module applied only at answer positions, ``chunk_tokens`` at a time.
 
     ``lm_head`` is :func:`output_head` (it calls the output-embedding *module*, so that PEFT wrappers and parameter
     sharding (FSDP, DeepSpeed ZeRO-3) see the call, then the architecture's logit post-processing). A plain hook-free
     ``nn.Linear`` head goes through :func:`baldro.core.linear_ce.linear_cross_entropy` instead (same numbers up to
-    float32 rounding, far less memory traffic); ``fused=False`` forces the generic path.
+    float32 rounding, far less memory traffic); ``fused=False`` forces the generic path. ``linear``: the head's
+    ``nn.Linear`` with its full weight, known fusable by the caller (inside the head's own forward, where the hooks
+    that :func:`~baldro.core.linear_ce.fusable_head` refuses have gathered the weight).
     """
     rows, cols, targets = answer_positions(labels)
     selected = hidden[rows, cols]
-    linear = fusable_head(lm_head) if fused else None
+    if linear is None and fused:
+        linear = fusable_head(lm_head)
     if linear is not None:
         token_nll = linear_cross_entropy(selected, linear.weight, linear.bias, targets, chunk_tokens)
         return _stats(token_nll, rows, labels)
@@ -312,7 +321,14 @@ def model_sequence_stats(
     forward_context: Callable[[], AbstractContextManager] | None = None,
     position_ids: Tensor | None = None,
 ) -> SequenceStats:
-    """Per-sample answer statistics of ``model`` on a batch via the lean hidden-state path (full logits for an
-    architecture the lean head does not cover, see :func:`final_hidden_states`)."""
-    hidden = final_hidden_states(model, input_ids, attention_mask, forward_context, position_ids)
-    return stats_from_hidden(hidden, labels, output_head(model), chunk_tokens)
+    """Per-sample answer statistics of ``model`` on a batch via the lean path, the head applied inside the head's
+    own forward (:func:`baldro.core.head_in_forward.per_token_in_forward`; full logits for an architecture the lean
+    head does not cover)."""
+
+    from baldro.core.head_in_forward import per_token_in_forward  # it builds on this module
+
+    def nll(features: Tensor, head: Callable[[Tensor], Tensor], linear: nn.Linear | None) -> Tensor:
+        return stats_from_hidden(features, labels, head, chunk_tokens, linear=linear).token_nll
+
+    token_nll = per_token_in_forward(model, input_ids, attention_mask, nll, forward_context, position_ids)
+    return stats_from_token_nll(token_nll, labels)

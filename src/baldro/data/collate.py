@@ -5,13 +5,13 @@
   ``pad_masking`` (:mod:`baldro.core.padmask`) masks padding positions (``position``) or, as open-unlearning's
   collator, every token equal to the pad id (``token``).
 * :class:`UnlearnDataset` pairs every forget item with a retain item drawn from a generator seeded by
-  (seed, process rank, epoch, forget index): deterministic, and different on every rank (open-unlearning's
-  ``ForgetRetainDataset`` draws with the global torch RNG, so all ranks draw the *same* retain samples).
+  (seed, epoch, forget index) — the forget row's *global* sample index, so that any number of processes trains on
+  the same (forget, retain) pairs as one process (open-unlearning's ``ForgetRetainDataset`` draws with the global
+  torch RNG, so the pairs depend on the process count and on every earlier draw).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -108,19 +108,12 @@ class QACollator:
         return out
 
 
-def process_rank() -> int:
-    """This process's rank: torch.distributed when initialised, else the ``RANK`` environment variable, else 0."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return int(torch.distributed.get_rank())
-    return int(os.environ.get("RANK", "0"))
-
-
 class UnlearnDataset(Dataset):
     """Forget items paired with retain (and optional idk) items; the forget set defines the epoch.
 
     Item ``i`` = ``{"forget": forget[i], "retain": retain[j], "idk": idk[i]}`` (keys only when present) with
-    ``j = draw(seed, rank, epoch, i)`` uniform over the retain set. ``idk`` must be aligned with ``forget``
-    (same questions). ``rank=None`` reads the process rank when items are drawn.
+    ``j = draw(seed, epoch, i)`` uniform over the retain set: ``i`` is the global sample index, so the pairs do not
+    depend on which process draws them. ``idk`` must be aligned with ``forget`` (same questions).
     """
 
     def __init__(
@@ -129,7 +122,6 @@ class UnlearnDataset(Dataset):
         retain: Dataset | None,
         idk: Dataset | None = None,
         seed: int = 0,
-        rank: int | None = None,
     ) -> None:
         if len(forget) == 0:
             raise DataError("the forget set is empty: nothing to unlearn")
@@ -139,7 +131,6 @@ class UnlearnDataset(Dataset):
             raise ConfigError(f"the idk set has {len(idk)} rows but the forget set {len(forget)}: they must align")
         self.forget, self.retain, self.idk = forget, retain, idk
         self.seed = int(seed)
-        self.rank = rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -149,9 +140,9 @@ class UnlearnDataset(Dataset):
         return len(self.forget)
 
     def retain_index(self, i: int) -> int:
-        """The retain row paired with forget row ``i`` in this epoch on this rank."""
-        rank = process_rank() if self.rank is None else self.rank
-        rng = np.random.default_rng([self.seed, rank, self.epoch, int(i)])
+        """The retain row paired with forget row ``i`` in this epoch (on every process). The 0 in the generator's
+        seed is where the process rank once stood: one-process runs draw the rows they always drew."""
+        rng = np.random.default_rng([self.seed, 0, self.epoch, int(i)])
         return int(rng.integers(len(self.retain)))
 
     def __getitem__(self, i: int) -> Item:

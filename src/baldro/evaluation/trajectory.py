@@ -231,6 +231,12 @@ class TrajectoryCallback(TrainerCallback):
             self.last_step = kept[-1]["step"]
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
+        from baldro.core.sharded import parameters_sharded
+
+        if model is not None and parameters_sharded(model):  # every process stops here, before the first step
+            raise ConfigError("eval_every: the unlearning curve is evaluated by the main process alone, which needs the "
+                              "whole model; with FSDP or ZeRO-3 the weights are sharded — drop eval_every and evaluate "
+                              "the saved model (baldro eval tofu)")
         if state.is_world_process_zero:
             self._truncate_after(Path(args.output_dir) / self.file_name, state.global_step)
         self._record(args, state, model, processing_class)

@@ -25,7 +25,7 @@ from baldro.errors import ConfigError
 from baldro.experiments.methods import DEFAULT_METHODS, base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, finetune_config, unlearn_config
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import RESUME_HINT, Job, Stage, folder_lock, run_jobs, run_stages
+from baldro.experiments.stages import RESUME_HINT, Job, Pool, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
 from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.report import write_report
@@ -141,7 +141,7 @@ def run_demo(
     forget_split: str = "forget10",
     settings: DemoSettings | None = None,
     fresh: bool = False,
-    workers: int = 2,
+    workers: int | Pool = 2,
 ) -> dict[str, Any]:
     """Run (or resume) the demo; returns the content of ``summary.json``. ``seeds``: unlearning seeds per method
     (default ``settings.seeds``: 3, 1 for the quick settings). ``workers`` processes run the independent stages
@@ -158,7 +158,7 @@ def run_demo(
 
 
 def _run_demo_in(out: Path, methods: tuple[str, ...], seeds: int, forget_split: str, settings: DemoSettings,
-                 fresh: bool, workers: int) -> dict[str, Any]:
+                 fresh: bool, workers: int | Pool) -> dict[str, Any]:
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

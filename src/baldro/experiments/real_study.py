@@ -30,7 +30,7 @@ from baldro.errors import ConfigError, DataError
 from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, method_sections
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import RESUME_HINT, Job, Stage, folder_lock, run_jobs, run_stages
+from baldro.experiments.stages import RESUME_HINT, Job, Pool, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, write_run_info
 from baldro.experiments.study import StudyProtocol, run_folder, run_labels, unlearn_with_curve
 
@@ -222,7 +222,7 @@ def real_plan(out: Path, model: Path, source: Path, settings: RealSettings,
 
 
 def run_real_study(out_dir: str | Path, model: str | Path, data: str | Path, protocol: StudyProtocol,
-                   settings: RealSettings | None = None, fresh: bool = False, workers: int = 2,
+                   settings: RealSettings | None = None, fresh: bool = False, workers: int | Pool = 2,
                    models_only: bool = False) -> dict[str, Any]:
     """Run (or resume) the real-model study; writes ``summary.json``, ``report.md`` and the plots; returns the
     summary. ``models_only``: stop after the target and retain models and their evaluations."""
@@ -248,7 +248,7 @@ def run_real_study(out_dir: str | Path, model: str | Path, data: str | Path, pro
         return _run_in(out, model, data, protocol, settings, workers, models_only)
 
 
-def _run_in(out: Path, model: Path, data: Path, protocol: StudyProtocol, settings: RealSettings, workers: int,
+def _run_in(out: Path, model: Path, data: Path, protocol: StudyProtocol, settings: RealSettings, workers: int | Pool,
             models_only: bool) -> dict[str, Any]:
     from baldro.reports.study_report import summarize_study, write_study_report
 

@@ -1,5 +1,8 @@
 """The stage runner shared by the demo and the study: cached stages, worker processes, one progress display.
 
+Jobs run in a :class:`Pool`: local worker processes (optionally one GPU each), or submitit (Slurm, or its local
+executor; :mod:`baldro.experiments.cluster`).
+
 A stage is ``build(folder, *args)``; it is skipped when ``folder`` holds the completion marker. Everything a stage
 prints (Hugging Face bars, the Trainer's ``{'loss': ...}`` dicts, warnings) goes to ``<folder>/stage.log``, at the
 file-descriptor level so that C extensions and already-configured logging handlers are caught too. Stages report
@@ -138,30 +141,68 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
-def _init_worker(threads: int, events: Any) -> None:
+def _init_worker(threads: int, events: Any, devices: Any = None) -> None:
     global _SINK
     _die_with_parent()
+    if devices is not None:  # one GPU per worker, before anything in this process can initialise CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices.get(timeout=60)
     import torch
 
     torch.set_num_threads(threads)
     _SINK = events.put
 
 
-def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) -> None:
-    """Run independent jobs, ``workers`` at a time in separate processes (each with cpu_count/workers threads); the
-    main process prints every stage's line as it finishes."""
+@dataclass(frozen=True)
+class Pool:
+    """Where independent jobs run.
+
+    ``backend="local"`` (the default): ``jobs`` worker processes on this machine; with ``devices`` (GPU ids) one
+    worker per device, each seeing only its own (``CUDA_VISIBLE_DEVICES``), so every job gets a GPU to itself.
+    ``backend="submitit"``: each job is submitted through submitit (:mod:`baldro.experiments.cluster`) — to Slurm,
+    or to submitit's local executor — with ``executor`` as its parameters, at most ``jobs`` at a time; ``folder``
+    holds submitit's job files and logs."""
+
+    jobs: int = 2
+    devices: tuple[str, ...] = ()
+    backend: str = "local"
+    executor: tuple[tuple[str, Any], ...] = ()
+    folder: Path | None = None
+
+    @property
+    def workers(self) -> int:
+        return len(self.devices) if self.devices else self.jobs
+
+
+def run_jobs(jobs: list[Job], workers: int | Pool, progress: Progress | None = None) -> None:
+    """Run independent jobs, ``workers`` at a time in separate processes (each with cpu_count/workers threads; a
+    :class:`Pool` also says on which devices or through which backend); the main process prints every stage's line
+    as it finishes."""
+    pool = workers if isinstance(workers, Pool) else Pool(jobs=workers)
     progress = progress or Progress(sum(len(j.stages) for j in jobs))
     pending = [j for j in jobs if not all(s.done for s in j.stages)]
     for job in jobs:
         if job not in pending:
             _run_job(job, progress)
-    if workers <= 1 or len(pending) <= 1:
+    if pool.backend == "submitit" and pending:
+        from baldro.experiments.cluster import run_submitit
+
+        run_submitit(pending, pool, progress)
+        return
+    if (pool.workers <= 1 or len(pending) <= 1) and not pool.devices:
         for job in pending:
             _run_job(job, progress)
         return
+    if not pending:
+        return
+    workers = pool.workers
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
+    devices = None
+    if pool.devices:
+        devices = context.Queue()
+        for device in pool.devices:
+            devices.put(str(device))
 
     expected, received = sum(len(j.stages) for j in pending), 0  # stage ends: done, cached or failed
 
@@ -176,8 +217,8 @@ def run_jobs(jobs: list[Job], workers: int, progress: Progress | None = None) ->
             pass
 
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(threads, events)) as pool:
-        futures = [pool.submit(_run_job, job) for job in pending]
+                             initargs=(threads, events, devices)) as executor:
+        futures = [executor.submit(_run_job, job) for job in pending]
         while wait(futures, timeout=0)[1]:
             drain(0.2)
         drain(2.0)  # the last lines can trail the futures (the queue's feeder thread)

@@ -30,7 +30,7 @@ from baldro.experiments.demo import check_inputs, demo_plan
 from baldro.experiments.methods import base_method, method_config
 from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, unlearn_config
 from baldro.experiments.progress import Progress
-from baldro.experiments.stages import RESUME_HINT, Job, Stage, folder_lock, run_jobs, run_stages
+from baldro.experiments.stages import RESUME_HINT, Job, Pool, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import write_run_info
 
 STUDY_INPUTS = "study_inputs.json"
@@ -167,7 +167,7 @@ def run_study(
     settings: DemoSettings | None = None,
     forget_split: str | None = None,
     fresh: bool = False,
-    workers: int = 2,
+    workers: int | Pool = 2,
 ) -> dict[str, Any]:
     """Run (or resume) the study; writes ``summary.json``, ``report.md`` and the plots; returns the summary.
     ``forget_split`` defaults to the benchmark's designed one (the largest of ``settings.percents``)."""
@@ -186,7 +186,7 @@ def run_study(
 
 
 def _run_study_in(out: Path, protocol: StudyProtocol, settings: DemoSettings, forget_split: str, fresh: bool,
-                  workers: int) -> dict[str, Any]:
+                  workers: int | Pool) -> dict[str, Any]:
     from baldro.reports.study_report import summarize_study, write_study_report
 
     if fresh and out.exists():

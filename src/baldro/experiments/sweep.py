@@ -1,7 +1,9 @@
 """``baldro sweep``: a cartesian grid of ``baldro unlearn`` + ``baldro eval tofu`` runs, resumable.
 
 Each grid point × seed is an ordinary run folder ``<out>/<point>/seed<k>/`` (``train/model`` + ``eval``); a point
-whose ``eval/TOFU_SUMMARY.json`` exists is skipped, so an interrupted sweep resumes where it stopped. Results:
+whose ``eval/TOFU_SUMMARY.json`` exists is skipped, so an interrupted sweep resumes where it stopped. The points run
+as the study's stages do (:mod:`baldro.experiments.stages`): ``--jobs`` at a time, one per GPU (``--devices``) or
+through submitit (``--backend submitit``). Results:
 ``results.csv``, ``results.md`` and ``fq_vs_mu.png``.
 """
 
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from baldro.errors import ConfigError
+from baldro.experiments.progress import Progress
+from baldro.experiments.stages import Job, Pool, Stage, run_jobs
 from baldro.experiments.step import unlearn_then_evaluate
 from baldro.reports.plots import fq_mu_plot
 from baldro.reports.records import RunRecord, load_run
@@ -42,6 +46,12 @@ def grid_points(grid: list[tuple[str, list[str]]]) -> list[list[tuple[str, str]]
     return [list(zip(keys, combo)) for combo in itertools.product(*(vals for _, vals in grid))]
 
 
+def _sweep_point(folder: Path, config: dict[str, Any], name: str, seed: int, retain_logs: str | Path | None,
+                 eval_options: dict[str, Any] | None) -> None:
+    """A grid point × seed as a stage: unlearn, evaluate, label (:func:`unlearn_then_evaluate`) into ``folder``."""
+    unlearn_then_evaluate(config, folder, name, seed, retain_logs, eval_options)
+
+
 def run_sweep(
     base_config: dict[str, Any],
     grid: list[tuple[str, list[str]]],
@@ -49,8 +59,11 @@ def run_sweep(
     seeds: int = 1,
     retain_logs: str | Path | None = None,
     eval_options: dict[str, Any] | None = None,
+    workers: int | Pool = 1,
 ) -> list[RunRecord]:
-    """Run every grid point × seed that has no finished evaluation yet; write the result tables and plot."""
+    """Run every grid point × seed that has no finished evaluation yet — ``workers`` at a time, or as a
+    :class:`~baldro.experiments.stages.Pool` says (one GPU per worker, submitit) — then write the result tables and
+    plot. Each run's output goes to its folder's ``stage.log``; the console shows one progress line."""
     from baldro.training.config import apply_overrides
 
     out = Path(out_dir)
@@ -58,17 +71,21 @@ def run_sweep(
     data = base_config.get("data") or {}
     if not data.get("source"):
         raise ConfigError("the sweep's base config needs data.source (the benchmark folder or hub id)")
-    records = []
+    runs, jobs = [], []
     for assignment in grid_points(grid):
         name = point_name(assignment)
         for seed in range(seeds):
             run_dir = out / name / f"seed{seed}"
+            runs.append(run_dir)
             if not (run_dir / "eval" / "TOFU_SUMMARY.json").exists():
                 overrides = [f"{k}={v}" for k, v in assignment] + [f"training.seed={seed}", "overwrite=true"]
                 cfg = apply_overrides(json.loads(json.dumps(base_config)), overrides)
-                records.append(unlearn_then_evaluate(cfg, run_dir, name, seed, retain_logs, eval_options))
-            else:
-                records.append(load_run(run_dir))
+                args = (cfg, name, seed, retain_logs, eval_options)
+                jobs.append(Job([Stage(f"{name} seed {seed}", run_dir, _sweep_point, args)]))
+    if jobs:
+        with Progress(len(jobs), prefix="baldro sweep") as progress:
+            run_jobs(jobs, workers, progress)
+    records = [load_run(run_dir) for run_dir in runs]
     write_results(records, out)
     return records
 

@@ -1,7 +1,8 @@
 """Type and range checks of every config value, run before any folder is touched or model loaded.
 
 ``training.<field>`` values are checked against the type ``TrainingArguments`` declares for the field
-(``typing.get_type_hints`` over ``dataclasses.fields``), then counts must be > 0, rates and weights ≥ 0 and finite.
+(``typing.get_type_hints`` over ``dataclasses.fields``; a field whose command-line flag alone means ``True`` also
+takes ``true``, as ``TrainingArguments`` does: ``training.fsdp: true``), then counts must be > 0, rates and weights ≥ 0 and finite.
 Each failure is one :class:`~baldro.errors.ConfigError` line naming the key, the value and what it must be.
 """
 
@@ -35,6 +36,9 @@ def _training_hints() -> dict[str, Any]:
 
     hints = typing.get_type_hints(TrainingArguments)
     out = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(TrainingArguments) if f.init}
+    for f in dataclasses.fields(TrainingArguments):
+        if f.init and f.metadata.get("const") is True:  # a bare flag (``--fsdp``) means True, and HF takes True too
+            out[f.name] = out[f.name] | bool
     out.setdefault("warmup_ratio", float)
     return out
 

@@ -19,7 +19,8 @@ pass it needs anyway, and only the kept rows are then run with autograd. The pre
 dropout the weights come from a different dropout draw than the gradient pass (exact when dropout is 0, as in
 Llama-family models). The Trainer's logged ``loss`` is then Σ w_i·ℓ_i (the loss expected under the worst-case
 weights), which equals the aggregate for ``mean`` and ``group`` but not for ``dv`` (a log-sum-exp).
-Not covered: DeepSpeed (its engine scales by accumulation itself) and FSDP's resharded LM head — untested.
+Tested under DDP, FSDP1 and FSDP2 (2 gloo processes equal one, tests/training/test_scaleout.py); DeepSpeed (whose
+engine scales by the accumulation itself) only by benchmarks/scaleout_gpu_check.py, on a GPU machine.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ With dropout active the two plans are different methods, not two speeds of one: 
 and trains the kept rows on another (what the released code does: ``compute_forget_group`` forwards the whole batch,
 then the kept rows again), one-pass ranks and trains on the same draw and consumes the RNG differently. So ``auto``
 takes two-pass whenever the model has active dropout (:func:`active_dropout`), and an explicit ``one-pass`` there is
-warned about once.
+warned about once. ``auto`` also takes two-pass where the parameters are sharded (FSDP, ZeRO-3; :func:`choose_plan`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from baldro.aggregators.group import kept_count
 from baldro.core.labels import IGNORE_INDEX
 from baldro.core.linear_ce import fusable_head
 from baldro.core.sequence import _decoder, output_head
+from baldro.training.sharding import parameters_sharded
 
 GROUP_PLANS = ("auto", "one-pass", "two-pass")
 
@@ -85,8 +86,10 @@ _warned_one_pass = False
 
 
 def choose_plan(plan: str, model: nn.Module, forget: dict[str, Any], aggregator: Any) -> str:
-    """``one-pass`` or ``two-pass`` for this micro-batch (``auto``: two-pass under active dropout, else the cheaper by
-    :func:`one_pass_cheaper`)."""
+    """``one-pass`` or ``two-pass`` for this micro-batch (``auto``: two-pass under active dropout or sharded
+    parameters, else the cheaper by :func:`one_pass_cheaper`). Sharded (FSDP, ZeRO-3): every forward is a collective,
+    so all processes must take the same plan, and the cheaper one depends on each process's own micro-batch (and its
+    shard of the head); two-pass is what ``auto`` takes on models of the size one shards anyway."""
     global _warned_one_pass
     dropout = active_dropout(model)
     if plan == "one-pass" and dropout and not _warned_one_pass:
@@ -96,7 +99,7 @@ def choose_plan(plan: str, model: nn.Module, forget: dict[str, Any], aggregator:
                       "differ, not only the speed", stacklevel=2)
     if plan != "auto":
         return plan
-    if dropout:
+    if dropout or parameters_sharded(model):
         return "two-pass"
     cheaper = one_pass_cheaper(model, forget, aggregator.ratio, getattr(aggregator, "rounding", "ceil"))
     return "one-pass" if cheaper else "two-pass"

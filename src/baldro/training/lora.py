@@ -18,9 +18,13 @@ LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge", "bias")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: bool = False) -> nn.Module:
-    """Wrap ``model`` in a PEFT LoRA model (only the adapters train)."""
+def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: bool = False,
+               seed: int | None = None) -> nn.Module:
+    """Wrap ``model`` in a PEFT LoRA model (only the adapters train). ``seed``: set (``transformers.set_seed``)
+    before the adapters are created, so that their random initialisation (``lora_A``) is the run's, the same on
+    every run and every process — the Trainer seeds only later, when it is built."""
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
     check_keys(spec, LORA_KEYS, "lora.")
     config = LoraConfig(
@@ -33,6 +37,8 @@ def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: b
     )
     if gradient_checkpointing:
         model.enable_input_require_grads()
+    if seed is not None:
+        set_seed(int(seed))
     try:
         return get_peft_model(model, config)
     except ValueError as err:

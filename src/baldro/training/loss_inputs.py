@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from baldro.core.head_in_forward import per_token_in_forward
 from baldro.core.labels import IGNORE_INDEX
 from baldro.core.sequence import (
     answer_token_kl,
@@ -20,6 +21,7 @@ from baldro.core.sequence import (
     model_sequence_stats,
     output_head,
     stats_from_hidden,
+    stats_from_token_nll,
 )
 from baldro.objectives import ForgetInputs
 from baldro.retain import RetainInputs
@@ -99,14 +101,19 @@ def retain_inputs(trainer: UnlearnTrainer, model: nn.Module, retain: dict[str, T
             position_ids=retain.get("position_ids"),
         )
         return RetainInputs(stats=stats)
-    positions = retain.get("position_ids")
-    hidden = final_hidden_states(model, retain["input_ids"], retain.get("attention_mask"), position_ids=positions)
+    positions, labels = retain.get("position_ids"), retain["labels"]
     with torch.no_grad():
         ref_hidden = final_hidden_states(
             trainer.reference_model, retain["input_ids"], retain.get("attention_mask"), trainer._policy_context(model),
             positions,
         )
-    head, labels = output_head(model), retain["labels"]
     ref_head = output_head(trainer.reference_model)
-    token_kl = answer_token_kl(hidden, ref_hidden, labels, head, ref_head, trainer.chunk_tokens)
-    return RetainInputs(stats=stats_from_hidden(hidden, labels, head, trainer.chunk_tokens), token_kl=token_kl)
+
+    def nll_and_kl(features: Tensor, head: Any, linear: nn.Linear | None) -> Tensor:
+        nll = stats_from_hidden(features, labels, head, trainer.chunk_tokens, linear=linear).token_nll
+        return torch.stack([nll, answer_token_kl(features, ref_hidden, labels, head, ref_head, trainer.chunk_tokens)])
+
+    # both per-token rows from inside the policy's forward (the head's weight gathered there under FSDP / ZeRO-3)
+    values = per_token_in_forward(model, retain["input_ids"], retain.get("attention_mask"), nll_and_kl,
+                                  position_ids=positions)
+    return RetainInputs(stats=stats_from_token_nll(values[0], labels), token_kl=values[1])

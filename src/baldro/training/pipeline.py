@@ -41,6 +41,7 @@ from baldro.training.config import (
 from baldro.training.config_diff import check_resume_config, check_resume_inputs, input_fingerprints
 from baldro.training.lora import apply_lora, save_merged
 from baldro.training.run_config import RunConfig
+from baldro.training.sharding import check_full_save
 
 COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume",
                "allow_config_change")
@@ -160,7 +161,7 @@ class TrainingRun:
             raise ConfigError(f"model.path {model_spec['path']}: the tokenizer has more tokens than the model's embedding")
         self.lora = self.config.lora
         if self.lora:
-            self.model = apply_lora(self.model, dict(self.lora), bool(self.args.gradient_checkpointing))
+            self.model = apply_lora(self.model, dict(self.lora), bool(self.args.gradient_checkpointing), self.args.seed)
 
     @property
     def work(self) -> Path:
@@ -179,6 +180,7 @@ class TrainingRun:
     def train_and_save(self, trainer: Any) -> Path:
         """Train (resuming when asked), save model + tokenizer + state, then move into place and release the lock."""
         try:
+            check_full_save(trainer)  # before training: a sharded save would leave a "finished" run without weights
             resume = str(self.folder.resume_from) if self.folder.resume_from else None
             trainer.train(resume_from_checkpoint=resume)
             trainer.save_model(str(self.work))

@@ -11,8 +11,9 @@ effective batch (:mod:`baldro.training.dro_scope`).
 
 Every path computes ``UnlearnLoss`` (the one place the formula lives) through a DRO-scope strategy
 (:class:`~baldro.training.dro_scope.MicroScope` / ``GlobalScope``). Besides ``loss``, the Trainer's ``log()``
-receives, averaged over the logging window: ``forget/loss`` (the aggregate), ``forget/loss_mean`` and
-``forget/loss_q10|q50|q90`` (the per-sample losses), ``retain/loss``, and ``dro/ess`` (1/Σw²), ``dro/max_weight``,
+receives, averaged over the logging window and every process: ``forget/loss`` (the aggregate), ``forget/loss_mean``
+and ``forget/loss_q10|q50|q90`` (the per-sample losses), ``retain/loss`` (the answer-token mean NLL of the retain
+rows, weighted by their token counts: the same number for any process count), and ``dro/ess`` (1/Σw²), ``dro/max_weight``,
 ``dro/weight_entropy``, ``dro/kept_fraction`` and ``dro/beta_star`` (kl_radius) — so ``report_to: tensorboard``
 or ``wandb`` plots them (TensorBoard is tested; W&B goes through the same ``log()`` but is not tested offline).
 
@@ -42,6 +43,7 @@ from baldro import objectives as objectives_mod
 from baldro import retain as retain_mod
 from baldro.aggregators import Aggregator
 from baldro.composition import UnlearnLoss, loss_quantiles, weight_statistics
+from baldro.core.labels import IGNORE_INDEX
 from baldro.errors import BaldroError
 from baldro.objectives import ForgetInputs, Objective
 from baldro.retain import RetainInputs, RetainTerm
@@ -52,6 +54,7 @@ from baldro.training.group_plan import GROUP_PLANS
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
+from baldro.training.sharding import check_full_save, pooled_means
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
 
@@ -69,7 +72,7 @@ def _build(value: Any, module: Any) -> Any:
 
 
 class _EpochCallback(TrainerCallback):
-    """Tells the dataset the epoch, so its retain draws follow (seed, rank, epoch, index)."""
+    """Tells the dataset the epoch, so its retain draws follow (seed, epoch, index)."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -77,6 +80,17 @@ class _EpochCallback(TrainerCallback):
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(math.floor((state.epoch or 0.0) + 1e-6))
+
+
+class _ReferenceCacheCallback(TrainerCallback):
+    """Computes the reference cache when training begins: after the Trainer has wrapped the model (DDP, FSDP,
+    DeepSpeed), so the cache takes the training step's path through the same wrapper, on every process."""
+
+    def __init__(self, trainer: UnlearnTrainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer.ensure_reference_cache(self.trainer.model_wrapped)
 
 
 class UnlearnTrainer(Trainer):
@@ -140,14 +154,14 @@ class UnlearnTrainer(Trainer):
         self.reference_model = reference_model
         self.chunk_tokens = chunk_tokens
         self._metrics: defaultdict[str, list[float]] = defaultdict(list)
+        self._metric_weights: defaultdict[str, list[float]] = defaultdict(list)  # keys logged as weighted means
         if args is not None:
             args.remove_unused_columns = False
         if kwargs.get("train_dataset") is None and forget_dataset is not None:
             from baldro.data.collate import UnlearnDataset
 
             seed = getattr(args, "seed", 0)
-            rank = getattr(args, "process_index", 0)
-            kwargs["train_dataset"] = UnlearnDataset(forget_dataset, retain_dataset, idk_dataset, seed=seed, rank=rank)
+            kwargs["train_dataset"] = UnlearnDataset(forget_dataset, retain_dataset, idk_dataset, seed=seed)
         if kwargs.get("data_collator") is None:
             from baldro.data.collate import UnlearnCollator
 
@@ -158,6 +172,7 @@ class UnlearnTrainer(Trainer):
         super().__init__(model=model, args=args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.add_callback(_EpochCallback(self.train_dataset))
+        self.add_callback(_ReferenceCacheCallback(self))
         self.per_sample_log = PerSampleLog(Path(self.args.output_dir) / PER_SAMPLE_FILE, log_every) if log_every else None
         if self.loss_fn.retain is not None and self.loss_fn.retain.needs_reference_logits and reference_model is None:
             raise ValueError("the 'kl' retain term needs reference_model=<a frozen copy of the initial model>")
@@ -173,10 +188,16 @@ class UnlearnTrainer(Trainer):
     def _needs_cache(self) -> bool:
         return self.objective.needs_reference and self.reference_cache is None
 
-    def ensure_reference_cache(self) -> None:
-        """Load or compute the reference cache (eval mode, no grad, the training collator) before any update."""
+    def ensure_reference_cache(self, model: nn.Module | None = None) -> None:
+        """Load or compute the reference cache (eval mode, no grad, the training collator) before any update.
+
+        ``model``: the model to run, by default ``self.model``; in ``train()`` the wrapped model the training step
+        runs (the reference values then come through the same wrapper and lean-head path as the policy's: with FSDP
+        or ZeRO-3 the unwrapped model holds no usable weights, and a cache computed on another path differs by
+        float rounding, enough to break BalDRO-G's exact ties at step 1). Every process computes it."""
         if not self._needs_cache():
             return
+        model = self.model if model is None else model
         path = Path(self.args.output_dir) / REFERENCE_FILE
         self.accelerator.wait_for_everyone()  # every process decides before the main one writes the file
         if path.exists():
@@ -187,7 +208,7 @@ class UnlearnTrainer(Trainer):
         items = (dataset[i] for i in range(len(dataset)))
         with self.compute_loss_context_manager():  # the numeric context of the training step (see _forward_context)
             self.reference_cache = compute_reference_cache(
-                self.model,
+                model,
                 items,
                 self.data_collator,
                 self.args.per_device_train_batch_size,
@@ -203,11 +224,17 @@ class UnlearnTrainer(Trainer):
             partial.replace(path)
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self.ensure_reference_cache()
+        """The Trainer's ``train``, refused up front when the model would not be saved in full
+        (:func:`baldro.training.sharding.check_full_save`). The reference cache is computed when training begins,
+        through the wrapped model; when resuming it is the run folder's (or, if missing, computed from the initial
+        weights before the checkpoint is loaded)."""
+        check_full_save(self)
         if resume_from_checkpoint is True:
             resume_from_checkpoint = last_checkpoint(Path(self.args.output_dir))
             if resume_from_checkpoint is None:
                 raise ValueError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint-* folder")
+        if resume_from_checkpoint:
+            self.ensure_reference_cache()
         if self.per_sample_log is not None and resume_from_checkpoint and self.args.should_save:
             digits = Path(str(resume_from_checkpoint)).name.rsplit("-", 1)[-1]
             if digits.isdigit():
@@ -246,7 +273,9 @@ class UnlearnTrainer(Trainer):
         """``UnlearnLoss`` on this micro-batch, through the DRO scope's strategy (:mod:`baldro.training.dro_scope`)."""
         out = self.scope.loss(self, model, inputs)
         if model.training and out.retain_loss is not None:
+            tokens = int((inputs["retain"]["labels"][:, 1:] != IGNORE_INDEX).sum())
             self._metrics["retain/loss"].append(float(out.retain_loss) / out.retain_share)
+            self._metric_weights["retain/loss"].append(float(tokens))  # the token mean over the window
         return (out.total, {"loss": out.total}) if return_outputs else out.total
 
     def record_batch(
@@ -278,10 +307,11 @@ class UnlearnTrainer(Trainer):
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         """The Trainer's log, plus the forget/retain losses and DRO statistics averaged since the last log (as TRL's
-        trainers do), so that ``report_to`` (TensorBoard, W&B) shows them."""
-        if "loss" in logs and self._metrics:
-            logs = {**logs, **{key: sum(v) / len(v) for key, v in self._metrics.items() if v}}
+        trainers do) and over every process's values, so that ``report_to`` (TensorBoard, W&B) shows them."""
+        if "loss" in logs:  # every process logs here (the Trainer gathers the loss first): pool the ranks' values
+            logs = {**logs, **pooled_means(self._metrics, self._metric_weights)}
             self._metrics.clear()
+            self._metric_weights.clear()
         super().log(logs, *args, **kwargs)
 
     def window_size(self) -> int:
