@@ -8,12 +8,16 @@ Used by the run-folder tests to hold a run at a known point while another proces
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
 
 def main() -> int:
+    # as in a terminal: Ctrl-C raises KeyboardInterrupt. A process started in the background by a non-interactive
+    # shell (nohup, `&`, some CI runners) inherits SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     step, marker, go = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     in_save = "--in-save" in sys.argv[: sys.argv.index("--")]
     argv = sys.argv[sys.argv.index("--") + 1:]
