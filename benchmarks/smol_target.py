@@ -24,22 +24,13 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from baldro.data.formatting import PromptFormat, encode_qa_many
+from baldro.modeling.gguf import dequantise_gguf
 from baldro.training.finetune import run_finetune
 
 
 def dequantised(gguf_dir: Path, out: Path) -> None:
-    """The folder's GGUF model in float32, saved with ``save_pretrained`` (a GGUF-loaded model cannot be saved as is)."""
-    name = sorted(gguf_dir.glob("*.gguf"))[0].name
-    tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype=torch.float32)
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        delattr(config, "quantization_config")
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict(), strict=True)
-    model.generation_config = loaded.generation_config
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    """The folder's GGUF model in float32, saved with ``save_pretrained`` (:func:`baldro.modeling.gguf.dequantise_gguf`)."""
+    dequantise_gguf(gguf_dir, out)
 
 
 def training_rows(data: Path, items: int) -> list[dict[str, str]]:
