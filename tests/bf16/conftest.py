@@ -52,9 +52,8 @@ def memorised_model(synth_dir, tiny_model_dir, tmp_path_factory):
     import json
 
     import torch
+    from tests.memorising import memorise
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from baldro.data.formatting import PromptFormat, encode_qa_many
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -63,22 +62,8 @@ def memorised_model(synth_dir, tiny_model_dir, tmp_path_factory):
         for line in (synth_dir / f"{name}.json").read_text().splitlines()[:EVAL_ITEMS]:
             row = json.loads(line)
             pairs.append((row["question"], row["answer"]))
-    encoded, _ = encode_qa_many(tok, pairs, PromptFormat(), 512)
-    width = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), width), tok.pad_token_id)
-    labels = torch.full((len(encoded), width), -100)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for r, e in enumerate(encoded):
-        n = len(e.input_ids)
-        ids[r, :n], labels[r, :n], mask[r, :n] = torch.tensor(e.input_ids), torch.tensor(e.labels), 1
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
     with one_thread():  # a session fixture: set up before the module's
-        for _ in range(MEMORISE_STEPS):
-            opt.zero_grad()
-            model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-            opt.step()
+        memorise(model, tok, pairs, MEMORISE_STEPS)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.to(torch.bfloat16).float())  # values representable in bf16: float32 and bf16 runs share them

@@ -228,10 +228,8 @@ def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
     (prompt format of the evaluation, labels on answer + EOS); the world-facts answers stay unseen."""
     import json
 
-    import torch
+    from tests.memorising import memorise
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from baldro.data.formatting import PromptFormat, encode_qa_many
 
     tok = AutoTokenizer.from_pretrained(random_tiny_model)
     model = AutoModelForCausalLM.from_pretrained(random_tiny_model)
@@ -240,21 +238,7 @@ def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
         for line in (mini_tofu / f"{name}.json").read_text().splitlines():
             row = json.loads(line)
             pairs.append((row["question"], row["answer"]))
-    encoded, _ = encode_qa_many(tok, pairs, PromptFormat.auto(), 512)
-    width = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), width), tok.pad_token_id)
-    labels = torch.full((len(encoded), width), -100)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for r, e in enumerate(encoded):
-        n = len(e.input_ids)
-        ids[r, :n], labels[r, :n], mask[r, :n] = torch.tensor(e.input_ids), torch.tensor(e.labels), 1
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(300):
-        opt.zero_grad()
-        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-        opt.step()
+    memorise(model, tok, pairs, 300)
     out = tmp_path_factory.mktemp("memorised_tiny_model")
     model.eval().save_pretrained(out)
     tok.save_pretrained(out)
