@@ -10,6 +10,7 @@ import pytest
 from baldro.cli.main import main
 from baldro.experiments.methods import DEFAULT_METHODS
 from baldro.experiments.stages import STAGE_LOG, captured_output
+from baldro.reports.readme_tables import environment_versions
 from baldro.reports.run_summary import TABLE_COLUMNS
 from baldro.reports.tables import METRICS
 
@@ -27,6 +28,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_summary_values_match_each_runs_evaluation_and_lie_in_range(demo_dir: Path) -> None:
     summary = json.loads((demo_dir / "summary.json").read_text())
     assert list(summary["methods"]) == list(DEFAULT_METHODS) and summary["seeds"] == 1
+    assert summary["versions"] == environment_versions()  # recorded by the run itself, not by whoever snapshots it
     for name, entry in summary["methods"].items():
         evaluated = json.loads((demo_dir / "runs" / name.replace("+", "_") / "seed0" / "eval" / "TOFU_SUMMARY.json")
                                .read_text())

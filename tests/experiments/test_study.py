@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from baldro.cli.main import main
 from baldro.experiments.stages import captured_output
@@ -82,6 +83,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_quick_study_summary_is_what_the_trajectories_say(study_dir: Path):
     summary = json.loads((study_dir / "summary.json").read_text())
     assert list(summary["methods"]) == ["npo", "npo+dv", "npo+dv β=1"]
+    assert summary["versions"]["torch"] == torch.__version__
     target = json.loads((study_dir / "target" / "eval" / "TOFU_SUMMARY.json").read_text())
     bar = 0.9 * target["model_utility"]
     assert summary["target"]["mu_bar"] == pytest.approx(bar)

@@ -28,6 +28,7 @@ from baldro.experiments.progress import Progress
 from baldro.experiments.stages import RESUME_HINT, Job, Pool, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
 from baldro.reports.records import RunRecord, load_reference, load_run
+from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
 from baldro.reports.report import write_report
 from baldro.reports.run_summary import build_summary, format_table
 from baldro.reports.study_report import append_curves_section, summarize_study
@@ -182,6 +183,7 @@ def _run_demo_in(out: Path, methods: tuple[str, ...], seeds: int, forget_split: 
     summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     summary["settings"] = settings.cache_key()
     summary["seeds"] = seeds
+    summary[VERSIONS_KEY] = environment_versions()  # what --snapshot / --compare record and explain
     folders = {m: [(k, out / "runs" / m.replace("+", "_") / f"seed{k}") for k in range(seeds)] for m in methods}
     bases = {m: base_method(m) for m in methods if base_method(m) != m and base_method(m) in methods}
     summary["matched_utility"] = summarize_study(out, folders, bases)

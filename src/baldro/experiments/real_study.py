@@ -251,6 +251,7 @@ def run_real_study(out_dir: str | Path, model: str | Path, data: str | Path, pro
 def _run_in(out: Path, model: Path, data: Path, protocol: StudyProtocol, settings: RealSettings, workers: int | Pool,
             models_only: bool) -> dict[str, Any]:
     from baldro.reports.study_report import summarize_study, write_study_report
+    from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
 
     t_start = time.perf_counter()
     phases, folders = real_plan(out, model, data, settings, protocol)
@@ -271,6 +272,7 @@ def _run_in(out: Path, model: Path, data: Path, protocol: StudyProtocol, setting
     summary = summarize_study(out, folders, bases, protocol.beta_method, {}, protocol.mu_keep, protocol.secondary_keeps)
     summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     summary["settings"] = settings.cache_key()
+    summary[VERSIONS_KEY] = environment_versions()
     summary["protocol"] = {**asdict(protocol), "forget_split": settings.forget_split, "model": str(model)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_study_report(out, summary, folders)

@@ -188,6 +188,7 @@ def run_study(
 def _run_study_in(out: Path, protocol: StudyProtocol, settings: DemoSettings, forget_split: str, fresh: bool,
                   workers: int | Pool) -> dict[str, Any]:
     from baldro.reports.study_report import summarize_study, write_study_report
+    from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
 
     if fresh and out.exists():
         shutil.rmtree(out)
@@ -212,6 +213,7 @@ def _run_study_in(out: Path, protocol: StudyProtocol, settings: DemoSettings, fo
                               protocol.secondary_keeps)
     summary["wall_time_s"] = round(time.perf_counter() - t_start, 1)
     summary["settings"] = settings.cache_key()
+    summary[VERSIONS_KEY] = environment_versions()
     summary["protocol"] = {**asdict(protocol), "forget_split": forget_split}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_study_report(out, summary, folders)
