@@ -35,7 +35,8 @@ from baldro.training.reference_cache import ReferenceCache
 class LossSources:
     """What the per-sample pieces read besides the batch: the objective (whether it needs reference / refusal
     log-likelihoods), the retain term, ``chunk_tokens`` (the LM head's chunk size), the reference cache or live
-    ``reference_model``, and ``policy_context(model)``: the numeric context the policy's forward runs in (None: plain)."""
+    ``reference_model``, and ``policy_context(model)``: the numeric context the policy's forward runs in (None:
+    plain precision)."""
 
     objective: Objective
     retain: RetainTerm | None

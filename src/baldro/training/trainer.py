@@ -22,9 +22,10 @@ part has ``input_ids``, ``attention_mask``, ``labels`` and ``index``.
 
 What the loss reads from a batch lives in :mod:`baldro.training.loss_inputs` (given a ``LossSources``); the scope
 strategies in :mod:`baldro.training.dro_scope`, which see the Trainer only through a
-:class:`~baldro.training.scope_context.ScopeContext`. At ~370 lines this file is over the project's ~300 on purpose:
-what is left is the ``Trainer`` overrides themselves (``train``, ``compute_loss``, ``log``, ``training_step``, ``floating_point_ops``,
-``get_batch_samples``) and the state they share (reference cache, metrics window), which must live on the class.
+:class:`~baldro.training.scope_context.ScopeContext` (both built here, per call). At ~370 lines this file is over the
+project's ~300 on purpose: what is left is the ``Trainer`` overrides themselves (``train``, ``compute_loss``, ``log``,
+``training_step``, ``floating_point_ops``, ``get_batch_samples``) and the state they share (reference cache, metrics
+window), which must live on the class.
 """
 
 from __future__ import annotations
