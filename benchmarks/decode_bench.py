@@ -37,7 +37,7 @@ import torch
 
 from baldro.data.formatting import PromptFormat
 from baldro.evaluation import generation, kv_cache
-from baldro.evaluation.tofu import TofuScorer
+from baldro.evaluation.tofu_scorer import TofuScorer
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from bench_device import FlopCounter
 from eval_bench import _load_average, _setup, load_model, print_result

@@ -85,14 +85,14 @@ def patch_ours(clock: PhaseClock) -> None:
     """Time baldro's evaluator by phase (see the module docstring)."""
     from rouge_score import rouge_scorer
 
-    from baldro.evaluation import tofu
+    from baldro.evaluation import tofu_scorer
 
-    clock.patch(tofu.TofuScorer, "encode", "tokenise")
-    clock.patch(tofu.TofuScorer, "encode_variants", "tokenise")
-    clock.patch(tofu, "encode_prompt", "tokenise")
-    clock.patch(tofu, "score_prefixed", "score")
-    clock.patch(tofu, "score_sequences", "score")
-    clock.patch(tofu, "generate_greedy", "decode")
+    clock.patch(tofu_scorer.TofuScorer, "encode", "tokenise")
+    clock.patch(tofu_scorer.TofuScorer, "encode_variants", "tokenise")
+    clock.patch(tofu_scorer, "encode_prompt", "tokenise")
+    clock.patch(tofu_scorer, "score_prefixed", "score")
+    clock.patch(tofu_scorer, "score_sequences", "score")
+    clock.patch(tofu_scorer, "generate_greedy", "decode")
     clock.patch(rouge_scorer.RougeScorer, "score", "rouge")
 
 

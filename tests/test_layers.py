@@ -99,3 +99,50 @@ def test_the_old_evaluation_import_of_training_is_caught():
     old = "from baldro.training.loading import load_model, load_tokenizer\n"
     assert [_layer(name) for _, name in baldro_imports(old, "baldro.evaluation.model_io")] == ["training"] * 2
     assert "training" in FORBIDDEN["evaluation"]
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """{module: the baldro modules it imports}, type-only (``TYPE_CHECKING``) and function-local imports included."""
+    modules = _modules()
+    names = {name for name, _, _ in modules}
+    graph: dict[str, set[str]] = {}
+    for module, is_package, path in modules:
+        deps = set()
+        for _, imported in baldro_imports(path.read_text(encoding="utf-8"), module, is_package):
+            while imported and imported not in names:  # baldro.training.trainer.UnlearnTrainer → the module
+                imported = imported.rpartition(".")[0]
+            if imported and imported != module:
+                deps.add(imported)
+        graph[module] = deps
+    return graph
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["baldro.training.trainer", "baldro.training.dro_scope", "baldro.training.loss_inputs",
+     "baldro.training.scope_context", "baldro.evaluation.tofu", "baldro.evaluation.tofu_scorer",
+     "baldro.evaluation.tofu_entries", "baldro.evaluation.tofu_variants"],
+)
+def test_the_loss_path_and_the_tofu_evaluation_import_no_cycle(module: str):
+    # issue 26 item 6: the DRO scope strategies and the loss inputs once imported the Trainer back (for its type)
+    graph = _import_graph()
+    assert module in graph
+    assert module not in _reach(graph, module), f"{module} imports itself back"
+
+
+def test_the_cycle_check_sees_a_type_only_cycle():
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from baldro.training.trainer import T\n"
+    graph = {"baldro.training.trainer": {"baldro.training.dro_scope"},
+             "baldro.training.dro_scope": {n.rpartition(".")[0] for _, n in
+                                           baldro_imports(source, "baldro.training.dro_scope")}}
+    assert "baldro.training.trainer" in _reach(graph, "baldro.training.trainer")

@@ -248,14 +248,14 @@ def memorised_tiny_model(tmp_path_factory, random_tiny_model, mini_tofu):
 @pytest.fixture
 def seen_drafts(monkeypatch) -> list:
     """The ``drafts`` argument of every ``generate_greedy`` call a TOFU evaluation makes, in order (the call runs)."""
-    import baldro.evaluation.tofu as tofu
+    import baldro.evaluation.tofu_scorer as tofu_scorer
 
     seen: list = []
-    real = tofu.generate_greedy
+    real = tofu_scorer.generate_greedy
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("drafts"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tofu, "generate_greedy", spy)
+    monkeypatch.setattr(tofu_scorer, "generate_greedy", spy)
     return seen

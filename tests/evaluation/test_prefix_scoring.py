@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from baldro.evaluation.kv_cache import GrowingCache, cache_argument, growing_cache, supports_growing_cache
 from baldro.evaluation.prefix_scoring import score_prefixed, supports_prefix_scoring
-from baldro.evaluation.tofu import _shared_prompts
+from baldro.evaluation.tofu_variants import shared_prompts
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def test_prefixed_scores_equal_full_sequence_scores(model_tok, assert_full_seque
 def test_shared_prompts_split_rows_and_refuse_differing_prompts():
     enc_a = ([[1, 2, 3, 9]], [[-100, -100, 3, 9]])
     enc_b = ([[1, 2, 7, 8, 9]], [[-100, -100, 7, 8, 9]])
-    assert _shared_prompts([enc_a, enc_b]) == ([[1, 2]], [[[3, 9], [7, 8, 9]]])
+    assert shared_prompts([enc_a, enc_b]) == ([[1, 2]], [[[3, 9], [7, 8, 9]]])
     truncated = ([[1, 5, 7, 9]], [[-100, -100, 7, 9]])  # another prompt (left-truncated): not shareable
-    assert _shared_prompts([enc_a, truncated]) is None
+    assert shared_prompts([enc_a, truncated]) is None
 
 
 def test_growing_cache_decodes_like_dynamic_cache_and_truncates(model_tok):

@@ -8,6 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import baldro.evaluation.generation as generation
 import baldro.evaluation.tofu as tofu
+import baldro.evaluation.tofu_scorer as tofu_scorer
 
 
 def _leaves(x, path=""):
@@ -32,7 +33,7 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
     model = AutoModelForCausalLM.from_pretrained(random_tiny_model).eval()
     tok = AutoTokenizer.from_pretrained(random_tiny_model)
     calls = {"prefixed": 0, "generate": 0}
-    prefixed, hf_generate = tofu.score_prefixed, type(model).generate
+    prefixed, hf_generate = tofu_scorer.score_prefixed, type(model).generate
 
     def count_prefixed(*a, **k):
         calls["prefixed"] += 1
@@ -42,11 +43,11 @@ def test_fast_paths_equal_plain_paths(random_tiny_model, mini_tofu, monkeypatch)
         calls["generate"] += 1
         return hf_generate(self, *a, **k)
 
-    monkeypatch.setattr(tofu, "score_prefixed", count_prefixed)
+    monkeypatch.setattr(tofu_scorer, "score_prefixed", count_prefixed)
     monkeypatch.setattr(type(model), "generate", count_generate)
     fast = _run(model, tok, mini_tofu)
     assert calls == {"prefixed": 5, "generate": 0}  # four splits and holdout from cached prompts, no generate call
-    monkeypatch.setattr(tofu, "supports_prefix_scoring", lambda m: False)
+    monkeypatch.setattr(tofu_scorer, "supports_prefix_scoring", lambda m: False)
     monkeypatch.setattr(generation, "lean_greedy_supported", lambda m, s=(): False)
     plain = _run(model, tok, mini_tofu)
     assert calls == {"prefixed": 5, "generate": 2}  # 4 splits × 5 questions pooled, generation batches of 4 × 3
@@ -75,7 +76,7 @@ def test_generations_pooled_across_splits_equal_per_split_generations(random_tin
     parts = [splits[p] for p in ("forget", "retain", "ra", "wf")]
 
     def scorer(gen_batch):
-        return tofu.TofuScorer(model, tok, tok.pad_token_id, PromptFormat(), 3, 12, 512, False, gen_batch)
+        return tofu_scorer.TofuScorer(model, tok, tok.pad_token_id, PromptFormat(), 3, 12, 512, False, gen_batch)
 
     per_split = scorer(3)
     want = {s.name: per_split.generate(s) for s in parts}  # no pooling: each split on its own, batches of 3
@@ -83,7 +84,7 @@ def test_generations_pooled_across_splits_equal_per_split_generations(random_tin
         pooled = scorer(gen_batch)
         pooled.generate_splits(parts)
         assert {s.name: pooled.generate(s) for s in parts} == want
-    assert scorer(None).generation_batch_size == tofu.GENERATION_BATCH_FACTOR * 3
+    assert scorer(None).generation_batch_size == tofu_scorer.GENERATION_BATCH_FACTOR * 3
 
 
 @pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"generation_batch_size": -2}])

@@ -45,7 +45,8 @@ from baldro.core.run_files import PER_SAMPLE_FILE
 from baldro.data.prompt_formats import PromptFormat, format_from_spec
 from baldro.errors import ConfigError, DataError
 from baldro.evaluation.retain_logs import retain_forget_truth_ratios
-from baldro.evaluation.tofu import TofuScorer, checked_retain, run_tofu_eval
+from baldro.evaluation.tofu import checked_retain, run_tofu_eval
+from baldro.evaluation.tofu_scorer import TofuScorer
 from baldro.evaluation.tofu_splits import load_tofu_eval_splits
 from baldro.readback import read_jsonl, replace_text
 

@@ -21,13 +21,16 @@ Llama-family models). The Trainer's logged ``loss`` is then Σ w_i·ℓ_i (the l
 weights), which equals the aggregate for ``mean`` and ``group`` but not for ``dv`` (a log-sum-exp).
 Tested under DDP, FSDP1 and FSDP2 (2 gloo processes equal one, tests/training/test_scaleout.py); DeepSpeed (whose
 engine scales by the accumulation itself) only by benchmarks/scaleout_gpu_check.py, on a GPU machine.
+
+The strategies see the Trainer only through a :class:`~baldro.training.scope_context.ScopeContext` (the loss, the
+per-sample pieces, the metrics sink, the NaN check, the accumulation arithmetic), built by the Trainer for each call.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -37,9 +40,7 @@ from baldro.composition import LossOutput
 from baldro.core.labels import IGNORE_INDEX
 from baldro.objectives import ForgetInputs
 from baldro.training.group_plan import choose_plan
-
-if TYPE_CHECKING:
-    from baldro.training.trainer import UnlearnTrainer
+from baldro.training.scope_context import ScopeContext
 
 SCOPES = ("micro", "global")
 
@@ -81,7 +82,7 @@ def split_weights(weights: Tensor, sizes: list[int], offset: int) -> list[Tensor
 
 
 def weighted_loss(
-    trainer: UnlearnTrainer,
+    ctx: ScopeContext,
     model: nn.Module,
     inputs: dict[str, Any],
     weights: Tensor,
@@ -92,7 +93,7 @@ def weighted_loss(
     the rows with w_i > 0 — finding them waits for the device) plus the retain term, its token mean scaled to this
     micro-batch's share of ``retain_tokens_total`` when given. ``forget_all``: every row's inputs, already computed
     with autograd (BalDRO-G's one-pass plan); the kept rows are selected from them instead of being run again."""
-    lf = trainer.loss_fn
+    lf = ctx.loss_fn
     rows = None
     if lf.sparse:
         rows = (weights > 0).nonzero().flatten()
@@ -101,21 +102,21 @@ def weighted_loss(
         elif rows.numel() == 0:  # no kept row here (global scope): a zero-weighted row keeps the graph connected
             rows = torch.zeros(1, dtype=torch.long, device=weights.device)
     if forget_all is None:
-        forget = trainer.forget_inputs(model, inputs, rows)
+        forget = ctx.forget_inputs(model, inputs, rows)
     else:
         forget = forget_all if rows is None else forget_all.select(rows)
-    retain = trainer.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
+    retain = ctx.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
     share = 1.0
     if retain is not None and retain_tokens_total is not None:
         share = int(retain.stats.n_tokens.sum()) / max(retain_tokens_total, 1)
     return lf(forget, retain, weights=weights, rows=rows, retain_share=share)
 
 
-def detached_losses(trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> tuple[Tensor, Tensor]:
+def detached_losses(ctx: ScopeContext, model: nn.Module, inputs: dict[str, Any]) -> tuple[Tensor, Tensor]:
     """(ℓ, token-mean NLL) of every forget row without autograd — the ranking / pre-pass."""
     with torch.no_grad():
-        forget = trainer.forget_inputs(model, inputs)
-        return trainer.objective(forget).detach(), forget.stats.nll_mean.detach()
+        forget = ctx.forget_inputs(model, inputs)
+        return ctx.loss_fn.objective(forget).detach(), forget.stats.nll_mean.detach()
 
 
 class MicroScope:
@@ -123,30 +124,30 @@ class MicroScope:
 
     name = "micro"
 
-    def plan_window(self, trainer: UnlearnTrainer, batch_samples: list[dict[str, Any]]) -> None:
+    def plan_window(self, ctx: ScopeContext, model: nn.Module, batch_samples: list[dict[str, Any]]) -> None:
         """Nothing to plan ahead."""
 
-    def loss(self, trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
-        lf = trainer.loss_fn
+    def loss(self, ctx: ScopeContext, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
+        lf = ctx.loss_fn
         if lf.sparse:
             forget_all = None
-            if choose_plan(trainer.group_plan, model, inputs["forget"], lf.aggregator) == "one-pass":
-                forget_all = trainer.forget_inputs(model, inputs)  # autograd on every row, ranked without it
+            if choose_plan(ctx.group_plan, model, inputs["forget"], lf.aggregator) == "one-pass":
+                forget_all = ctx.forget_inputs(model, inputs)  # autograd on every row, ranked without it
                 with torch.no_grad():
-                    ell, nll = trainer.objective(forget_all).detach(), forget_all.stats.nll_mean.detach()
+                    ell, nll = lf.objective(forget_all).detach(), forget_all.stats.nll_mean.detach()
             else:
-                ell, nll = detached_losses(trainer, model, inputs)
-            out = weighted_loss(trainer, model, inputs, lf.plan(ell, nll), None, forget_all)
+                ell, nll = detached_losses(ctx, model, inputs)
+            out = weighted_loss(ctx, model, inputs, lf.plan(ell, nll), None, forget_all)
             out.per_sample, out.nll = ell, nll  # log every row's loss, not only the kept ones'
         else:
-            forget = trainer.forget_inputs(model, inputs)
-            retain = trainer.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
+            forget = ctx.forget_inputs(model, inputs)
+            retain = ctx.retain_inputs(model, inputs["retain"]) if lf.has_retain else None
             out = lf(forget, retain)
         if model.training:
-            divisor, window = trainer.ga_divisor(), trainer.window_size()
+            divisor, window = ctx.ga_divisor(), ctx.window_size()
             if divisor != window:
                 out.total = out.total * (divisor / window)  # the mean over the window's micro-batches
-            trainer.record_batch(
+            ctx.record_batch(
                 inputs["forget"]["index"], out.per_sample, out.weights, out.nll, out.stats, out.forget_loss
             )
         return out
@@ -164,15 +165,14 @@ class GlobalScope(MicroScope):
     def __init__(self) -> None:
         self.plans: deque[MicroPlan] = deque()
 
-    def plan_window(self, trainer: UnlearnTrainer, batch_samples: list[dict[str, Any]]) -> None:
-        lf = trainer.loss_fn
-        model = trainer.model_wrapped
+    def plan_window(self, ctx: ScopeContext, model: nn.Module, batch_samples: list[dict[str, Any]]) -> None:
+        lf = ctx.loss_fn
         was_training = model.training
         model.train()
         losses, nlls, indices, sizes, retain_tokens = [], [], [], [], 0
         for batch in batch_samples:
-            prepared = trainer._prepare_inputs(batch)
-            ell, nll = detached_losses(trainer, model, prepared)
+            prepared = ctx.prepare_inputs(batch)
+            ell, nll = detached_losses(ctx, model, prepared)
             losses.append(ell.float())
             nlls.append(nll.float())
             indices.append(prepared["forget"]["index"])
@@ -183,22 +183,22 @@ class GlobalScope(MicroScope):
         local = torch.cat(losses)
         all_losses, all_nll = gather_cat(local), gather_cat(torch.cat(nlls))
         all_index = gather_cat(torch.cat(indices))
-        trainer.check_finite(all_losses.sum(), all_index[~torch.isfinite(all_losses)])
+        ctx.check_finite(all_losses.sum(), all_index[~torch.isfinite(all_losses)])
         value, weights = lf.aggregator(all_losses, nll=all_nll)
         weights = weights.detach()
         retain_total = int(gather_cat(torch.tensor([retain_tokens], device=local.device)).sum())
-        scale = float(trainer.accelerator.num_processes)
+        scale = float(ctx.num_processes)
         for w in split_weights(weights, sizes, rank_offset(local.numel())):
             self.plans.append(MicroPlan(weights=w, scale=scale, retain_tokens_total=retain_total))
         stats = dict(lf.aggregator.last_stats)
-        trainer.record_batch(all_index, all_losses, weights, all_nll, stats, value.detach(), gathered=True)
+        ctx.record_batch(all_index, all_losses, weights, all_nll, stats, value.detach(), gathered=True)
 
-    def loss(self, trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
+    def loss(self, ctx: ScopeContext, model: nn.Module, inputs: dict[str, Any]) -> LossOutput:
         if not (model.training and self.plans):
-            return super().loss(trainer, model, inputs)
+            return super().loss(ctx, model, inputs)
         plan = self.plans.popleft()
-        out = weighted_loss(trainer, model, inputs, plan.weights, plan.retain_tokens_total)
-        out.total = out.total * plan.scale * trainer.ga_divisor()
+        out = weighted_loss(ctx, model, inputs, plan.weights, plan.retain_tokens_total)
+        out.total = out.total * plan.scale * ctx.ga_divisor()
         out.per_sample = plan.weights.new_zeros(0)  # logged with the plan, over the whole window
         return out
 

@@ -2,13 +2,16 @@
 head, :mod:`baldro.core.sequence`), the reference log-likelihoods of NPO / IdkDPO (from the cache, or live from the
 reference model) and the answer-token KL of the ``kl`` retain term.
 
-The DRO-scope strategies (:mod:`baldro.training.dro_scope`) call these through ``UnlearnTrainer.forget_inputs`` /
-``retain_inputs``.
+What they read besides the batch is a :class:`LossSources` (the Trainer builds one per call, so a reference cache
+computed later is seen); the DRO-scope strategies (:mod:`baldro.training.dro_scope`) call them through
+``UnlearnTrainer.forget_inputs`` / ``retain_inputs``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,11 +26,24 @@ from baldro.core.sequence import (
     stats_from_hidden,
     stats_from_token_nll,
 )
-from baldro.objectives import ForgetInputs
-from baldro.retain import RetainInputs
+from baldro.objectives import ForgetInputs, Objective
+from baldro.retain import RetainInputs, RetainTerm
+from baldro.training.reference_cache import ReferenceCache
 
-if TYPE_CHECKING:
-    from baldro.training.trainer import UnlearnTrainer
+
+@dataclass(frozen=True)
+class LossSources:
+    """What the per-sample pieces read besides the batch: the objective (whether it needs reference / refusal
+    log-likelihoods), the retain term, ``chunk_tokens`` (the LM head's chunk size), the reference cache or live
+    ``reference_model``, and ``policy_context(model)``: the numeric context the policy's forward runs in (None:
+    plain precision)."""
+
+    objective: Objective
+    retain: RetainTerm | None
+    chunk_tokens: int
+    reference_cache: ReferenceCache | None
+    reference_model: nn.Module | None
+    policy_context: Callable[[nn.Module], Any]
 
 
 def rows_of(part: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
@@ -46,72 +62,72 @@ def rows_of(part: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
 
 
 def reference_logp(
-    trainer: UnlearnTrainer, part: dict[str, Tensor], which: str, model: nn.Module | None = None
+    src: LossSources, part: dict[str, Tensor], which: str, model: nn.Module | None = None
 ) -> Tensor:
     """Σ log π_ref(answer) of each row of ``part``: from the reference cache, else live from ``reference_model`` (in
     the policy's numeric context)."""
-    if trainer.reference_cache is not None:
-        return trainer.reference_cache.lookup(part["index"], which)
-    if trainer.reference_model is None:
+    if src.reference_cache is not None:
+        return src.reference_cache.lookup(part["index"], which)
+    if src.reference_model is None:
         raise RuntimeError("no reference log-likelihoods: call ensure_reference_cache() or pass reference_model")
     with torch.no_grad():
         stats = model_sequence_stats(
-            trainer.reference_model,
+            src.reference_model,
             part["input_ids"],
             part["labels"],
             part.get("attention_mask"),
-            trainer.chunk_tokens,
-            forward_context=trainer._policy_context(model),
+            src.chunk_tokens,
+            forward_context=src.policy_context(model),
             position_ids=part.get("position_ids"),
         )
     return stats.logp_sum
 
 
 def forget_inputs(
-    trainer: UnlearnTrainer, model: nn.Module, inputs: dict[str, Any], rows: Tensor | None = None
+    src: LossSources, model: nn.Module, inputs: dict[str, Any], rows: Tensor | None = None
 ) -> ForgetInputs:
     """The objective's inputs on the forget batch (optionally only ``rows``), with autograd as the caller sets."""
     forget = inputs["forget"] if rows is None else rows_of(inputs["forget"], rows)
     stats = model_sequence_stats(
-        model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), trainer.chunk_tokens,
+        model, forget["input_ids"], forget["labels"], forget.get("attention_mask"), src.chunk_tokens,
         position_ids=forget.get("position_ids"),
     )
     fi = ForgetInputs(stats=stats)
-    if trainer.objective.needs_reference:
-        fi.ref_logp = reference_logp(trainer, forget, "forget", model)
-    if trainer.objective.needs_idk:
+    if src.objective.needs_reference:
+        fi.ref_logp = reference_logp(src, forget, "forget", model)
+    if src.objective.needs_idk:
         if "idk" not in inputs:
-            raise ValueError(f"objective {trainer.objective!r} needs refusal answers: pass idk_dataset")
+            raise ValueError(f"objective {src.objective!r} needs refusal answers: pass idk_dataset")
         idk = inputs["idk"] if rows is None else rows_of(inputs["idk"], rows)
         fi.idk_stats = model_sequence_stats(
-            model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), trainer.chunk_tokens,
+            model, idk["input_ids"], idk["labels"], idk.get("attention_mask"), src.chunk_tokens,
             position_ids=idk.get("position_ids"),
         )
-        if trainer.objective.needs_reference:
-            fi.ref_idk_logp = reference_logp(trainer, idk, "idk", model)
+        if src.objective.needs_reference:
+            fi.ref_idk_logp = reference_logp(src, idk, "idk", model)
     return fi
 
 
-def retain_inputs(trainer: UnlearnTrainer, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
+def retain_inputs(src: LossSources, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
     """The retain term's inputs on the retain batch; for ``kl`` also the answer-token KL to ``reference_model``."""
-    term = trainer.loss_fn.retain
+    term = src.retain
     if term is None or not term.needs_reference_logits:
         stats = model_sequence_stats(
-            model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), trainer.chunk_tokens,
+            model, retain["input_ids"], retain["labels"], retain.get("attention_mask"), src.chunk_tokens,
             position_ids=retain.get("position_ids"),
         )
         return RetainInputs(stats=stats)
     positions, labels = retain.get("position_ids"), retain["labels"]
     with torch.no_grad():
         ref_hidden = final_hidden_states(
-            trainer.reference_model, retain["input_ids"], retain.get("attention_mask"), trainer._policy_context(model),
+            src.reference_model, retain["input_ids"], retain.get("attention_mask"), src.policy_context(model),
             positions,
         )
-    ref_head = output_head(trainer.reference_model)
+    ref_head = output_head(src.reference_model)
 
     def nll_and_kl(features: Tensor, head: Any, linear: nn.Linear | None) -> Tensor:
-        nll = stats_from_hidden(features, labels, head, trainer.chunk_tokens, linear=linear).token_nll
-        return torch.stack([nll, answer_token_kl(features, ref_hidden, labels, head, ref_head, trainer.chunk_tokens)])
+        nll = stats_from_hidden(features, labels, head, src.chunk_tokens, linear=linear).token_nll
+        return torch.stack([nll, answer_token_kl(features, ref_hidden, labels, head, ref_head, src.chunk_tokens)])
 
     # both per-token rows from inside the policy's forward (the head's weight gathered there under FSDP / ZeRO-3)
     values = per_token_in_forward(model, retain["input_ids"], retain.get("attention_mask"), nll_and_kl,

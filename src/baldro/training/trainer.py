@@ -20,10 +20,12 @@ or ``wandb`` plots them (TensorBoard is tested; W&B goes through the same ``log(
 Batches are ``{"forget": {...}, "retain": {...}, "idk": {...}}`` (``baldro.data.collate.UnlearnCollator``) where each
 part has ``input_ids``, ``attention_mask``, ``labels`` and ``index``.
 
-What the loss reads from a batch lives in :mod:`baldro.training.loss_inputs`; the scope strategies in
-:mod:`baldro.training.dro_scope`. At ~310 lines this file is over the project's ~300 on purpose: what is left is the
-``Trainer`` overrides themselves (``train``, ``compute_loss``, ``log``, ``training_step``, ``floating_point_ops``,
-``get_batch_samples``) and the state they share (reference cache, metrics window), which must live on the class.
+What the loss reads from a batch lives in :mod:`baldro.training.loss_inputs` (given a ``LossSources``); the scope
+strategies in :mod:`baldro.training.dro_scope`, which see the Trainer only through a
+:class:`~baldro.training.scope_context.ScopeContext` (both built here, per call). At ~370 lines this file is over the
+project's ~300 on purpose: what is left is the ``Trainer`` overrides themselves (``train``, ``compute_loss``, ``log``,
+``training_step``, ``floating_point_ops``, ``get_batch_samples``) and the state they share (reference cache, metrics
+window), which must live on the class.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from baldro.training.group_plan import GROUP_PLANS
 from baldro.training.per_sample_log import FILE_NAME as PER_SAMPLE_FILE
 from baldro.training.per_sample_log import PerSampleLog
 from baldro.training.reference_cache import REFERENCE_FILE, ReferenceCache, compute_reference_cache
+from baldro.training.scope_context import ScopeContext
 from baldro.training.sharding import check_full_save, pooled_means
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
@@ -254,13 +257,28 @@ class UnlearnTrainer(Trainer):
         return self._forward_context if getattr(model, "_original_forward", None) is not None else None
 
     # ----- per-sample pieces (:mod:`baldro.training.loss_inputs`) ------------------------------------------------
+    def loss_sources(self) -> loss_inputs.LossSources:
+        """What :mod:`~baldro.training.loss_inputs` reads of the Trainer, as it is now (the cache may come later)."""
+        return loss_inputs.LossSources(self.objective, self.loss_fn.retain, self.chunk_tokens, self.reference_cache,
+                                       self.reference_model, self._policy_context)
+
     def forget_inputs(self, model: nn.Module, inputs: dict[str, Any], rows: Tensor | None = None) -> ForgetInputs:
         """The objective's inputs on the forget batch (optionally only ``rows``), with autograd as the caller sets."""
-        return loss_inputs.forget_inputs(self, model, inputs, rows)
+        return loss_inputs.forget_inputs(self.loss_sources(), model, inputs, rows)
 
     def retain_inputs(self, model: nn.Module, retain: dict[str, Tensor]) -> RetainInputs:
         """The retain term's inputs on the retain batch (with the answer-token KL for ``kl``)."""
-        return loss_inputs.retain_inputs(self, model, retain)
+        return loss_inputs.retain_inputs(self.loss_sources(), model, retain)
+
+    def scope_context(self) -> ScopeContext:
+        """What the DRO-scope strategy may use of the Trainer, read from the instance now (so wrappers set on it
+        are the ones called)."""
+        return ScopeContext(
+            loss_fn=self.loss_fn, group_plan=self.group_plan, forget_inputs=self.forget_inputs,
+            retain_inputs=self.retain_inputs, record_batch=self.record_batch, check_finite=self.check_finite,
+            ga_divisor=self.ga_divisor, window_size=self.window_size, prepare_inputs=self._prepare_inputs,
+            num_processes=self.accelerator.num_processes,
+        )
 
     # ----- the loss -------------------------------------------------------------------------------------------
     def compute_loss(
@@ -271,7 +289,7 @@ class UnlearnTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         """``UnlearnLoss`` on this micro-batch, through the DRO scope's strategy (:mod:`baldro.training.dro_scope`)."""
-        out = self.scope.loss(self, model, inputs)
+        out = self.scope.loss(self.scope_context(), model, inputs)
         if model.training and out.retain_loss is not None:
             tokens = int((inputs["retain"]["labels"][:, 1:] != IGNORE_INDEX).sum())
             self._metrics["retain/loss"].append(float(out.retain_loss) / out.retain_share)
@@ -352,5 +370,5 @@ class UnlearnTrainer(Trainer):
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, *args: Any, **kwargs: Any) -> Any:
         batch_samples, num_items = super().get_batch_samples(epoch_iterator, num_batches, *args, **kwargs)
         if batch_samples:
-            self.scope.plan_window(self, batch_samples)
+            self.scope.plan_window(self.scope_context(), self.model_wrapped, batch_samples)
         return batch_samples, num_items
