@@ -27,8 +27,8 @@ from baldro.experiments.presets import DEMO_ONLY_TRAINING, DemoSettings, finetun
 from baldro.experiments.progress import Progress
 from baldro.experiments.stages import RESUME_HINT, Job, Pool, Stage, folder_lock, run_jobs, run_stages
 from baldro.experiments.step import evaluate_into, unlearn_into, write_run_info
-from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
+from baldro.reports.records import RunRecord, load_reference, load_run
 from baldro.reports.report import write_report
 from baldro.reports.run_summary import build_summary, format_table
 from baldro.reports.study_report import append_curves_section, summarize_study

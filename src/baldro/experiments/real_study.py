@@ -250,8 +250,8 @@ def run_real_study(out_dir: str | Path, model: str | Path, data: str | Path, pro
 
 def _run_in(out: Path, model: Path, data: Path, protocol: StudyProtocol, settings: RealSettings, workers: int | Pool,
             models_only: bool) -> dict[str, Any]:
-    from baldro.reports.study_report import summarize_study, write_study_report
     from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
+    from baldro.reports.study_report import summarize_study, write_study_report
 
     t_start = time.perf_counter()
     phases, folders = real_plan(out, model, data, settings, protocol)

@@ -187,8 +187,8 @@ def run_study(
 
 def _run_study_in(out: Path, protocol: StudyProtocol, settings: DemoSettings, forget_split: str, fresh: bool,
                   workers: int | Pool) -> dict[str, Any]:
-    from baldro.reports.study_report import summarize_study, write_study_report
     from baldro.reports.readme_tables import VERSIONS_KEY, environment_versions
+    from baldro.reports.study_report import summarize_study, write_study_report
 
     if fresh and out.exists():
         shutil.rmtree(out)
