@@ -63,3 +63,13 @@ def test_a_broken_link_is_reported(tmp_path):
     page.write_text("# Title here\n[ok](#title-here) [gone](missing.md) [web](https://example.org)\n```\n[x](no.md)\n```\n")
     assert links(page) == ["#title-here", "missing.md"]
     assert anchors(page) == {"title-here"}
+
+
+def test_no_page_uses_a_path_that_exists_only_beside_this_repository():
+    """Users have `hf download`'s layout (data/tofu), not the shared folder next to this repository's checkout."""
+    from baldro.cli.main import build_parser
+
+    pages = [p for p in PAGES if "../shared/data" in p.read_text()]
+    assert not pages, [str(p.relative_to(ROOT)) for p in pages]
+    eval_tofu = build_parser()._subparsers._group_actions[0].choices["eval"]._subparsers._group_actions[0].choices["tofu"]
+    assert "shared/data" not in eval_tofu.format_help()
