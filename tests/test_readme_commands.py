@@ -89,3 +89,23 @@ def test_hf_download_options_exist():
             datasets = ("locuslab/TOFU", "open-unlearning/eval", "muse-bench/MUSE-")
             if argv[2].startswith(datasets):
                 assert argv[argv.index("--repo-type") + 1] == "dataset", (page, argv)
+
+
+def test_the_cpu_variant_of_the_real_model_commands_runs_on_a_cpu(tmp_path, tiny_model_dir, synth_dir, monkeypatch):
+    """docs/real-models.md's CPU command, with the tiny model and the embedded benchmark in place of SmolLM2 and TOFU
+    (and 2 steps): the bf16 preset trains on a CPU with the overrides the README and that page give."""
+    from baldro.cli.main import main
+
+    argv = next(a for a in commands(ROOT / "docs" / "real-models.md")
+                if a[:2] == ["baldro", "unlearn"] and "training.use_cpu=true" in a)
+    readme = " ".join((ROOT / "README.md").read_text().split())  # the README gives the same three overrides
+    assert "--set training.bf16=false --set training.use_cpu=true --set model.dtype=float32" in readme
+    swap = {"model.path": str(tiny_model_dir), "data.source": str(synth_dir), "output_dir": str(tmp_path / "run"),
+            "data.forget_split": "forget10", "data.retain_split": "retain90"}
+    out = []
+    for i, arg in enumerate(argv[1:], 1):
+        key = arg.split("=", 1)[0]
+        out.append(f"{key}={swap[key]}" if argv[i - 1] == "--set" and key in swap else arg)
+    monkeypatch.chdir(ROOT)
+    assert main([*out, "--set", "training.max_steps=2", "--set", "training.logging_steps=1"]) == 0
+    assert (tmp_path / "run" / "model.safetensors").is_file()
