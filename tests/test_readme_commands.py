@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,9 +80,12 @@ def test_make_targets_exist():
             assert argv[1] in rules, (page, argv)
 
 
-@pytest.mark.skipif(shutil.which("hf") is None, reason="the hf CLI (huggingface_hub) is not installed")
+HF = shutil.which("hf", path=str(Path(sys.executable).parent)) or shutil.which("hf")  # this environment's first
+
+
+@pytest.mark.skipif(HF is None, reason="the hf CLI (huggingface_hub) is not installed")
 def test_hf_download_options_exist():
-    help_text = subprocess.run(["hf", "download", "--help"], capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run([HF, "download", "--help"], capture_output=True, text=True, check=True).stdout
     for page, argv in all_commands():
         if argv[:2] == ["hf", "download"]:
             for option in (a.split("=")[0] for a in argv if a.startswith("--")):
