@@ -73,3 +73,17 @@ def test_no_page_uses_a_path_that_exists_only_beside_this_repository():
     assert not pages, [str(p.relative_to(ROOT)) for p in pages]
     eval_tofu = build_parser()._subparsers._group_actions[0].choices["eval"]._subparsers._group_actions[0].choices["tofu"]
     assert "shared/data" not in eval_tofu.format_help()
+
+
+def test_the_readme_is_a_short_page_in_the_expected_order():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines; move detail to docs/"
+    headings = [line[3:] for line in lines if line.startswith("## ")]
+    assert headings == ["Contents", "Install", "Quickstart: the CPU demo", "Quickstart: a real model (TOFU)",
+                        "Components", "Configs", "Reproducing the paper", "Results", "Speed", "Extending baldro",
+                        "Documentation", "Citation", "Licence"]
+    assert lines.index("## Quickstart: a real model (TOFU)") < 80
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License\n                           Version 2.0")
+    import tomllib
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "Apache-2.0"
