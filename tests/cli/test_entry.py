@@ -37,3 +37,10 @@ def test_the_quickstart_commands_parse_and_are_the_readmes():
             build_parser().parse_args(argv[1:])
         if argv[:2] != ["baldro", "report"] and argv[:3] != ["baldro", "demo", "--out"]:
             assert shlex.join(argv).replace("'", "") in readme.replace("'", ""), shlex.join(argv)
+
+
+def test_report_help_names_the_run_folder_layouts_it_reads(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["report", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "TOFU_SUMMARY.json or eval/TOFU_SUMMARY.json" in text and "folders holding such run folders" in text
