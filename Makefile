@@ -2,6 +2,7 @@
 # versions of constraints.txt (those the README's figures come from; pyproject.toml keeps ranges for library users).
 # On a GPU machine, override the PyTorch requirement, e.g.  make test TORCH='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
 # (a CUDA build 2.13.0+cu128 satisfies the pin torch==2.13.0). CONSTRAINTS= installs without the pins.
+# The TORCH value is recorded in .venv/.torch: a different value reinstalls PyTorch, even in an existing .venv.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 CONSTRAINTS ?= constraints.txt
@@ -9,13 +10,22 @@ PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_SPEC := $(VENV)/.torch
+QUICK ?= --quick
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint bench install clean FORCE
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# rewritten only when TORCH differs from the recorded value, so that its date tells make when to reinstall
+$(TORCH_SPEC): FORCE
+	@mkdir -p $(VENV)
+	@printf '%s\n' '$(TORCH)' | cmp -s - $@ || printf '%s\n' '$(TORCH)' > $@
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(TORCH_SPEC)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip $(PIN)
+	cmp -s $(TORCH_SPEC) $(VENV)/.torch-installed || $(BIN)/python -m pip uninstall --quiet --yes torch
 	$(BIN)/python -m pip install --quiet $(TORCH) $(PIN)
+	cp $(TORCH_SPEC) $(VENV)/.torch-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]' $(PIN)
 	touch $(STAMP)
 
@@ -32,6 +42,14 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+# the CPU benchmarks of benchmarks/RESULTS.md at quick sizes; QUICK= runs the measured sizes (minutes to an hour)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cli_bench.py $(QUICK)
+	$(BIN)/python benchmarks/step_bench.py $(QUICK)
+	$(BIN)/python benchmarks/eval_bench.py $(QUICK)
+
+FORCE:
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

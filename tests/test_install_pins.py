@@ -5,10 +5,15 @@ result snapshots record the versions they were made with."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import time
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -51,10 +56,49 @@ def test_the_pins_are_the_versions_the_readme_states():
 def test_make_installs_with_the_constraints_and_again_when_they_change():
     makefile = (ROOT / "Makefile").read_text()
     assert "CONSTRAINTS ?= constraints.txt" in makefile
-    assert re.search(r"^\$\(STAMP\): pyproject.toml \$\(CONSTRAINTS\)$", makefile, re.M)
+    assert re.search(r"^\$\(STAMP\): pyproject.toml \$\(CONSTRAINTS\) \$\(TORCH_SPEC\)$", makefile, re.M)
     installs = [line for line in makefile.splitlines() if "pip install" in line]
     assert len(installs) == 3 and all(line.rstrip().endswith("$(PIN)") for line in installs)
     assert "PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))" in makefile
+
+
+def test_every_declared_make_target_has_a_rule():
+    makefile = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", makefile, re.M).group(1).split()
+    rules = set(re.findall(r"^([\w-]+):", makefile, re.M))
+    assert "bench" in phony and "install" in phony
+    assert set(phony) <= rules, f"declared without a rule: {sorted(set(phony) - rules)}"
+
+
+def _make(folder: Path, *args: str) -> list[str]:
+    """Run the repository's Makefile in ``folder`` (whose .venv/bin/python only logs its arguments); the new log."""
+    log = folder / "python.log"
+    before = log.read_text().splitlines() if log.is_file() else []
+    subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), *args], cwd=folder, check=True, capture_output=True)
+    return (log.read_text().splitlines() if log.is_file() else [])[len(before):]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_reinstalls_pytorch_when_TORCH_changes_in_an_existing_venv(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "constraints.txt").write_text("")
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "python.log"}\n')
+    python.chmod(0o755)
+
+    first = _make(tmp_path, "install", "TORCH=torch==2.13.0")
+    assert "-m pip install --quiet torch==2.13.0 -c constraints.txt" in first
+    assert _make(tmp_path, "install", "TORCH=torch==2.13.0") == []  # nothing changed: nothing runs
+    cuda = "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+    again = _make(tmp_path, "install", f"TORCH={cuda}")  # what `make test TORCH=...` after `make demo` does
+    assert again[again.index("-m pip uninstall --quiet --yes torch") + 1] == f"-m pip install --quiet {cuda} -c constraints.txt"
+    assert (tmp_path / ".venv" / ".torch").read_text() == cuda + "\n"
+    future = time.time() + 5
+    os.utime(tmp_path / "pyproject.toml", (future, future))
+    changed = _make(tmp_path, "install", f"TORCH={cuda}")  # pyproject changed, TORCH did not: no uninstall
+    assert f"-m pip install --quiet {cuda} -c constraints.txt" in changed
+    assert not any("uninstall" in line for line in changed)
 
 
 def test_a_snapshot_records_its_versions_and_a_failed_compare_names_the_changed_ones(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""The README's CPU multi-process commands run as written (torchrun and ``accelerate launch --multi_gpu``, 2 gloo
+"""docs/scaling.md's CPU multi-process commands run as written (torchrun and ``accelerate launch --multi_gpu``, 2 gloo
 processes), and its launcher configs are valid accelerate / DeepSpeed configs that save the full model."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+SCALING = ROOT / "docs" / "scaling.md"
 
 
 def readme_blocks() -> list[list[str]]:
-    """The commands of the bash blocks of the README's "Several processes" section (continuation lines joined)."""
-    text = README.read_text()
-    section = re.split(r"\n##+ ", text.split("### Several processes", 1)[1], maxsplit=1)[0]
+    """The commands of the bash blocks of the "Several processes" section (continuation lines joined)."""
+    text = SCALING.read_text()
+    section = re.split(r"\n##+ ", text.split("## Several processes", 1)[1], maxsplit=1)[0]
     blocks = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):
         lines = block.replace("\\\n", " ").splitlines()
@@ -36,7 +36,7 @@ def test_the_section_has_cpu_and_gpu_commands_for_every_engine():
     joined = " ".join(gpu)
     for name in ("accelerate_fsdp2.yaml", "training.fsdp=true", "accelerate_zero3.yaml"):
         assert name in joined
-    for word in re.findall(r"configs/launch/[\w.]+\.(?:yaml|json)", README.read_text()):
+    for word in re.findall(r"configs/launch/[\w.]+\.(?:yaml|json)", SCALING.read_text()):
         assert (ROOT / word.rstrip(")`.,;:")).is_file(), word
 
 

@@ -13,13 +13,34 @@ from baldro.reports import readme_tables
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_tables_are_the_rendered_snapshots() -> None:
-    text = (ROOT / "README.md").read_text()
+def test_the_documents_tables_are_the_rendered_snapshots() -> None:
+    texts = {name: (ROOT / name).read_text() for name in readme_tables.DOCUMENTS}
     for kind in readme_tables.RENDERERS:
-        assert f"<!-- {kind}-table -->" in text and f"<!-- /{kind}-table -->" in text
+        holders = [name for name, text in texts.items() if f"<!-- {kind}-table -->" in text]
+        assert len(holders) == 1, f"{kind}: one document must hold its block, found {holders}"
+        assert f"<!-- /{kind}-table -->" in texts[holders[0]]
         assert readme_tables.snapshot_path(kind).is_file(), f"docs/results/{kind}_summary.json is missing"
-    assert readme_tables.render_blocks(text) == text, "run: python -m baldro.reports.readme_tables --write README.md"
-    assert readme_tables.main(["--check", str(ROOT / "README.md")]) == 0
+    for name, text in texts.items():
+        assert readme_tables.render_blocks(text) == text, f"run: python -m baldro.reports.readme_tables --write ({name})"
+    assert readme_tables.main(["--check"]) == 0
+
+
+def test_check_fails_on_a_stale_block_in_any_document_and_on_a_lost_block(tmp_path, monkeypatch, capsys) -> None:
+    """--check (no files: every document of DOCUMENTS) exits 1 when one block is stale or a kind has no block."""
+    for name in readme_tables.DOCUMENTS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    monkeypatch.setattr(readme_tables, "ROOT", tmp_path)
+    assert readme_tables.main(["--check"]) == 0
+    studies = tmp_path / "docs" / "studies.md"
+    fresh = studies.read_text()
+    studies.write_text(fresh.replace("| npo | ", "| npo | 9", 1))
+    assert readme_tables.main(["--check"]) == 1
+    assert "studies.md: generated tables differ" in capsys.readouterr().err
+    assert readme_tables.main(["--write"]) == 0 and studies.read_text() == fresh
+    studies.write_text(fresh.replace("<!-- study-long-table -->", "<!-- moved -->"))
+    assert readme_tables.main(["--check"]) == 1
+    assert "holds the block of: study-long" in capsys.readouterr().err
 
 
 def test_render_check_and_compare_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -52,7 +52,7 @@ def test_parsed_defaults_are_the_library_defaults() -> None:
 
 
 def test_a_new_component_file_is_found_without_editing_names(tmp_path, monkeypatch) -> None:
-    """Adding an aggregator = one file with @AGGREGATORS.register(...) (+ the import line): --help lists it."""
+    """Adding an aggregator = one file with @AGGREGATORS.register(...): --help lists it (and the package imports it)."""
     (tmp_path / "aggregators").mkdir()
     (tmp_path / "aggregators" / "mean_max.py").write_text('@AGGREGATORS.register("mean_max")\nclass MeanMax: ...\n')
     (tmp_path / "aggregators" / "notes.py").write_text('# @AGGREGATORS.register("commented") is not at a line start\n')

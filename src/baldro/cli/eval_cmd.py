@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("tofu", help="TOFU metrics -> DIR/TOFU_EVAL.json and DIR/TOFU_SUMMARY.json")
     _model_args(t)
-    t.add_argument("--data", required=True, help="TOFU-style folder (e.g. ../shared/data/tofu) or hub id")
+    t.add_argument("--data", required=True, help="TOFU-style folder of <split>.json files, e.g. data/tofu from `hf download locuslab/TOFU --repo-type dataset --local-dir data/tofu`, or a hub id (locuslab/TOFU)")
     t.add_argument("--forget-split", default="forget10")
     t.add_argument("--format", default=None, help=FORMAT_HELP)
     t.add_argument("--max-new-tokens", type=int, default=200)

@@ -25,8 +25,34 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+QUICKSTARTS = """
+quickstart on a CPU (offline, a few minutes: the embedded benchmark and a tiny model):
+  baldro demo --out demo_out
+
+quickstart on a real model (TOFU, open-unlearning's Llama-3.2-1B target, a GPU):
+  hf download locuslab/TOFU --repo-type dataset --local-dir data/tofu
+  hf download open-unlearning/tofu_Llama-3.2-1B-Instruct_full --local-dir models/tofu_1b_full
+  hf download open-unlearning/eval --repo-type dataset --include 'tofu_Llama-3.2-1B-Instruct_retain90/*' --local-dir saves/eval
+  baldro unlearn --config configs/tofu_npo_dv.yaml --set model.path=models/tofu_1b_full --set data.source=data/tofu --set output_dir=runs/npo_dv
+  baldro eval tofu --model runs/npo_dv --data data/tofu --forget-split forget10 --pad-masking token --retain-logs saves/eval/tofu_Llama-3.2-1B-Instruct_retain90/TOFU_EVAL.json --out runs/npo_dv/eval
+  baldro report runs/npo_dv --out report
+
+`baldro COMMAND --help` for each command; README.md and docs/ for the rest."""
+
+
+def package_version() -> str:
+    """The installed distribution's version (no heavy import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("baldro")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baldro", description="Machine unlearning for LLMs with BalDRO.")
+    parser.add_argument("--version", action="version", version=f"baldro {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -43,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         parser = build_parser()
+        if not (sys.argv[1:] if argv is None else argv):  # no command: what there is, and where to start
+            print(parser.format_help() + QUICKSTARTS)
+            return 0
         args = parser.parse_args(argv)
         rc = args.func(args)
     except BaldroError as err:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="Markdown report with plots over unlearning run folders")
-    p.add_argument("runs", nargs="+", help="run folders (each with TOFU_SUMMARY.json, optionally per_sample.jsonl)")
+    p.add_argument("runs", nargs="+", help="run folders, each with TOFU_SUMMARY.json or eval/TOFU_SUMMARY.json (and optionally per_sample.jsonl), or folders holding such run folders (a demo's, a sweep's)")
     p.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--target", help="the target model's eval folder (marked on the FQ-MU plot)")

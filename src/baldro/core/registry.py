@@ -66,3 +66,15 @@ def require(condition: bool, name: str, value: object, allowed: str) -> None:
     """Raise ``ValueError`` naming the parameter, its value and the allowed range unless ``condition`` holds."""
     if not condition:
         raise ValueError(f"invalid {name}={value!r}: must be {allowed}")
+
+
+def import_modules(package: str, path: list[str]) -> list[str]:
+    """Import every module of a component package (``baldro.aggregators``, …) so that each file registers itself:
+    a new component is one file, with no import line to add. Returns the module names, sorted."""
+    import importlib
+    import pkgutil
+
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

@@ -1,15 +1,17 @@
 """Per-sample unlearning objectives. ``build(name, **params)`` returns an :class:`Objective`.
 
 Names: ``ga``, ``npo``, ``simnpo``, ``satimp``, ``wga``, ``idk_nll``, ``idk_dpo``. Adding one = one file that
-registers itself with ``@OBJECTIVES.register(name)`` + one import line below.
+registers itself with ``@OBJECTIVES.register(name)``: every module here is imported below.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from baldro.objectives import ga, idk, npo, satimp, simnpo, wga  # noqa: F401  (registration)
+from baldro.core.registry import import_modules
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective
+
+import_modules(__name__, __path__)  # each module registers its components
 
 
 def build(name: str, **params: Any) -> Objective:

@@ -1,17 +1,20 @@
-"""The README's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study`` wrote.
+"""The documentation's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study``
+wrote.
 
-The README holds generated blocks between ``<!-- KIND-table -->`` / ``<!-- /KIND-table -->``, one per kind of
-:data:`RENDERERS`: ``demo``, and one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the
-default, ``study``, ``study-own``, ``study-retain5``; ``study-long`` is the default benchmark with
-``--unlearn-epochs 20``). Their source is a snapshot of each run's ``summary.json`` in
-``docs/results/`` (numbers only; folder paths dropped), so a test can check that the README says exactly what the snapshot says, and
-``--compare`` checks that a fresh run reproduces the snapshot::
+The documents of :data:`DOCUMENTS` (``docs/demo.md``, ``docs/studies.md``, and the README should it hold one) hold
+generated blocks between ``<!-- KIND-table -->`` / ``<!-- /KIND-table -->``, one per kind of :data:`RENDERERS`:
+``demo``, and one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the default, ``study``,
+``study-own``, ``study-retain5``; ``study-long`` is the default benchmark with ``--unlearn-epochs 20``). Their source
+is a snapshot of each run's ``summary.json`` in ``docs/results/`` (numbers only; folder paths dropped), so a test can
+check that the documents say exactly what the snapshots say, and ``--compare`` checks that a fresh run reproduces
+the snapshot::
 
     python -m baldro.reports.readme_tables --snapshot demo demo_out/summary.json      # after `make demo`
     python -m baldro.reports.readme_tables --snapshot study-retain5-e85 study_out/summary.json   # `baldro study`
     python -m baldro.reports.readme_tables --snapshot study-own OUT/summary.json      # after `baldro study --size study-own`
-    python -m baldro.reports.readme_tables --write README.md                           # re-render the blocks
-    python -m baldro.reports.readme_tables --check README.md                           # exit 1 if they differ
+    python -m baldro.reports.readme_tables --write                                     # re-render every document's blocks
+    python -m baldro.reports.readme_tables --check                                     # exit 1 if one differs or is missing
+    python -m baldro.reports.readme_tables --check docs/studies.md                     # only the files named
     python -m baldro.reports.readme_tables --compare demo demo_out/summary.json        # exit 1 if a value differs
 """
 
@@ -25,7 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parents[3] / "docs" / "results"
+ROOT = Path(__file__).resolve().parents[3]
+RESULTS = ROOT / "docs" / "results"
+DOCUMENTS = ("README.md", "docs/demo.md", "docs/studies.md")  # where the generated blocks live (relative to ROOT)
 VOLATILE = ("wall_time_s", "model_dir", "model_dirs")  # not results: where and how fast a run happened
 VERSIONS_KEY = "versions"  # what a snapshot was made with: not a result, compared only to explain a difference
 VERSIONED = ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy", "scipy", "rouge-score")
@@ -176,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m baldro.reports.readme_tables", description=__doc__.split("\n")[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--snapshot", nargs=2, metavar=("KIND", "SUMMARY"), help="save a run's summary as the snapshot")
-    group.add_argument("--write", metavar="README", help="re-render the README's generated blocks")
-    group.add_argument("--check", metavar="README", help="exit 1 when the README's blocks differ from the snapshots")
+    group.add_argument("--write", nargs="*", metavar="FILE",
+                       help="re-render the generated blocks of these files (default: every document of DOCUMENTS)")
+    group.add_argument("--check", nargs="*", metavar="FILE",
+                       help="exit 1 when a file's blocks differ from the snapshots (default: every document of "
+                            "DOCUMENTS, and exit 1 also when a kind has no block in any of them)")
     group.add_argument("--compare", nargs=2, metavar=("KIND", "SUMMARY"), help="exit 1 when a run differs from its snapshot")
     args = parser.parse_args(argv)
     if args.snapshot:
@@ -197,16 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         if diff:
             print(version_note(made_with, now))
         return 1 if diff else 0
-    path = Path(args.write or args.check)
-    text = path.read_text()
-    rendered = render_blocks(text)
-    if args.write:
-        path.write_text(rendered)
-        return 0
-    if rendered != text:
+    given = args.write if args.write is not None else args.check
+    defaults = not given
+    paths = [Path(p) for p in given] or [ROOT / name for name in DOCUMENTS]
+    stale, kinds = [], set()
+    for path in paths:
+        text = path.read_text()
+        kinds |= {kind for kind in RENDERERS if f"<!-- {kind}-table -->" in text}
+        rendered = render_blocks(text)
+        if args.write is not None and rendered != text:
+            path.write_text(rendered)
+        elif rendered != text:
+            stale.append(path)
+    for path in stale:
         print(f"{path}: generated tables differ from docs/results/*_summary.json; run --write", file=sys.stderr)
-        return 1
-    return 0
+    missing = sorted(set(RENDERERS) - kinds) if defaults else []
+    if missing:
+        print(f"no document of {', '.join(DOCUMENTS)} holds the block of: {', '.join(missing)}", file=sys.stderr)
+    return 1 if stale or missing else 0
 
 
 if __name__ == "__main__":

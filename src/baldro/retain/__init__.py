@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from baldro.retain import kl, nll  # noqa: F401  (registration)
+from baldro.core.registry import import_modules
 from baldro.retain.base import RETAIN_TERMS, RetainInputs, RetainTerm
+
+import_modules(__name__, __path__)  # each module registers its components
 
 
 def build(name: str, **params: Any) -> RetainTerm:
