@@ -12,7 +12,6 @@ from baldro.data.synth import build_splits, n_authors_for, write_benchmark
 from baldro.data.synth.facts import FACT_TYPES, build_pools
 from baldro.errors import ConfigError
 
-TOFU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
 NAME_Q = re.compile(r"^Where was (.+) born\?$")
 
 
@@ -25,14 +24,12 @@ def authors_of(rows: list[dict]) -> set[str]:
     return {m.group(1) for r in rows if (m := NAME_Q.match(r["question"]))}
 
 
-def test_same_split_files_and_fields_as_real_tofu(synth_dir: Path) -> None:
-    if not TOFU.is_dir():
-        pytest.skip(f"real TOFU data not found at {TOFU}")
-    tofu_files = sorted(p.name for p in TOFU.glob("*.json"))
+def test_same_split_files_and_fields_as_real_tofu(synth_dir: Path, tofu_dir: Path) -> None:
+    tofu_files = sorted(p.name for p in tofu_dir.glob("*.json"))
     ours = sorted(p.name for p in synth_dir.glob("*.json"))
     assert set(tofu_files) <= set(ours)
     for name in tofu_files:
-        with open(TOFU / name) as fh:
+        with open(tofu_dir / name) as fh:
             tofu_keys = set(json.loads(fh.readline()))
         split = name.removesuffix(".json")
         assert all(set(r) == tofu_keys for r in read(synth_dir, split)), split

@@ -1,4 +1,4 @@
-"""TOFU loader on the real data (../shared/data/tofu) and on the file formats it accepts."""
+"""TOFU loader on the real data ($BALDRO_TOFU_DIR, else ../shared/data/tofu) and on the file formats it accepts."""
 
 from __future__ import annotations
 

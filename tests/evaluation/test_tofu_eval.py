@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -14,7 +13,6 @@ from baldro.evaluation.summary import MODEL_UTILITY_KEYS, summarize
 from baldro.evaluation.tofu import evaluate_tofu
 
 N = 3
-TOFU = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +128,14 @@ def test_truth_ratio_skip_names_the_perturbed_file_to_add(make_mini_tofu, tmp_pa
     assert f"add forget10_perturbed.json to {data}" in splits["forget"].notes["pert"]
 
 
-def test_real_tofu_files_few_items(random_tiny_model, tmp_path):
-    if not TOFU.is_dir():
-        pytest.skip(f"real TOFU data not found at {TOFU}")
+def test_real_tofu_files_few_items(random_tiny_model, tofu_dir, tmp_path):
     s, ev = evaluate_tofu(
-        str(random_tiny_model), TOFU, out_dir=tmp_path / "o", max_items=2, max_new_tokens=2, batch_size=8,
+        str(random_tiny_model), tofu_dir, out_dir=tmp_path / "o", max_items=2, max_new_tokens=2, batch_size=8,
         progress=False, return_eval=True,
     )
     assert len(ev["forget_Q_A_PERT_Prob"]["value_by_index"]["0"]["prob"]) == 5
     assert len(ev["wf_Q_A_PERT_Prob"]["value_by_index"]["1"]["prob"]) == 3
-    first = json.loads((TOFU / "forget10_perturbed.json").read_text().splitlines()[0])
+    first = json.loads((tofu_dir / "forget10_perturbed.json").read_text().splitlines()[0])
     assert ev["forget_Q_A_ROUGE"]["value_by_index"]["0"]["ground_truth"] == first["answer"].strip()
     assert all(math.isfinite(s[k]) for k in MODEL_UTILITY_KEYS)
     assert s["privleak"] is None and "holdout10" in s["skipped"]["privleak"]

@@ -4,7 +4,6 @@ and a CPU miniature end to end (a tiny random Llama in place of SmolLM2, real TO
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,10 @@ from baldro.experiments.real_study import (
     write_tofu_subset,
 )
 
-TOFU = Path(os.environ.get("BALDRO_TOFU_DIR", Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"))
-
 
 @pytest.fixture(scope="module")
-def tofu() -> Path:
-    if not (TOFU / "full.json").is_file():
-        pytest.skip(f"real TOFU data not found at {TOFU} (set BALDRO_TOFU_DIR)")
-    return TOFU
+def tofu(tofu_dir: Path) -> Path:
+    return tofu_dir
 
 
 def _rows(path: Path) -> list[dict]:
