@@ -43,15 +43,20 @@ def run(args: argparse.Namespace) -> int:
         if not args.resume:
             raise ConfigError("--allow-config-change only applies with --resume")
         config["allow_config_change"] = True
-    if args.command_name == "finetune":
-        from baldro.training.finetune import run_finetune
+    from baldro.training.device import check_bf16_device
 
-        out = run_finetune(config)
+    if args.command_name == "finetune":
+        from baldro.training.finetune import parse_finetune, run_finetune
+
+        tuned = parse_finetune(config)
+        check_bf16_device(tuned.training)  # bf16 on a CPU: baldro's line, before a model is loaded or a file written
+        out = run_finetune(tuned)
     else:
         from baldro.evaluation.trajectory import trajectory_callback
         from baldro.training.unlearn import parse_unlearn, run_unlearn
 
         parsed = parse_unlearn(config)  # the one parse: typed and validated before anything runs
+        check_bf16_device(parsed.training)  # bf16 on a CPU: baldro's line, before a model is loaded or a file written
         curve = trajectory_callback(parsed.raw)  # checks data and retain logs before training
         out = run_unlearn(parsed, callbacks=[curve] if curve is not None else [])
     print(out)

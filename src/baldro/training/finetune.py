@@ -16,6 +16,7 @@ from baldro.data.from_config import qa_dataset, text_dataset
 from baldro.errors import ConfigError
 from baldro.training.checks import check_data_pad_masking, check_max_length
 from baldro.training.config import apply_warmup_epochs, section
+from baldro.training.device import fit_pin_memory
 from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
 from baldro.training.run_config import FinetuneConfig, RunConfig
 
@@ -73,6 +74,7 @@ def build_finetune_trainer(run: TrainingRun) -> Any:
     dataset = finetune_dataset(run.config.data, run.tokenizer, run.model)
     run.record_format(dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset)
     apply_warmup_epochs(run.args, run.config.training, len(dataset))
+    fit_pin_memory(run.args)  # no pinning (and no DataLoader warning) without CUDA
     return Trainer(
         model=run.model,
         args=run.args,

@@ -27,6 +27,7 @@ from baldro.modeling.loading import load_model
 from baldro.training.checks import check_unlearn_values
 from baldro.training.compat import data_defaults, loss_spec
 from baldro.training.config import DRO_SCOPES, apply_warmup_epochs, component, section
+from baldro.training.device import fit_pin_memory
 from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
 from baldro.training.run_config import RunConfig, UnlearnConfig
 
@@ -144,6 +145,7 @@ def build_unlearn_trainer(run: TrainingRun) -> Any:
     if config.objective.needs_idk:
         idk = qa_dataset(data, data["forget_split"], run.tokenizer, "idk", idk_rows(forget_rows, int(data["idk_seed"])))
     apply_warmup_epochs(run.args, config.training, len(forget))  # an epoch is one pass over the forget set
+    fit_pin_memory(run.args)  # no pinning (and no DataLoader warning) without CUDA
     reference_model = None
     if retain_term is not None and retain_term.needs_reference_logits:
         reference_model = load_model(config.model)
