@@ -103,22 +103,24 @@ def _interval(entry: dict[str, Any]) -> str:
 
 
 def study_table(summary: dict[str, Any]) -> str:
-    """Headline: matched-utility FQ per method (mean, 95 % bootstrap CI), runs reaching the bar, final FQ / MU, and
-    the paired test against the base method; then the DV β grid."""
-    lines = ["| method | matched FQ, mean [95 % CI] | reached bar | final FQ | final MU | final NLL spread | "
+    """Headline: matched-utility FQ per method (mean, 95 % bootstrap CI), seeds whose matched FQ comes from a trained
+    step (:func:`baldro.reports.verdict.beats_target`), final FQ / MU, and the paired test against the base method;
+    then the DV β grid, the target's bar and the one-line verdict."""
+    from baldro.reports.verdict import BEATS_TARGET_COLUMN, BEATS_TARGET_DOC, beat_count, one_line_verdict
+
+    lines = [f"| method | matched FQ, mean [95 % CI] | {BEATS_TARGET_COLUMN} | final FQ | final MU | final NLL spread | "
              "vs base: +/−/tie | mean Δ | p (test) |", "|---|---|---|---|---|---|---|---|---|"]
     for label, entry in summary["methods"].items():
         if "β=" in label:
             continue
         seeds = entry["per_seed"]
-        reached = sum(1 for s in seeds.values() if s["reached"])
         vs = entry.get("vs_base")
         test = "—" if vs is None else f"{vs['n_positive']}/{vs['n_negative']}/{vs['n_ties']}"
         delta = "—" if vs is None else _num(vs["mean_difference"])
         p = "—" if vs is None else f"{_num(vs['p_value'], 2)} ({vs['test']})"
         spreads = [s["final_nll_iqr"] for s in seeds.values() if s.get("final_nll_iqr") is not None]
         spread = _num(sum(spreads) / len(spreads)) if spreads else "—"
-        lines.append(f"| {label} | {_interval(entry['matched'])} | {reached}/{len(seeds)} | "
+        lines.append(f"| {label} | {_interval(entry['matched'])} | {beat_count(entry)} | "
                      f"{_interval(entry['final'])} | {_num(entry['final_mu']['mean'])} | {spread} | {test} | {delta} | "
                      f"{p} |")
     grid = summary.get("beta_grid")
@@ -132,7 +134,8 @@ def study_table(summary: dict[str, Any]) -> str:
                             f"{_num(vs['mean_difference'])} | {_num(vs['p_value'], 2)} ({vs['test']})") + " |")
     target = summary["target"]
     lines += ["", f"Target model: MU {_num(target['model_utility'])}, FQ {_num(target['forget_quality'])}; utility "
-                  f"bar MU ≥ {summary['mu_keep']:g} × {_num(target['model_utility'])} = {_num(target['mu_bar'])}."]
+                  f"bar MU ≥ {summary['mu_keep']:g} × {_num(target['model_utility'])} = {_num(target['mu_bar'])}. "
+                  f"{BEATS_TARGET_DOC}.", "", one_line_verdict(summary)]
     return "\n".join(lines)
 
 

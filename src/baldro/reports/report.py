@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from baldro.reports import plots
@@ -36,6 +37,39 @@ def capped_lines(records: list[RunRecord]) -> list[str]:
     return [*lines, ""]
 
 
+def _g(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def summary_line(table: dict[str, dict[str, tuple[float, float]]],
+                 reference: dict[str, RunRecord] | None = None) -> str:
+    """The report's one-line verdict from the final evaluations (``method_table``'s means): the method with the
+    highest Forget Quality and its Model Utility against the target's, the one with the highest utility, and what the
+    line does not say (no test: one final point per run, not the matched-utility comparison of ``baldro study``)."""
+    fq = {m: v["forget_quality"][0] for m, v in table.items() if not math.isnan(v["forget_quality"][0])}
+    mu = {m: v["model_utility"][0] for m, v in table.items() if not math.isnan(v["model_utility"][0])}
+    target = reference.get("target") if reference else None
+    target_mu = target.metric("model_utility") if target is not None else math.nan
+
+    def kept(method: str) -> str:
+        if not target_mu or math.isnan(target_mu):
+            return ""
+        return f", {mu[method] / target_mu:.0%} of the target's MU"
+
+    parts = []
+    if fq:
+        best = max(fq, key=fq.__getitem__)
+        parts.append(f"highest Forget Quality: {best} (FQ {_g(fq[best])}"
+                     + (f", MU {_g(mu[best])}{kept(best)})" if best in mu else ")"))
+    else:
+        parts.append("no Forget Quality (the evaluations had no retain logs: `baldro eval tofu --retain-logs ...`)")
+    if mu and len(table) > 1:
+        top = max(mu, key=mu.__getitem__)
+        parts.append(f"highest Model Utility: {top} (MU {_g(mu[top])}{kept(top)})")
+    return ("**In one line:** " + "; ".join(parts) + " — final evaluations, mean over seeds; no significance test "
+            "(`baldro study` compares methods at matched utility).")
+
+
 def write_report(
     records: list[RunRecord],
     out_dir: str | Path,
@@ -59,10 +93,13 @@ def write_report(
     lines = [f"# {title}", ""]
     if notes:
         lines += [notes, ""]
+    table = method_table(records)
     lines += [
+        summary_line(table, reference),
+        "",
         "Mean ± std over seeds (± 0 with one seed); n/a = not defined for that row.",
         "",
-        markdown_table(method_table(records)),
+        markdown_table(table),
         "",
     ]
     if reference:

@@ -26,6 +26,7 @@ from baldro.errors import DataError
 from baldro.reports.matched_utility import MU_KEEP, Interval, MethodResult, bootstrap_mean, compare
 from baldro.reports.records import load_reference, load_run
 from baldro.reports.tables import final_iqr
+from baldro.reports.verdict import BEATS_TARGET_COLUMN, BEATS_TARGET_DOC, beat_count, one_line_verdict
 
 TRAJECTORY = "trajectory.jsonl"
 ALPHA = 0.05
@@ -146,13 +147,12 @@ def verdict(label: str, entry: Mapping[str, Any]) -> str:
 
 
 def headline_table(summary: Mapping[str, Any]) -> str:
-    lines = ["| method | matched FQ, mean [95 % CI] | runs reaching the bar | final FQ | final MU | "
+    lines = [f"| method | matched FQ, mean [95 % CI] | {BEATS_TARGET_COLUMN} | final FQ | final MU | "
              "vs base (+/−/tie, mean Δ, test p) |", "|---|---|---|---|---|---|"]
     for label, entry in summary["methods"].items():
         if entry["beta"] is not None and "β=" in label:
             continue
-        reached = sum(1 for s in entry["per_seed"].values() if s["reached"])
-        lines.append(f"| {label} | {_interval(entry['matched'])} | {reached}/{len(entry['per_seed'])} | "
+        lines.append(f"| {label} | {_interval(entry['matched'])} | {beat_count(entry)} | "
                      f"{_interval(entry['final'])} | {_fmt(entry['final_mu']['mean'])} | {_versus(entry['vs_base'])} |")
     return "\n".join(lines)
 
@@ -251,7 +251,8 @@ def write_study_report(out: Path, summary: Mapping[str, Any], folders: Mapping[s
         "from 6 non-tied pairs, else the exact sign test.", "",
         f"Target model: MU {_fmt(target['model_utility'])}, FQ {_fmt(target['forget_quality'])}. Retain model: MU "
         f"{_fmt(retain['model_utility'])}, FQ 1 (KS test against itself).", "",
-        "## Headline: matched-utility Forget Quality", "", headline_table(summary), "",
+        one_line_verdict(summary), "",
+        "## Headline: matched-utility Forget Quality", "", headline_table(summary), "", BEATS_TARGET_DOC + ".", "",
         *[verdict(label, summary["methods"][label]) for label in main_labels if summary["methods"][label]["base"]],
         "",
     ]
@@ -290,7 +291,8 @@ def append_curves_section(out: Path, summary: Mapping[str, Any],
         f"{summary['mu_keep']:g} × the target's ({_fmt(target['mu_bar'])}); intervals: 95 % bootstrap of the seed mean; "
         "vs base: paired by seed (sign test below 6 untied pairs, else Wilcoxon). The protocol and its limits: "
         "docs/evidence_protocol.md; the demo's 32 forget items make FQ coarse — `baldro study` is the instrument.", "",
-        headline_table(summary), "",
+        one_line_verdict(summary), "",
+        headline_table(summary), "", BEATS_TARGET_DOC + ".", "",
         *[verdict(label, entry) for label, entry in summary["methods"].items() if entry["base"]],
         "", "![FQ vs MU along training](fq_mu_curves.png)", "",
     ]
