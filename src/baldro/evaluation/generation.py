@@ -18,15 +18,15 @@ a draft saves the decoding steps of the tokens it got right and changes no token
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from baldro.core.padmask import token_mask
 from baldro.evaluation.kv_cache import assemble_prompts, cache_argument, growing_cache, supports_growing_cache
+from baldro.evaluation.progress import ItemProgress
 from baldro.evaluation.scoring import length_batches, model_device
 
 # generation-config fields that add a logits processor (or change the stopping rule) when set: the lean loop applies
@@ -178,7 +178,7 @@ def verify_drafts(input_ids: torch.Tensor, greedy: torch.Tensor, drafted: Sequen
 def greedy_tokens(
     model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_id: int | None,
     compact_at: float = 0.0, group_prefill: bool = True, budgets: Sequence[int] | None = None,
-    drafted: Sequence[int] | None = None,
+    drafted: Sequence[int] | None = None, on_done: Callable[[int], None] | None = None,
 ) -> list[list[int]]:
     """Greedy continuation of each left-padded row, EOS and what follows it excluded (see the module docstring).
 
@@ -206,6 +206,8 @@ def greedy_tokens(
     them, and positions, which follow the mask's sums, count the accepted tokens only). Every token returned —
     accepted draft tokens included — is thus the argmax of the logits this run computed at its position, given the
     tokens before it: greedy decoding whatever the draft, which only saves decoding steps where it is right.
+
+    ``on_done(k)``: called after each decoding step in which ``k`` rows finished (progress display).
     """
     n_rows = input_ids.shape[0]
     limits = [max_new_tokens] * n_rows if budgets is None else [min(b, max_new_tokens) for b in budgets]
@@ -235,7 +237,7 @@ def greedy_tokens(
         for r, (a, n) in enumerate(zip(accepted, drafted)):
             mask[r, width - n + a :] = 0
     rest = decode_from_prompts(model, cache, nxt, mask, max_new_tokens, eos_id, compact_at,
-                               [lim - a for lim, a in zip(limits, accepted)])
+                               [lim - a for lim, a in zip(limits, accepted)], on_done)
     heads = input_ids[:, width - max(drafted) :].tolist() if max(drafted) else [[]] * n_rows
     return [[*head[len(head) - n :][:a], *tail] if n else tail
             for head, n, a, tail in zip(heads, drafted, accepted, rest)]
@@ -243,10 +245,11 @@ def greedy_tokens(
 
 def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, attention_mask: torch.Tensor,
                         max_new_tokens: int, eos_id: int | None, compact_at: float = 0.0,
-                        budgets: Sequence[int] | None = None) -> list[list[int]]:
+                        budgets: Sequence[int] | None = None,
+                        on_done: Callable[[int], None] | None = None) -> list[list[int]]:
     """The decoding steps of :func:`greedy_tokens` after the prefill: ``cache`` holds the left-padded prompts
     (``attention_mask`` marks them), ``first`` is each row's first generated token; row ``r`` stops at EOS or after
-    ``budgets[r]`` tokens (default ``max_new_tokens``)."""
+    ``budgets[r]`` tokens (default ``max_new_tokens``). ``on_done(k)``: ``k`` rows finished at this step."""
     n_rows = len(first)
     limit = [max_new_tokens] * n_rows if budgets is None else [min(b, max_new_tokens) for b in budgets]
     if min(limit, default=1) < 1:
@@ -264,6 +267,7 @@ def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, atten
             logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=positions, use_cache=True,
                            logits_to_keep=1, **{arg: cache}).logits
             nxt = logits[:, -1, :].float().argmax(dim=-1)
+        done_before = n_done
         for j, token in enumerate(nxt.tolist()):
             if done[j]:
                 continue
@@ -275,6 +279,8 @@ def decode_from_prompts(model: nn.Module, cache: Any, first: torch.Tensor, atten
                 if step + 1 >= limit[rows[j]]:
                     done[j] = True
                     n_done += 1
+        if on_done is not None and n_done > done_before:
+            on_done(n_done - done_before)
         if n_done == len(rows) or step == max_new_tokens - 1:
             break
         if n_done and n_done >= compact_at * len(rows):
@@ -326,7 +332,14 @@ def generate_greedy(
         parts = [[i for i in range(len(seqs)) if heads[i][1] == complete] for complete in (True, False)]
         batches = [[part[k] for k in b] for part in parts for b in length_batches([len(seqs[i]) for i in part],
                                                                                     batch_size)]
-    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
+    shown = ItemProgress(len(prompts), desc or "generating", "questions", progress)
+    for batch in batches:
+        finished = [0]  # the batch's rows reported by the decoding loop as they stop
+
+        def on_done(k: int, finished: list[int] = finished) -> None:
+            finished[0] += k
+            shown.advance(k)
+
         width = max(len(seqs[i]) for i in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -338,9 +351,11 @@ def generate_greedy(
             mask = token_mask(ids, pad_id)
         if lean:
             drafted = [len(heads[i][0]) for i in batch] if heads is not None else None
-            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted)
+            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted,
+                                 on_done=on_done)
             for i, tokens in zip(batch, rows):
                 out[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            shown.advance(len(batch) - finished[0])
             continue
         kwargs: dict[str, Any] = {}
         if stop_strings:
@@ -361,6 +376,8 @@ def generate_greedy(
                 new = new[: new.index(eos)]
             text = tokenizer.decode(new, skip_special_tokens=True)
             out[i] = cut_at_stops(text, stop_strings)
+        shown.advance(len(batch))
+    shown.close()
     return out
 
 

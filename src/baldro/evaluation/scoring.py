@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from baldro.core.padmask import arange_positions, token_mask
 from baldro.core.sequence import IGNORE_INDEX, answer_positions, final_hidden_states, output_head
+from baldro.evaluation.progress import item_batches
 
 CHUNK_TOKENS = 1024
 CHUNK_ELEMENTS = 2**26  # float32 [tokens, vocab] logits per chunk (256 MiB), e.g. 512 tokens at a 128k vocabulary
@@ -183,7 +183,7 @@ def by_length_batches(lengths: Sequence[int], batch_size: int, score: Callable[[
                       desc: str | None = None, progress: bool = True) -> list[Any]:
     """``score(batch)`` over :func:`length_batches` of the items, results put back in the items' order."""
     out: list[Any] = [None] * len(lengths)
-    for batch in tqdm(length_batches(lengths, batch_size), desc=desc, disable=not progress, leave=False):
+    for batch in item_batches(length_batches(lengths, batch_size), desc, progress, "rows"):
         for i, sc in zip(batch, score(batch)):
             out[i] = sc
     return out

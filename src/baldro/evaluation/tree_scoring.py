@@ -27,10 +27,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from baldro.core.sequence import cached_hidden_states, has_lean_head
 from baldro.evaluation.kv_cache import cache_argument, supports_growing_cache
+from baldro.evaluation.progress import item_batches
 from baldro.evaluation.scoring import SeqScore, model_device, scores_at
 
 _MASKS = ("sdpa", "eager")  # attention implementations that apply a 4-D mask as given (bool / additive float)
@@ -158,8 +158,8 @@ def score_packed(
     width = max(lengths)
     rows = pack(lengths, width)
     out: list[list[SeqScore]] = [[] for _ in prompts]
-    for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = rows[start : start + batch_size]
+    batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+    for batch in item_batches(batches, desc, progress, "questions", size=lambda b: sum(len(row) for row in b)):
         parts = [_row_inputs([prompts[i] for i in row], [tries[i] for i in row], width, pad_id) for row in batch]
         tokens = torch.from_numpy(np.stack([p[0] for p in parts])).to(device)
         positions = torch.from_numpy(np.stack([p[1] for p in parts])).to(device)
