@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -11,8 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", help="run folders, each with TOFU_SUMMARY.json or eval/TOFU_SUMMARY.json (and optionally per_sample.jsonl), or folders holding such run folders (a demo's, a sweep's)")
     p.add_argument("--out", required=True, help="folder to create (refused if not empty, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    p.add_argument("--target", help="the target model's eval folder (marked on the FQ-MU plot)")
-    p.add_argument("--retain", help="the retain model's eval folder (marked on the FQ-MU plot)")
+    p.add_argument("--target", help="the target model's folder: its TOFU_SUMMARY.json, directly or under eval/ "
+                   "(marked on the FQ-MU plot; evaluated with --retain-logs, or only its MU is marked)")
+    p.add_argument("--retain", help="the retain model's folder: its TOFU_SUMMARY.json, directly or under eval/ "
+                   "(marked on the FQ-MU plot at FQ = 1)")
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,7 @@ def expand(paths: list[str]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from baldro.reports.records import check_one_benchmark, load_reference, load_run
-    from baldro.reports.report import write_report
+    from baldro.reports.report import reference_warnings, write_report
     from baldro.runfolder import check_out_apart, check_out_dir, staged
 
     check_out_apart(args.out, {"run": args.runs, "--target": args.target, "--retain": args.retain})
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if folder:
             reference[name] = load_reference(folder, name)
     check_one_benchmark([*records, *reference.values()])
+    for line in reference_warnings(reference):
+        print(f"baldro: warning: {line}", file=sys.stderr)
     with staged(out, args.overwrite) as tmp:
         write_report(records, tmp, reference or None)
     print(out / "report.md")

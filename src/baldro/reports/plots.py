@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from baldro.reports.plot_axes import fit_title, fq_log_axis  # noqa: E402
 from baldro.reports.records import RunRecord, read_per_sample  # noqa: E402
 
 
@@ -25,31 +26,46 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+TARGET_WITHOUT_FQ = "target model: MU only (no FQ: no retain logs)"
+
+
 def fq_mu_plot(records: list[RunRecord], path: Path, reference: dict[str, RunRecord] | None = None) -> Path:
-    """Forget Quality (log scale) against Model Utility: one point per run; target/retain models marked."""
+    """Forget Quality (log scale, whole decades: :func:`~baldro.reports.plot_axes.fq_log_axis`) against Model
+    Utility: one point per run; target/retain models marked — a reference without FQ (evaluated without retain logs)
+    as a dotted vertical line at its MU, named in the legend."""
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     methods = list(dict.fromkeys(r.method for r in records))
     colors = plt.get_cmap("tab10")
+    shown: list[float] = []
     for i, method in enumerate(methods):
         pts = [(r.metric("model_utility"), r.metric("forget_quality")) for r in records if r.method == method]
         pts = [(mu, fq) for mu, fq in pts if fq > 0 and not math.isnan(mu)]
         if pts:
             ax.scatter(*zip(*pts), label=method, color=colors(i % 10), alpha=0.8)
+            shown += [fq for _, fq in pts]
     for name, marker in (("target", "X"), ("retain", "*")):
         rec = (reference or {}).get(name)
         if rec is None:
             continue
-        fq, label = rec.metric("forget_quality"), f"{name} model"
+        fq, mu, label = rec.metric("forget_quality"), rec.metric("model_utility"), f"{name} model"
         if name == "retain" and (math.isnan(fq) or fq == 1.0):
             fq, label = 1.0, "retain model (FQ = 1: the KS test against itself)"
         if fq > 0:
-            ax.scatter(rec.metric("model_utility"), fq, marker=marker, s=160, color="black", label=label)
-    ax.set_yscale("log")
+            ax.scatter(mu, fq, marker=marker, s=160, color="black", label=label)
+            shown.append(fq)
+        elif not math.isnan(mu):
+            ax.axvline(mu, color="black", ls=":", lw=1.5,
+                       label=TARGET_WITHOUT_FQ if name == "target" else f"{name} model: MU only (no FQ)")
+    fq_log_axis(ax, shown)
     ax.set_xlabel("Model Utility")
     ax.set_ylabel("Forget Quality (KS p-value, log scale)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+MIN_WIDTH_IN = 5.6
 
 
 def _quantile_bands(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +104,8 @@ def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> P
     logs = [(m, (steps, bands)) for m, (steps, bands) in logs if len(steps)]
     cols = min(4, max(1, len(logs)))
     rows = max(1, math.ceil(len(logs) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 0.6, 2.8 * rows + 0.6), sharex=True,
+    width = max(3.2 * cols + 0.6, MIN_WIDTH_IN)  # one panel alone would be narrower than the figure's title
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 2.8 * rows + 0.6), sharex=True,
                              sharey=key == "nll", squeeze=False, layout="constrained")
     colors = plt.get_cmap("tab10")
     for i, (ax, (method, (steps, bands))) in enumerate(zip(axes.flat, logs)):
@@ -105,7 +122,8 @@ def asynchrony_plot(records: list[RunRecord], path: Path, key: str = "nll") -> P
         axes[0, 0].legend(fontsize=8)
     fig.supxlabel("optimizer step")
     fig.supylabel(f"per-sample forget {key}")
-    fig.suptitle(f"Asynchronous forgetting: spread of the per-sample {key} over the forget set", fontsize=11)
+    fig.suptitle(fit_title(f"Asynchronous forgetting: spread of the per-sample {key} over the forget set", width, 11),
+                 fontsize=11)
     return _save(fig, path)
 
 
@@ -146,7 +164,8 @@ def dro_stats_plot(records: list[RunRecord], path: Path) -> Path:
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
         _integer_steps(ax)
-    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if right.get_legend_handles_labels()[0]:  # no per-sample weights logged: no legend (and no warning)
+        right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("DRO weights: how concentrated each forget batch's weights are", fontsize=11)
     return _save(fig, path)
 

@@ -70,6 +70,17 @@ def summary_line(table: dict[str, dict[str, tuple[float, float]]],
             "(`baldro study` compares methods at matched utility).")
 
 
+def reference_warnings(reference: dict[str, RunRecord] | None) -> list[str]:
+    """One line per reference model the FQ–MU plot cannot place (no Forget Quality: evaluated without retain
+    logs): it is drawn as a dotted line at its Model Utility instead. Empty when every reference has its FQ."""
+    lines = []
+    for name, record in (reference or {}).items():
+        if math.isnan(record.metric("forget_quality")) or record.metric("forget_quality") <= 0:
+            lines.append(f"the {name} model ({record.folder}) has no Forget Quality (evaluated without --retain-logs): "
+                         "the FQ–MU plot marks its Model Utility only, as a dotted vertical line")
+    return lines
+
+
 def write_report(
     records: list[RunRecord],
     out_dir: str | Path,
@@ -106,6 +117,8 @@ def write_report(
         lines += ["Reference models (not unlearned, so no per-sample spread):", "",
                   markdown_table(method_table(list(reference.values()))), ""]
     lines += capped_lines([*records, *(reference or {}).values()])
+    lines += [f"**Note:** {line}." for line in reference_warnings(reference)]
+    lines += [""] if reference_warnings(reference) else []
     lines += ["## Columns", ""]
     lines += [f"- `{name}`: {METRIC_DOCS[name]}." for name in METRICS]
     lines += [""]
