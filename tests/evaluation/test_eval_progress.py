@@ -90,13 +90,13 @@ def test_greedy_tokens_reports_every_row_once_as_it_stops(model_tok):
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, len(tok), (6, 9), generator=g)
     mask = torch.ones_like(ids)
-    free = greedy_tokens(model, ids, mask, 30, None)
+    free = greedy_tokens(model, ids, mask, 12, None)
     eos = free[0][2]  # row 0 stops at step 2; the others when they meet that token or the budget
     steps: list[int] = []
-    rows = greedy_tokens(model, ids, mask, 30, eos, on_done=steps.append)
+    rows = greedy_tokens(model, ids, mask, 12, eos, on_done=steps.append)
     assert sum(steps) == 6 and all(k > 0 for k in steps)
     assert len(steps) > 1  # rows stop at different steps: the count moves inside the batch
-    assert rows == greedy_tokens(model, ids, mask, 30, eos)
+    assert rows == greedy_tokens(model, ids, mask, 12, eos)
 
 
 @pytest.mark.parametrize("pad_masking", ["position", "token"])  # the lean loop, and transformers' generate
