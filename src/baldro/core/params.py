@@ -1,0 +1,99 @@
+"""Typed parameters: a component's or a config section's field declares its type, range and one-line help once, as
+an annotation (``beta: Number(gt=0, help="...") = 0.1``), and pydantic v2 validates it from there.
+
+Choice: the components stay plain ``dataclasses`` and are validated with ``pydantic.TypeAdapter`` /
+``create_model`` over their fields (:mod:`baldro.core.registry`), not turned into pydantic dataclasses: a user's
+component (the README's ``MeanMax``) is an ordinary ``@dataclass`` and works unchanged, its plain ``eps: float``
+validated like ours; constructing a component in Python costs nothing; and the same annotations give the JSON Schema.
+The validators below keep the messages of the hand-written checks they replace: ``True`` is no number, ``"2"`` is no
+number (no lax coercion), NaN / ±inf / beyond float32 (the losses' precision) are refused.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _fail(kind: str, text: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, text)
+
+
+def check_number(value: Any, integer: bool = False, gt: float | None = None, ge: float | None = None,
+                 lt: float | None = None, le: float | None = None, off: float | None = None) -> Any:
+    """``value`` if it is a finite number within float32 in the given bounds (``off``: one more allowed value,
+    e.g. -1 for "not set"), else a ``PydanticCustomError`` whose text is what it must be."""
+    if integer and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+        raise _fail("integer", "must be an integer")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail("number", "must be a number")
+    if not math.isfinite(value):
+        raise _fail("finite", "must be a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise _fail("float32", "is beyond float32's range (±3.4e38), which the loss is computed in")
+    if off is not None and value == off:
+        return int(value) if integer else value
+    bounds = [(gt, value <= gt if gt is not None else False, ">"), (ge, value < ge if ge is not None else False, "≥"),
+              (lt, value >= lt if lt is not None else False, "<"), (le, value > le if le is not None else False, "≤")]
+    low = next((f"{sign} {bound:g}" for bound, bad, sign in bounds[:2] if bound is not None), "")
+    high = next((f"{sign} {bound:g}" for bound, bad, sign in bounds[2:] if bound is not None), "")
+    if any(bad for _, bad, _ in bounds):
+        if low and high and gt is not None and le is not None:
+            text = f"in ({gt:g}, {le:g}]"
+        else:
+            text = " and ".join(t for t in (low, high) if t)
+        extra = f" (or {off:g})" if off is not None else ""
+        raise _fail("range", f"must be {text}{extra}")
+    return int(value) if integer else float(value)
+
+
+def Number(*, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None,
+           integer: bool = False, off: float | None = None, help: str = "") -> Any:  # noqa: A002, N802
+    """A finite (integer) number in the bounds: the annotation of a numeric parameter."""
+
+    def check(value: Any) -> Any:
+        return check_number(value, integer, gt, ge, lt, le, off)
+
+    bounds = {} if off is not None else {"gt": gt, "ge": ge, "lt": lt, "le": le}
+    return Annotated[int if integer else float, Field(description=help or None, **bounds), BeforeValidator(check)]
+
+
+def Choice(*values: str, help: str = "") -> Any:  # noqa: A002, N802
+    """One of the strings ``values``: the annotation of a string option."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _fail("string", "must be a string")
+        if value not in values:
+            raise _fail("choice", f"must be one of {', '.join(values)}")
+        return value
+
+    return Annotated[Literal[values], BeforeValidator(check), Field(description=help or None)]
+
+
+def Flag(help: str = "") -> Any:  # noqa: A002, N802
+    """``true`` or ``false`` (no ``yes`` / ``1``)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise _fail("bool", "must be true or false")
+        return value
+
+    return Annotated[bool, BeforeValidator(check), Field(description=help or None)]
+
+
+def Text(help: str = "") -> Any:  # noqa: A002, N802
+    """A string (no number or list in its place)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _fail("string", "must be a string")
+        return value
+
+    return Annotated[str, BeforeValidator(check), Field(description=help or None)]
