@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint bench install clean docs
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/baldro demo $(DEMO_ARGS)
+
+# docs/config.md and docs/baldro.schema.json, generated from the run-config schema (tests check they are current).
+docs: $(STAMP)
+	$(BIN)/baldro config schema --out docs/baldro.schema.json
+	$(BIN)/python -m baldro.reference_doc > docs/config.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

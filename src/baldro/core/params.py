@@ -39,17 +39,13 @@ def check_number(value: Any, integer: bool = False, gt: float | None = None, ge:
         raise _fail("float32", "is beyond float32's range (±3.4e38), which the loss is computed in")
     if off is not None and value == off:
         return int(value) if integer else value
-    bounds = [(gt, value <= gt if gt is not None else False, ">"), (ge, value < ge if ge is not None else False, "≥"),
-              (lt, value >= lt if lt is not None else False, "<"), (le, value > le if le is not None else False, "≤")]
-    low = next((f"{sign} {bound:g}" for bound, bad, sign in bounds[:2] if bound is not None), "")
-    high = next((f"{sign} {bound:g}" for bound, bad, sign in bounds[2:] if bound is not None), "")
-    if any(bad for _, bad, _ in bounds):
-        if low and high and gt is not None and le is not None:
-            text = f"in ({gt:g}, {le:g}]"
-        else:
-            text = " and ".join(t for t in (low, high) if t)
-        extra = f" (or {off:g})" if off is not None else ""
-        raise _fail("range", f"must be {text}{extra}")
+    if gt is not None and le is not None and not gt < value <= le:
+        raise _fail("range", f"must be in ({gt:g}, {le:g}]")
+    for bound, bad, sign in ((gt, lambda b: value <= b, ">"), (ge, lambda b: value < b, "≥"),
+                             (lt, lambda b: value >= b, "<"), (le, lambda b: value > b, "≤")):
+        if bound is not None and bad(bound):
+            extra = f" (or {off:g})" if off is not None else ""
+            raise _fail("range", f"must be {sign} {bound if isinstance(bound, int) else f'{bound:g}'}{extra}")
     return int(value) if integer else float(value)
 
 

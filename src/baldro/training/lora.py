@@ -12,9 +12,7 @@ from typing import Any
 from torch import nn
 
 from baldro.errors import ConfigError
-from baldro.training.config import check_keys
 
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge", "bias")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -26,7 +24,6 @@ def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: b
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
 
-    check_keys(spec, LORA_KEYS, "lora.")
     config = LoraConfig(
         r=int(spec.get("r", 8)),
         lora_alpha=float(spec.get("alpha", 16)),
