@@ -70,12 +70,16 @@ def components_table(defs: dict[str, Any], union: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+SECTIONS = (("`baldro unlearn`", "UnlearnConfig"), ("`baldro finetune`", "FinetuneConfig"), ("`model`", "ModelSection"),
+            ("`data` (unlearning)", "UnlearnData"), ("`data` (fine-tuning)", "FinetuneData"), ("`lora`", "LoraSection"))
+
+
 def config_reference() -> str:
     from baldro.training.schema import UnlearnConfig, schema
 
     doc = schema()
     defs = doc["$defs"]
-    unlearn, finetune = defs["UnlearnConfig"], defs["FinetuneConfig"]
+    unlearn = defs["UnlearnConfig"]
     parts = [
         "# Config reference",
         "",
@@ -97,30 +101,7 @@ def config_reference() -> str:
         "",
         components_table(defs, unlearn["properties"]["retain"]["anyOf"][0]),
         "",
-        "## `baldro unlearn`",
-        "",
-        properties_table(unlearn),
-        "",
-        "## `baldro finetune`",
-        "",
-        properties_table(finetune),
-        "",
-        "## `model`",
-        "",
-        properties_table(defs["ModelSection"]),
-        "",
-        "## `data` (unlearning)",
-        "",
-        properties_table(defs["UnlearnData"]),
-        "",
-        "## `data` (fine-tuning)",
-        "",
-        properties_table(defs["FinetuneData"]),
-        "",
-        "## `lora`",
-        "",
-        properties_table(defs["LoraSection"]),
-        "",
+        *[line for title, name in SECTIONS for line in (f"## {title}", "", properties_table(defs[name]), "")],
         "## `training`",
         "",
         "Every `transformers.TrainingArguments` field (output_dir is the top-level key), checked against the type the",

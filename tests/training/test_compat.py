@@ -12,9 +12,8 @@ import yaml
 
 from baldro.cli.main import main
 from baldro.errors import ConfigError
-from baldro.training.compat import loss_spec
+from baldro.training.compat import build_loss, loss_spec
 from baldro.training.trainer import UnlearnTrainer
-from baldro.training.schema import build_loss
 from baldro.training.unlearn import resolve_unlearn
 
 from .tiny import ListDataset, PadTokenizer, args, qa_items, tiny_llama

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from baldro.errors import ConfigError
+from baldro.training import compat as compat_mod
 from baldro.training import finetune as finetune_mod
-from baldro.training import schema as schema_mod
 from baldro.training import unlearn as unlearn_mod
 from baldro.training.finetune import parse_finetune, resolve_finetune
 from baldro.training.schema import FinetuneConfig, UnlearnConfig
@@ -85,7 +85,7 @@ def test_run_unlearn_parses_once_and_the_trainer_uses_the_parsed_components(
         "output_dir": str(tmp_path / "ul"),
     }
     calls = {"build_loss": 0}
-    real_build_loss, real_build = schema_mod.build_loss, unlearn_mod.build_unlearn_trainer
+    real_build_loss, real_build = compat_mod.build_loss, unlearn_mod.build_unlearn_trainer
 
     def counting_build_loss(cfg):
         calls["build_loss"] += 1
@@ -98,7 +98,7 @@ def test_run_unlearn_parses_once_and_the_trainer_uses_the_parsed_components(
         built.append((run.config, trainer))
         return trainer
 
-    monkeypatch.setattr(schema_mod, "build_loss", counting_build_loss)
+    monkeypatch.setattr(compat_mod, "build_loss", counting_build_loss)
     monkeypatch.setattr(unlearn_mod, "build_unlearn_trainer", recording_build)
     out = run_unlearn(config)
     assert calls["build_loss"] == 1  # the components are built once, when the config is parsed

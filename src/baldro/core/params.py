@@ -15,14 +15,14 @@ import math
 import numbers
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WrapValidator
 from pydantic_core import PydanticCustomError
 
 FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _fail(kind: str, text: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, text)
+    return PydanticCustomError(kind, text)  # the text is what the value must be: the error line's end
 
 
 def check_number(value: Any, integer: bool = False, gt: float | None = None, ge: float | None = None,
@@ -60,36 +60,40 @@ def Number(*, gt: float | None = None, ge: float | None = None, lt: float | None
     return Annotated[int if integer else float, Field(description=help or None, **bounds), BeforeValidator(check)]
 
 
-def Choice(*values: str, help: str = "") -> Any:  # noqa: A002, N802
-    """One of the strings ``values``: the annotation of a string option."""
-
+def _typed(tp: Any, ok: Any, wants: str, help: str) -> Any:  # noqa: A002
     def check(value: Any) -> Any:
-        if not isinstance(value, str):
-            raise _fail("string", "must be a string")
-        if value not in values:
-            raise _fail("choice", f"must be one of {', '.join(values)}")
+        if not ok(value):
+            raise _fail("choice" if "one of" in wants else "type", f"must be {wants}")
         return value
 
-    return Annotated[Literal[values], BeforeValidator(check), Field(description=help or None)]
+    return Annotated[tp, BeforeValidator(check), Field(description=help or None)]
+
+
+def Choice(*values: str, help: str = "") -> Any:  # noqa: A002, N802
+    """One of the strings ``values``: the annotation of a string option (a non-string: "must be a string")."""
+    member = _typed(Literal[values], lambda v: v in values, f"one of {', '.join(values)}", help)
+    return Annotated[member, Text().__metadata__[0]]  # before-validators run last first: the type check first
 
 
 def Flag(help: str = "") -> Any:  # noqa: A002, N802
     """``true`` or ``false`` (no ``yes`` / ``1``)."""
-
-    def check(value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise _fail("bool", "must be true or false")
-        return value
-
-    return Annotated[bool, BeforeValidator(check), Field(description=help or None)]
+    return _typed(bool, lambda v: isinstance(v, bool), "true or false", help)
 
 
 def Text(help: str = "") -> Any:  # noqa: A002, N802
     """A string (no number or list in its place)."""
+    return _typed(str, lambda v: isinstance(v, str), "a string", help)
 
-    def check(value: Any) -> Any:
-        if not isinstance(value, str):
-            raise _fail("string", "must be a string")
-        return value
 
-    return Annotated[str, BeforeValidator(check), Field(description=help or None)]
+def _none_or(value: Any, handler: Any) -> Any:
+    return None if value is None else handler(value)
+
+
+def _add_null(schema: dict[str, Any]) -> None:
+    inner = {k: schema.pop(k) for k in list(schema) if k not in ("default", "description", "title")}
+    schema["anyOf"] = [inner, {"type": "null"}]
+
+
+def Nullable(tp: Any) -> Any:  # noqa: N802
+    """``tp`` or ``null``."""
+    return Annotated[tp, WrapValidator(_none_or), Field(json_schema_extra=_add_null)]

@@ -1,10 +1,9 @@
 """What ``--resume`` compares: the new config against the ``config.yaml`` the run started with, and the inputs'
 fingerprints against those recorded in ``run_info.json`` (:mod:`baldro.runfolder.fingerprint`).
 
-The configs are compared field by field as validated models (:mod:`baldro.training.schema`: defaults filled in,
-``beta: 2`` equal to ``beta: 2.0``), and a difference is reported with the values as written. Keys that cannot change
-the trained model or its logs are ignored (where and how often the run logs or saves, the
-run flags themselves); any other difference is refused unless ``allow_config_change`` is set, and an accepted
+The configs are compared field by field as validated models (defaults filled in, ``beta: 2`` equal to ``beta:
+2.0``); differences are reported as written. Keys that cannot change the trained model or its logs are ignored
+(where and how often the run logs or saves, the run flags themselves); any other difference is refused unless ``allow_config_change`` is set, and an accepted
 difference is recorded in ``run_info.json`` (``config_changes``). The same holds for the inputs — the files of
 ``data.source``, ``model.path`` (its top-level files), ``model.tokenizer`` and the unlearning curves'
 ``eval.source`` / ``eval.retain_logs`` — whose accepted changes are recorded as ``input_changes``.
@@ -49,23 +48,18 @@ def _ignored(key: str) -> bool:
 
 
 def _fields(model: type[BaseModel], config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened, validated fields of ``config`` (the mapping itself where it no longer validates: a run folder
-    written by an older version)."""
     try:
         return flatten(model.model_validate(config).model_dump(warnings=False))
-    except ValidationError:
+    except ValidationError:  # a config.yaml written by an older version: compared as written
         return flatten(config)
 
 
-def config_changes(saved: dict[str, Any], new: dict[str, Any], model: type[BaseModel] | None = None
-                   ) -> dict[str, list[Any]]:
-    """``{dotted key: [saved value, new value]}`` for every result-changing field that differs between the two
-    configs validated as ``model`` (default: the unlearning config) and written in one of them; values as written
-    (absent → None)."""
+def config_changes(saved: dict[str, Any], new: dict[str, Any], model: Any = None) -> dict[str, list[Any]]:
+    """``{dotted key: [saved value, new value]}`` (as written, absent → None) of every result-changing key whose
+    validated field differs (``model``: the config class, default :class:`~baldro.training.schema.UnlearnConfig`)."""
     from baldro.training.schema import UnlearnConfig
 
-    model = model or UnlearnConfig
-    a, b = _fields(model, saved), _fields(model, new)
+    a, b = _fields(model or UnlearnConfig, saved), _fields(model or UnlearnConfig, new)
     raw_a, raw_b = flatten(saved), flatten(new)
     return {k: [raw_a.get(k), raw_b.get(k)] for k in sorted(set(a) | set(b))
             if not _ignored(k) and a.get(k) != b.get(k) and (k in raw_a or k in raw_b)}

@@ -13,7 +13,6 @@ from typing import Any
 from torch.utils.data import ConcatDataset
 
 from baldro.data.from_config import qa_dataset, text_dataset
-from baldro.errors import ConfigError
 from baldro.training.arguments import apply_warmup_epochs
 from baldro.training.pipeline import TrainingRun, run_with
 from baldro.training.schema import FinetuneConfig
@@ -42,10 +41,8 @@ def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) ->
     splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
     if data["kind"] == "qa":
         parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
-    elif data["kind"] == "text":
+    else:  # text (the schema allows no other)
         parts = [text_dataset(data, s, tokenizer, model) for s in splits]
-    else:
-        raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 

@@ -14,13 +14,9 @@ what it must be (nearest names for an unknown key). ``baldro config schema`` wri
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
-import enum
 import os
-import types
 import typing
-from functools import cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -30,56 +26,20 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     WrapValidator,
-    create_model,
-    model_validator,
 )
 
 from baldro.aggregators import AGGREGATORS
 from baldro.core.padmask import PAD_MASKINGS
-from baldro.core.params import Choice, Flag, Number, Text
+from baldro.core.params import Choice, Flag, Nullable, Number, Text
 from baldro.errors import ConfigError
 from baldro.modeling.loading import DTYPES
 from baldro.objectives import OBJECTIVES
 from baldro.retain import RETAIN_TERMS
+from baldro.training import compat as compat_rules
+from baldro.training.arguments import training_section
 
 REGISTRIES = {"objective": OBJECTIVES, "aggregator": AGGREGATORS, "retain": RETAIN_TERMS,
               "retain_aggregator": AGGREGATORS}
-POSITIVE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-            "num_train_epochs", "logging_steps", "save_steps", "eval_steps", "save_total_limit")
-NON_NEGATIVE = ("learning_rate", "weight_decay", "warmup_steps", "warmup_ratio", "max_grad_norm", "seed",
-                "data_seed", "dataloader_num_workers", "adam_epsilon", "label_smoothing_factor")
-SEEDS = ("seed", "data_seed")  # numpy.random.seed takes 0 ≤ seed < 2**32
-
-
-def _none_or(value: Any, handler: Any) -> Any:
-    return None if value is None else handler(value)
-
-
-def _add_null(schema: dict[str, Any]) -> None:
-    inner = {k: schema.pop(k) for k in list(schema) if k not in ("default", "description", "title")}
-    schema["anyOf"] = [inner, {"type": "null"}]
-
-
-def Nullable(tp: Any) -> Any:  # noqa: N802
-    """``tp`` or ``null``."""
-    return Annotated[tp, WrapValidator(_none_or), Field(json_schema_extra=_add_null)]
-
-
-def _one_of(null_at: int | None) -> Any:
-    """A union's errors as one: "must be a string or null or true or false" (``null_at``: where null stands)."""
-
-    def check(value: Any, handler: Any) -> Any:
-        try:
-            return handler(value)
-        except ValidationError as err:
-            wants = [e["msg"].removeprefix("must be ") for e in err.errors()]
-            if null_at is not None:
-                wants.insert(null_at, "null")
-            raise ValueError("must be " + " or ".join(dict.fromkeys(wants))) from None
-
-    return WrapValidator(check)
-
-
 def _spec_string(value: Any, handler: Any) -> Any:
     return handler({"name": value} if isinstance(value, str) else value)  # ``objective: npo`` = ``{name: npo}``
 
@@ -131,67 +91,6 @@ class LoraSection(Section):
     bias: Choice("none", "all", "lora_only", help="PEFT's bias mode") = "none"
 
 
-def _loose(tp: Any, name: str) -> Any:
-    """A pydantic type for ``TrainingArguments.<name>``'s declared ``tp``: plain types checked strictly (ranges from
-    the lists above), unions one message, enums by value, anything more complex taken as given."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if not (
-            isinstance(a, type) and issubclass(a, enum.Enum) and str in typing.get_args(tp))]
-        null_at = args.index(type(None)) if type(None) in args else None
-        members = tuple(_loose(a, name) for a in args)
-        return Annotated[typing.Union[members], _one_of(null_at)]  # noqa: UP007
-    if tp is type(None):
-        return None
-    if tp is bool:
-        return Flag()
-    if tp in (int, float):
-        bounds = {"gt": 0} if name in POSITIVE else {"ge": 0} if name in NON_NEGATIVE else {}
-        if name in SEEDS:
-            bounds["lt"] = 2**32
-        if name == "max_steps":
-            bounds = {"gt": 0, "off": -1}
-        return Number(integer=tp is int, **bounds)
-    if tp is str:
-        return Text()
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return Choice(*(m.value for m in tp))
-    if tp in (list, dict) or typing.get_origin(tp) in (list, dict):
-        return list[Any] if list in (tp, typing.get_origin(tp)) else dict[str, Any]
-    return Any
-
-
-def _default(f: dataclasses.Field[Any]) -> Any:
-    value = f.default.value if isinstance(f.default, enum.Enum) else f.default
-    return value if isinstance(value, str | int | float | bool | type(None)) else None
-
-
-@cache
-def training_section() -> type[BaseModel]:
-    """The ``training`` section: every ``TrainingArguments`` field (``warmup_ratio`` too on transformers 5, which
-    folded it into ``warmup_steps``) and ``warmup_epochs`` (open-unlearning's warm-up in epochs)."""
-    from transformers import TrainingArguments
-
-    hints = typing.get_type_hints(TrainingArguments)
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(TrainingArguments):
-        if f.init and f.name != "output_dir":
-            tp = hints.get(f.name, Any) | bool if f.metadata.get("const") is True else hints.get(f.name, Any)
-            help_text = " ".join(str(f.metadata.get("help", "")).split())[:200] or None
-            fields[f.name] = (_loose(tp, f.name), Field(_default(f), description=help_text))
-    fields.setdefault("warmup_ratio", (Nullable(Number(ge=0, lt=1)), Field(None, description="warm-up share")))
-    fields["warmup_epochs"] = (Nullable(Number(ge=0, help="epochs of linear warm-up (open-unlearning's)")), None)
-    return create_model("TrainingSection", __config__=ConfigDict(extra="forbid", title="training"),
-                        __validators__={"one_warmup": model_validator(mode="after")(_one_warmup)}, **fields)
-
-
-def _one_warmup(section: Any) -> Any:
-    if section.warmup_epochs is not None:
-        other = next((k for k in ("warmup_steps", "warmup_ratio") if getattr(section, k, None)), None)
-        if other:
-            raise ValueError(f"set either training.warmup_epochs or training.{other}, not both")
-    return section
-
-
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``update`` over ``base``, merging nested mappings. A ``None`` section in ``update`` replaces, and so does a
     component mapping whose ``name`` differs (``{name: ga}`` over ``{name: npo, beta: 0.1}`` is just ``{name: ga}``)."""
@@ -232,7 +131,7 @@ class RunConfig(BaseModel):
 
     @classmethod
     def resolve(cls, config: Any) -> dict[str, Any]:
-        """The defaults merged under ``config`` (and, for unlearning, what ``compat`` implies for the data)."""
+        """The defaults merged under ``config``."""
         if not isinstance(config, dict):
             raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
         return deep_merge(cls.DEFAULTS, config)
@@ -307,23 +206,16 @@ class UnlearnConfig(RunConfig):
                       "batch") = "micro"
     log_every: Nullable(Number(integer=True, gt=0, help="log the DRO statistics every n steps")) = 1
     chunk_tokens: Number(integer=True, gt=0, help="tokens per chunk of the lean LM head") = 1024
-    compat: Choice("paper", "released", help="paper: the paper's definitions; released: the released BalDRO "
+    compat: Choice(*compat_rules.COMPAT_MODES, help="paper: the paper's definitions; released: the released BalDRO "
                    "code's (docs/compat.md)") = "paper"
     eval_every: Any = Field(None, description="unlearning curves: evaluate every n steps (the caller reads it)")
     eval_max_items: Any = Field(None, description="unlearning curves: items per split")
     eval: Any = Field(None, description="unlearning curves: {retain_logs, source, forget_split, ...}")
 
-    @classmethod
-    def resolve(cls, config: Any) -> dict[str, Any]:
-        from baldro.training.compat import data_defaults
-
-        raw = super().resolve(config)
-        data_defaults(raw)  # compat: released → data.pad_masking: token unless set (recorded in config.yaml)
-        return raw
-
     def check(self) -> None:
         """Build the loss under ``compat`` (ConfigError for a pairing it refuses) and check what spans sections."""
-        self._loss, self._options = build_loss(self._raw)
+        self._loss, self._options = compat_rules.build_loss(self._raw)  # compat: released may set data.pad_masking (recorded)
+        self.data.pad_masking = self._raw["data"].get("pad_masking")
         if self.data.kind == "text" and self._loss.objective.needs_idk:
             raise ConfigError(f"objective {self._raw['objective']['name']!r} needs refusal answers: use data.kind: qa")
         if self.dro_scope == "global" and self.retain_aggregator is not None:
@@ -345,38 +237,14 @@ class UnlearnConfig(RunConfig):
         return 0.0 if self.retain is None else float(self.retain.weight)
 
 
-def build_loss(raw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-    """(``UnlearnLoss``, its options) of a resolved unlearn mapping under its ``compat`` mode; ConfigError for a
-    bad pairing (e.g. ``rank_by: loss`` with satimp)."""
-    from baldro.composition import UnlearnLoss
-    from baldro.training.compat import loss_spec
-
-    spec = loss_spec(raw)
-    parts = {key: None if value is None else REGISTRIES[key].build(**value) for key, value in (
-        ("objective", spec.objective), ("aggregator", spec.aggregator),
-        ("retain", {k: v for k, v in (spec.retain or {}).items() if k != "weight"} or None),
-        ("retain_aggregator", spec.retain_aggregator))}
-    try:
-        return UnlearnLoss(**parts, **spec.options), spec.options  # type: ignore[arg-type]
-    except ValueError as err:
-        raise ConfigError(f"config keys objective/aggregator: {err}") from err
-
-
-def _section_at(model: Any, path: tuple[Any, ...], raw: Any) -> Any:
+def _section_at(model: Any, path: list[Any], raw: Any) -> Any:
     """The model class of the mapping at ``path`` (None where it is no model)."""
     for key in path:
-        fields = getattr(model, "model_fields", {})
         if key in REGISTRIES and isinstance(raw, dict) and isinstance(raw.get(key), dict):
-            try:
-                model = REGISTRIES[key].spec(raw[key].get("name"))
-            except ValueError:
-                return None
-        elif key in fields:
-            tp = fields[key].annotation
-            tp = next((a for a in (tp, *typing.get_args(tp)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-            model = tp
-        else:
-            return None
+            return REGISTRIES[key].spec(raw[key].get("name")) if path == [key] else None
+        tp = getattr(model, "model_fields", {}).get(key)
+        model = next((a for a in (tp.annotation, *typing.get_args(tp.annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None) if tp else None
         raw = raw.get(key) if isinstance(raw, dict) else None
     return model
 
@@ -385,45 +253,38 @@ def explain(model: type[BaseModel], err: ValidationError, raw: dict[str, Any], p
     """The first validation error as one line: key path, value, what it must be, and a fix (``prefix``: the key
     path of the validated section in ``model``)."""
     first = err.errors(include_url=False)[0]
-    loc = [*prefix, *first["loc"]]
-    if loc and loc[0] in REGISTRIES and len(loc) > 1 and first["type"] not in ("union_tag_invalid",
-                                                                                "union_tag_not_found"):
+    kind, value, msg, loc = first["type"], first.get("input"), first["msg"], [*prefix, *first["loc"]]
+    if loc[0] in REGISTRIES and len(loc) > 1 and kind not in ("union_tag_invalid", "union_tag_not_found"):
         del loc[1]  # the discriminator's tag
-    path = ".".join(str(p) for p in loc)
-    where = _section_at(model, tuple(loc[:-1]), raw)
-    info = getattr(where, "model_fields", {}).get(loc[-1]) if loc else None
-    help_text = f" ({info.description})" if info is not None and info.description else ""
-    kind, value, msg = first["type"], first.get("input"), first["msg"]
+    path, where = ".".join(map(str, loc)), _section_at(model, loc[:-1], raw)
+    fields = getattr(where, "model_fields", {})
+    info = fields.get(loc[-1])
+    if path == "training.output_dir":
+        return "set the run folder with the top-level key output_dir, not training.output_dir"
+    if kind == "extra_forbidden" and loc[0] in REGISTRIES and len(loc) == 2:
+        params = ", ".join(k for k in fields if k not in ("name", "weight")) or "none"
+        return (f"unknown key {path}: {REGISTRIES[loc[0]].kind} {raw[loc[0]]['name']!r} has no parameter "
+                f"{loc[-1]!r}; allowed parameters: {params}")
     if kind == "extra_forbidden":
-        if path == "training.output_dir":
-            return "set the run folder with the top-level key output_dir, not training.output_dir"
-        allowed = list(getattr(where, "model_fields", {}))
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(sorted(allowed))}"
-        if loc[0] in REGISTRIES and len(loc) == 2:
-            name = raw[loc[0]]["name"]
-            params = [k for k in allowed if k not in ("name", "weight")]
-            return (f"unknown key {path}: {REGISTRIES[loc[0]].kind} {name!r} has no parameter {loc[-1]!r}; allowed "
-                    f"parameters: {', '.join(params) or 'none'}")
+        close = difflib.get_close_matches(str(loc[-1]), list(fields), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(sorted(fields))}"
         return f"unknown key {path} in the config; {hint}"
     if kind == "union_tag_invalid":
         try:
             REGISTRIES[loc[0]].get(str(first["ctx"]["tag"]))
         except ValueError as known:
             return f"{path}.name: {known}"
-    if kind == "union_tag_not_found" or (kind in ("model_attributes_type", "dict_type", "model_type")
-                                         and path in REGISTRIES):
+    mapping = kind in ("model_attributes_type", "dict_type", "model_type")
+    if kind == "union_tag_not_found" or (mapping and path in REGISTRIES):
         return f"config key {path!r} must be a mapping with a 'name', e.g. {path}: {{name: ...}}"
     if kind == "missing" or (value is None and info is not None and info.is_required()):
-        return f"the config needs {path}: {info.description}" if info is not None else f"the config needs {path}"
-    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        return f"the config needs {path}" + (f": {info.description}" if info and info.description else "")
+    if mapping:
         return f"config key {path!r} must be a mapping, got {value!r}"
     msg = msg.removeprefix("Value error, ")
     if msg.startswith("set either"):
         return msg
-    if kind == "choice":
-        msg += help_text
-    return f"{path}={value!r} {msg}"
+    return f"{path}={value!r} {msg}" + (f" ({info.description})" if kind == "choice" and info.description else "")
 
 
 def schema() -> dict[str, Any]:

@@ -1,16 +1,9 @@
 """``run_unlearn(config) -> Path``: the unlearning run behind ``baldro unlearn``.
 
-Config sections: ``model`` {path, tokenizer, dtype}, ``data`` {source, kind (qa: TOFU-style splits | text: MUSE
-``raw/<split>`` cut into max_length-token chunks), forget_split, retain_split, format, max_length, idk_seed,
-pad_masking (position | token: open-unlearning's collator mask, :mod:`baldro.core.padmask`; default position)}, ``objective`` / ``aggregator`` / ``retain`` ({name, ...params}; ``retain.weight`` = λ, ``retain:
-null`` for none), ``retain_aggregator``, ``forget_weight`` γ, ``dro_scope`` micro|global, ``log_every``, ``lora``,
-``training`` (any ``TrainingArguments`` field), ``output_dir``, ``overwrite``, ``resume``, ``compat`` (paper |
-released: the released BalDRO code's definitions, :mod:`baldro.training.compat`); ``eval_every``,
-``eval_max_items``, ``eval`` {retain_logs, source, forget_split, ...}: unlearning curves, evaluated by a callback
-the caller passes in (``baldro unlearn`` does; see :mod:`baldro.evaluation.trajectory`).
-
-The mapping is parsed once (:func:`parse_unlearn`) into an :class:`~baldro.training.schema.UnlearnConfig`;
-``run_unlearn`` accepts either and the trainer is built from the typed fields.
+The config (sections and keys: docs/config.md) is parsed once (:func:`parse_unlearn`) into an
+:class:`~baldro.training.schema.UnlearnConfig`; ``run_unlearn`` accepts either and builds the trainer from it.
+Unlearning curves (``eval_every``, ``eval``) are evaluated by a callback the caller passes in (``baldro unlearn``
+does; see :mod:`baldro.evaluation.trajectory`).
 """
 
 from __future__ import annotations
