@@ -60,18 +60,16 @@ class Registry(Generic[T]):
         return Annotated[typing.Union[models], Field(discriminator="name")]  # noqa: UP007
 
     def build(self, name: str, **params: Any) -> T:
-        cls = self.get(name)
-        allowed = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
-        for key in params:
-            if key not in allowed:
-                allowed_text = ", ".join(allowed) if allowed else "none"
-                raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed_text}")
+        spec = self.spec(name)
         try:
-            checked = self.spec(name)(name=name, **params)
+            checked = spec(name=name, **params)
         except ValidationError as err:
             first = err.errors(include_url=False)[0]
-            raise ValueError(f"invalid {first['loc'][0]}={first['input']!r}: {first['msg']}") from None
-        return cls(**{key: getattr(checked, key) for key in params})
+            key, allowed = first["loc"][0], ", ".join(k for k in spec.model_fields if k != "name") or "none"
+            if first["type"] == "extra_forbidden":
+                raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed}") from None
+            raise ValueError(f"invalid {key}={first['input']!r}: {first['msg']}") from None
+        return self.get(name)(**{key: getattr(checked, key) for key in params})
 
 
 @cache
