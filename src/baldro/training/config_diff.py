@@ -3,10 +3,11 @@ fingerprints against those recorded in ``run_info.json`` (:mod:`baldro.runfolder
 
 The configs are compared field by field as validated models (defaults filled in, ``beta: 2`` equal to ``beta:
 2.0``); differences are reported as written. Keys that cannot change the trained model or its logs are ignored
-(where and how often the run logs or saves, the run flags themselves); any other difference is refused unless ``allow_config_change`` is set, and an accepted
-difference is recorded in ``run_info.json`` (``config_changes``). The same holds for the inputs — the files of
-``data.source``, ``model.path`` (its top-level files), ``model.tokenizer`` and the unlearning curves'
-``eval.source`` / ``eval.retain_logs`` — whose accepted changes are recorded as ``input_changes``.
+(where and how often the run logs or saves, the run flags themselves); any other difference is refused unless
+``allow_config_change`` is set, and an accepted difference is recorded in ``run_info.json`` (``config_changes``).
+The same holds for the inputs — the files of ``data.source``, ``model.path`` (its top-level files),
+``model.tokenizer`` and the unlearning curves' ``eval.source`` / ``eval.retain_logs`` — recorded as
+``input_changes``.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from baldro.training.arguments import apply_warmup_epochs
 from baldro.training.pipeline import TrainingRun, run_with
 from baldro.training.schema import FinetuneConfig
 
-FINETUNE_DEFAULTS = FinetuneConfig.DEFAULTS
-
 
 class ModelInputsCollator:
     """``QACollator`` without the ``index`` column (the model's forward does not take it). ``pad_masking``: see

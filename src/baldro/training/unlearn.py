@@ -19,8 +19,6 @@ from baldro.training.arguments import apply_warmup_epochs
 from baldro.training.pipeline import TrainingRun, run_with
 from baldro.training.schema import UnlearnConfig
 
-UNLEARN_DEFAULTS = UnlearnConfig.DEFAULTS
-
 
 def parse_unlearn(config: dict[str, Any]) -> UnlearnConfig:
     """The typed, completely validated config of an unlearning run (raises ConfigError); nothing is loaded."""
