@@ -67,8 +67,7 @@ class DataCommon(Section):
     kind: Choice("qa", "text", help="qa: TOFU-style splits; text: MUSE raw/<split> text") = "qa"
     format: Any = Field(None, description="prompt format name or mapping (docs/prompt-formats.md)")
     max_length: Number(integer=True, gt=0, help="tokens per example / chunk") = 512
-    pad_masking: Nullable(Choice(*PAD_MASKINGS, help="position: mask padding positions only (baldro's default); "
-                                 "token: mask every pad-id token (open-unlearning's collator)")) = None
+    pad_masking: Nullable(Choice(*PAD_MASKINGS, help="position: padding; token: every pad id")) = None
 
 
 class UnlearnData(DataCommon):
@@ -85,8 +84,7 @@ class LoraSection(Section):
     r: Number(integer=True, gt=0, help="adapter rank") = 8
     alpha: Number(gt=0, help="LoRA alpha") = 16
     dropout: Number(ge=0, lt=1, help="LoRA dropout") = 0.0
-    target_modules: Nullable(Text() | list[Text()]) = Field(None, description="module names (default: every "
-                                                                              "projection of a Llama block)")
+    target_modules: Nullable(Text() | list[Text()]) = Field(None, description="default: all projections")
     merge: Flag(help="also save the adapters merged into the weights (merged/)") = False
     bias: Choice("none", "all", "lora_only", help="PEFT's bias mode") = "none"
 
@@ -116,8 +114,7 @@ class RunConfig(BaseModel):
     description: Any = Field(None, description="free text, recorded")
     model: ModelSection = Field(description="the model to train: {path, tokenizer, dtype, ...}")
     lora: Nullable(LoraSection) = Field(None, description="train LoRA adapters instead of every weight")
-    training: Nullable(training_section()) = Field({}, description="any transformers.TrainingArguments field (output_dir "
-                                         "is the top-level key)")
+    training: Nullable(training_section()) = Field({}, description="any transformers.TrainingArguments field")
     output_dir: Annotated[Text(help="the folder the run writes (set it with --set output_dir=...)"), WrapValidator(
         lambda v, h: h(os.fspath(v) if isinstance(v, os.PathLike) else v))]
     overwrite: Flag(help="replace a finished run folder") = False
@@ -199,22 +196,19 @@ class UnlearnConfig(RunConfig):
     aggregator: component("aggregator") = Field(DEFAULTS["aggregator"], description="reduces ℓ over the batch")
     retain: Nullable(component("retain", weight=(Number(ge=0, help="λ"), 1.0))) = Field(
         DEFAULTS["retain"], description="the retain term and its weight λ (null: none)")
-    retain_aggregator: Nullable(component("retain_aggregator")) = Field(None, description="aggregates the retain "
-                                                                                          "term's per-sample values")
+    retain_aggregator: Nullable(component("retain_aggregator")) = Field(None, description="over retain samples")
     forget_weight: Number(ge=0, help="γ, the forget term's weight") = 1.0
-    dro_scope: Choice("micro", "global", help="micro: aggregate per micro-batch; global: over the accumulated "
-                      "batch") = "micro"
+    dro_scope: Choice("micro", "global", help="aggregate per micro-batch or per optimizer step") = "micro"
     log_every: Nullable(Number(integer=True, gt=0, help="log the DRO statistics every n steps")) = 1
     chunk_tokens: Number(integer=True, gt=0, help="tokens per chunk of the lean LM head") = 1024
-    compat: Choice(*compat_rules.COMPAT_MODES, help="paper: the paper's definitions; released: the released BalDRO "
-                   "code's (docs/compat.md)") = "paper"
+    compat: Choice(*compat_rules.COMPAT_MODES, help="the paper's or the released code's definitions") = "paper"
     eval_every: Any = Field(None, description="unlearning curves: evaluate every n steps (the caller reads it)")
     eval_max_items: Any = Field(None, description="unlearning curves: items per split")
     eval: Any = Field(None, description="unlearning curves: {retain_logs, source, forget_split, ...}")
 
     def check(self) -> None:
         """Build the loss under ``compat`` (ConfigError for a pairing it refuses) and check what spans sections."""
-        self._loss, self._options = compat_rules.build_loss(self._raw)  # compat: released may set data.pad_masking (recorded)
+        self._loss, self._options = compat_rules.build_loss(self._raw)  # released: may set data.pad_masking
         self.data.pad_masking = self._raw["data"].get("pad_masking")
         if self.data.kind == "text" and self._loss.objective.needs_idk:
             raise ConfigError(f"objective {self._raw['objective']['name']!r} needs refusal answers: use data.kind: qa")
