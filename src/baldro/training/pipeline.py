@@ -121,9 +121,9 @@ class TrainingRun:
         self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec["path"])
         if self.model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise ConfigError(f"model.path {model_spec['path']}: the tokenizer has more tokens than the model's embedding")
-        self.lora = self.cfg.get("lora") or None
+        self.lora = self.config.lora if self.cfg.get("lora") else None  # `lora: {}` trains no adapters, as before
         if self.lora:
-            self.model = apply_lora(self.model, dict(self.lora), bool(self.args.gradient_checkpointing), self.args.seed)
+            self.model = apply_lora(self.model, self.lora, bool(self.args.gradient_checkpointing), self.args.seed)
 
     @property
     def work(self) -> Path:
@@ -149,7 +149,7 @@ class TrainingRun:
             trainer.save_state()
             if self.state.is_main_process:
                 self.tokenizer.save_pretrained(str(self.work))
-                if self.lora and self.lora.get("merge"):
+                if self.lora and self.lora.merge:
                     save_merged(trainer.model, self.work / "merged")
                     self.tokenizer.save_pretrained(str(self.work / "merged"))
                 write_run_info(self.work, finished=now())
