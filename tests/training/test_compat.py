@@ -71,7 +71,7 @@ def test_paper_mode_changes_nothing():
 @pytest.mark.parametrize(
     ("extra", "pattern"),
     [
-        ({"compat": "official"}, r"compat='official' must be one of paper, released \(paper: the paper's definitions"),
+        ({"compat": "official"}, r"compat='official' must be one of paper, released \(the paper's or the released code's definitions\)"),
         ({"dro_scope": "global"}, r"compat: released needs dro_scope: micro"),
         ({"retain": {"name": "kl"}}, r"compat: released supports only the nll retain term \(got 'kl'\)"),
     ],

@@ -67,7 +67,8 @@ class DataCommon(Section):
     kind: Choice("qa", "text", help="qa: TOFU-style splits; text: MUSE raw/<split> text") = "qa"
     format: Any = Field(None, description="prompt format name or mapping (docs/prompt-formats.md)")
     max_length: Number(integer=True, gt=0, help="tokens per example / chunk") = 512
-    pad_masking: Nullable(Choice(*PAD_MASKINGS, help="position: padding; token: every pad id")) = None
+    pad_masking: Nullable(Choice(*PAD_MASKINGS, help="position: mask padding positions only (baldro's default); "
+                                 "token: mask every token equal to the pad id (open-unlearning's collator)")) = None
 
 
 class UnlearnData(DataCommon):
