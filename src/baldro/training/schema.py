@@ -2,9 +2,10 @@
 at the entry (``parse_unlearn`` / ``parse_finetune``) and completely validated there, before anything is loaded or
 written.
 
-The defaults (``DEFAULTS`` of each model) are merged under the user's mapping inside the model, and so is what
-``compat: released`` implies for the data; the result is ``raw``, the mapping ``config.yaml`` records and ``--resume``
-compares (unchanged from before the schema, so run folders read the same). The components' parameters come from the
+The defaults (``DEFAULTS`` of each model) are merged under the user's mapping inside the model
+(:meth:`RunConfig.parse`), and ``compat`` is applied there too (:func:`baldro.training.compat.build_loss`: the loss
+components and what ``released`` implies for the data); the result is ``raw``, the mapping ``config.yaml`` records and
+``--resume`` compares (unchanged from before the schema, so run folders read the same). The components' parameters come from the
 components themselves (:meth:`baldro.core.registry.Registry.specs`: a union discriminated on ``name``); the
 ``training`` section from the declared types of ``transformers.TrainingArguments``, with the ranges of the counts
 and rates added here. Every error is one :class:`~baldro.errors.ConfigError` line naming the key path, the value and
