@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC := $(VENV)/.torch
 QUICK ?= --quick
 
-.PHONY: demo test test-slow lint bench install clean FORCE
+.PHONY: demo test test-slow lint bench install clean docs FORCE
 
 # rewritten only when TORCH differs from the recorded value, so that its date tells make when to reinstall
 $(TORCH_SPEC): FORCE
@@ -33,6 +33,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/baldro demo $(DEMO_ARGS)
+
+# docs/config.md and docs/baldro.schema.json, generated from the run-config schema (tests check they are current).
+docs: $(STAMP)
+	$(BIN)/baldro config schema --out docs/baldro.schema.json
+	$(BIN)/python -m baldro.reference_doc > docs/config.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -80,6 +80,12 @@ def test_adding_a_component_is_one_registration():
     assert registry.build("twice", factor=3.0).factor == 3.0
     with pytest.raises(ValueError, match="unknown widget 'thrice'"):
         registry.build("thrice")
+    # a plain annotation is checked as strictly as ours, and the schema takes the field from the class
+    with pytest.raises(ValueError, match=r"invalid factor='3': must be a number"):
+        registry.build("twice", factor="3")
+    schema = registry.spec("twice").model_json_schema()
+    assert schema["properties"]["factor"] == {"default": 2.0, "title": "Factor", "type": "number"}
+    assert schema["properties"]["name"]["const"] == "twice" and schema["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("side", ["left", "right"])

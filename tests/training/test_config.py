@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from baldro.errors import ConfigError
-from baldro.training.config import apply_overrides, load_yaml, training_arguments
+from baldro.training.arguments import training_arguments
+from baldro.training.config import apply_overrides, load_yaml
 from baldro.training.finetune import resolve_finetune
 from baldro.training.unlearn import resolve_unlearn
 
@@ -84,7 +85,7 @@ def test_warmup_ratio_works_on_every_transformers_version(tmp_path):
 
 
 def test_warmup_epochs_is_open_unlearnings_floor_of_epoch_rows_over_the_effective_batch(tmp_path):
-    from baldro.training.config import apply_warmup_epochs
+    from baldro.training.arguments import apply_warmup_epochs
 
     section = {"warmup_epochs": 1.0, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2,
                "use_cpu": True}
@@ -97,8 +98,8 @@ def test_warmup_epochs_is_open_unlearnings_floor_of_epoch_rows_over_the_effectiv
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ({"warmup_epochs": -1}, "training.warmup_epochs=-1 must be a number ≥ 0"),
-    ({"warmup_epochs": "one"}, "must be a number ≥ 0"),
+    ({"warmup_epochs": -1}, "training.warmup_epochs=-1 must be ≥ 0"),
+    ({"warmup_epochs": "one"}, "training.warmup_epochs='one' must be a number"),
     ({"warmup_epochs": 1, "warmup_ratio": 0.1}, "set either training.warmup_epochs or training.warmup_ratio"),
 ])
 def test_bad_warmup_epochs_is_refused(tmp_path, section, message):

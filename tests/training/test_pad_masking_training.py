@@ -63,7 +63,8 @@ def test_rows_of_still_trims_padding_columns():
 
 def test_config_accepts_the_key_and_refuses_a_bad_value():
     base = {"model": {"path": "m"}, "data": {"source": "d"}, "output_dir": "o"}
-    with pytest.raises(ConfigError, match=r"^data.pad_masking 'TOKEN' must be 'position'.*'token'"):
+    with pytest.raises(ConfigError, match=r"^data.pad_masking='TOKEN' must be one of position, token \(position: mask padding positions only "
+                       r"\(baldro's default\); token: mask every token equal to the pad id \(open-unlearning's collator\)\)$"):
         resolve_unlearn({**base, "data": {"source": "d", "pad_masking": "TOKEN"}})
     assert resolve_unlearn({**base, "data": {"source": "d", "pad_masking": "token"}})["data"]["pad_masking"] == "token"
     assert "pad_masking" not in resolve_unlearn(base)["data"]  # default position, the defaults unchanged

@@ -7,14 +7,13 @@ is that optimum and, by Danskin's theorem, its gradient with respect to ℓ is q
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
-from baldro.core.registry import require
+from baldro.core.params import Number
 
 
 def project_to_simplex(v: Tensor) -> Tensor:
@@ -33,14 +32,14 @@ def chi2_weights(losses: Tensor, tau: float) -> Tensor:
     return project_to_simplex(1.0 / n + x / (tau * n))
 
 
+Tau = Number(gt=0, help="τ: weight of the χ² penalty (large τ → the mean)")
+
+
 @AGGREGATORS.register("chi2")
 @dataclass
 class Chi2Aggregator(Aggregator):
-    tau: float = 1.0
+    tau: Tau = 1.0
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        require(self.tau > 0 and math.isfinite(self.tau), "tau", self.tau, "a finite number > 0")
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
-from baldro.core.registry import require
+from baldro.core.params import Choice, Number
 
 SIGNS = ("paper", "official")
 
@@ -39,16 +39,16 @@ def dv_aggregate(losses: Tensor, beta: float, sign: str = "paper") -> tuple[Tens
     return value, torch.softmax(z.detach(), dim=0)
 
 
+Beta = Number(gt=0, help="β: temperature of the soft maximum (large β → the mean)")
+Sign = Choice(*SIGNS, help="paper: soft maximum; official: the released code's soft minimum")
+
+
 @AGGREGATORS.register("dv")
 @dataclass
 class DVAggregator(Aggregator):
-    beta: float = 2.0
-    sign: str = "paper"
+    beta: Beta = 2.0
+    sign: Sign = "paper"
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        require(self.beta > 0 and math.isfinite(self.beta), "beta", self.beta, "a finite number > 0")
-        require(self.sign in SIGNS, "sign", self.sign, f"one of {', '.join(SIGNS)}")
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)

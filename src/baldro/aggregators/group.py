@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
-from baldro.core.registry import require
+from baldro.core.params import Choice, Number
 
 RANK_BY = ("auto", "loss", "likelihood")
 ROUNDINGS = ("ceil", "floor")
@@ -77,19 +77,19 @@ def group_weights(
     return weights.detach()
 
 
+Ratio = Number(gt=0, le=1, help="share of the batch kept (the hardest samples)")
+RankBy = Choice(*RANK_BY, help="hardness: loss, likelihood, or auto (what the objective declares)")
+Rounding = Choice(*ROUNDINGS, help="k = ⌈ratio·B⌉ (ceil) or max(1, ⌊ratio·B⌋) (floor, the released code)")
+
+
 @AGGREGATORS.register("group")
 @dataclass
 class GroupAggregator(Aggregator):
     sparse: ClassVar[bool] = True
-    ratio: float = 0.5
-    rank_by: str = "auto"
-    rounding: str = "ceil"
+    ratio: Ratio = 0.5
+    rank_by: RankBy = "auto"
+    rounding: Rounding = "ceil"
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        require(0 < self.ratio <= 1, "ratio", self.ratio, "in (0, 1]")
-        require(self.rank_by in RANK_BY, "rank_by", self.rank_by, f"one of {', '.join(RANK_BY)}")
-        require(self.rounding in ROUNDINGS, "rounding", self.rounding, f"one of {', '.join(ROUNDINGS)}")
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)

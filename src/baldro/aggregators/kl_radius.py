@@ -19,7 +19,7 @@ from torch import Tensor
 
 from baldro.aggregators.base import AGGREGATORS, Aggregator, check_losses
 from baldro.aggregators.dv import dv_aggregate
-from baldro.core.registry import require
+from baldro.core.params import Number
 
 ITERATIONS = 64
 LOG_RANGE = (math.log(1e-4), math.log(1e6))  # β* is searched in [1e-4, 1e6] × spread(ℓ)
@@ -51,14 +51,14 @@ def solve_beta(losses: Tensor, rho: float) -> float:
     return math.exp(0.5 * (lo + hi))
 
 
+Rho = Number(gt=0, help="ρ: radius of the KL ball")
+
+
 @AGGREGATORS.register("kl_radius")
 @dataclass
 class KLRadiusAggregator(Aggregator):
-    rho: float = 0.1
+    rho: Rho = 0.1
     last_stats: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        require(self.rho > 0 and math.isfinite(self.rho), "rho", self.rho, "a finite number > 0")
 
     def __call__(self, losses: Tensor, *, nll: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_losses(losses)

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "baldro.cli.model_cmd",
     "baldro.cli.eval_cmd",
     "baldro.cli.train_cmd",
+    "baldro.cli.config_cmd",
 )
 
 

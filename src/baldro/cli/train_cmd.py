@@ -49,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
         from baldro.training.finetune import parse_finetune, run_finetune
 
         tuned = parse_finetune(config)
-        check_bf16_device(tuned.training)  # bf16 on a CPU: baldro's line, before a model is loaded or a file written
+        check_bf16_device(tuned.raw.get("training") or {})  # bf16 on a CPU: our line, before anything is loaded
         out = run_finetune(tuned)
     else:
         from baldro.evaluation.trajectory import trajectory_callback
         from baldro.training.unlearn import parse_unlearn, run_unlearn
 
         parsed = parse_unlearn(config)  # the one parse: typed and validated before anything runs
-        check_bf16_device(parsed.training)  # bf16 on a CPU: baldro's line, before a model is loaded or a file written
+        check_bf16_device(parsed.raw.get("training") or {})  # bf16 on a CPU: our line, before anything is loaded
         curve = trajectory_callback(parsed.raw)  # checks data and retain logs before training
         out = run_unlearn(parsed, callbacks=[curve] if curve is not None else [])
     print(out)

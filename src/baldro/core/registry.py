@@ -1,18 +1,28 @@
 """A tiny name → component registry shared by objectives, aggregators and retain terms.
 
-Components are dataclasses; ``build(name, **params)`` checks the name and the parameter names and lets the
-component's ``__post_init__`` check the values.
+Components are dataclasses whose fields declare their parameters once (type, default, range, help:
+:mod:`baldro.core.params`). :meth:`Registry.spec` turns a component's fields into a pydantic model of its config
+mapping ``{name: <its name>, **params}``; :meth:`Registry.specs` is the union of all of them, discriminated on ``name``
+(what the run-config schema uses, so a new component is in the schema once registered); ``build(name, **params)``
+validates through the same model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import numbers
+import sys
+import typing
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from baldro.core.params import Flag, Number, Text
 
 T = TypeVar("T")
+PLAIN = {float: Number(), int: Number(integer=True), str: Text(), bool: Flag()}  # a plain annotation, checked strictly
 
 
 class Registry(Generic[T]):
@@ -39,33 +49,41 @@ class Registry(Generic[T]):
             raise ValueError(f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self.names())}")
         return self._classes[name]
 
+    def spec(self, name: str, **extra: Any) -> type[BaseModel]:
+        """The pydantic model of ``{name: ..., **params}`` for component ``name`` (``extra``: more fields, e.g. a
+        retain term's ``weight``)."""
+        return _spec_model(self.get(name), name, tuple(extra.items()))
+
+    def specs(self, **extra: Any) -> Any:
+        """The union of every registered component's :meth:`spec`, discriminated on ``name``."""
+        models = tuple(self.spec(name, **extra) for name in self.names())
+        return Annotated[typing.Union[models], Field(discriminator="name")]  # noqa: UP007
+
     def build(self, name: str, **params: Any) -> T:
-        cls = self.get(name)
-        allowed = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
-        types = {f.name: f.type for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        for key, value in params.items():
-            if key not in allowed:
-                allowed_text = ", ".join(allowed) if allowed else "none"
-                raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed_text}")
-            check_type(key, value, types[key])
-        return cls(**params)
+        spec = self.spec(name)
+        try:
+            checked = spec(name=name, **params)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            key, allowed = first["loc"][0], ", ".join(k for k in spec.model_fields if k != "name") or "none"
+            if first["type"] == "extra_forbidden":
+                raise ValueError(f"{self.kind} {name!r} has no parameter {key!r}; allowed parameters: {allowed}") from None
+            raise ValueError(f"invalid {key}={first['input']!r}: {first['msg']}") from None
+        return self.get(name)(**{key: getattr(checked, key) for key in params})
 
 
-def check_type(name: str, value: object, annotation: object) -> None:
-    """Reject a parameter of the wrong kind (e.g. the string "2" for a float) with a ``ValueError`` naming it."""
-    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    if kind in ("float", "int"):
-        number = numbers.Real if kind == "float" else numbers.Integral
-        ok = isinstance(value, number) and not isinstance(value, bool)
-        require(ok, name, value, f"a number ({kind})")
-    elif kind == "str":
-        require(isinstance(value, str), name, value, "a string")
-
-
-def require(condition: bool, name: str, value: object, allowed: str) -> None:
-    """Raise ``ValueError`` naming the parameter, its value and the allowed range unless ``condition`` holds."""
-    if not condition:
-        raise ValueError(f"invalid {name}={value!r}: must be {allowed}")
+@cache
+def _spec_model(cls: type, name: str, extra: tuple[tuple[str, Any], ...]) -> type[BaseModel]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields: dict[str, Any] = {"name": (Literal[name], ...)}
+    for f in dataclasses.fields(cls):
+        if f.init:
+            default = f.default if f.default is not dataclasses.MISSING else ...
+            fields[f.name] = (PLAIN.get(hints[f.name], hints[f.name]), default)
+    module = sys.modules.get(cls.__module__)
+    doc = " ".join(((module.__doc__ if module else None) or "").strip().split("\n\n")[0].split())
+    config = ConfigDict(extra="forbid", title=name, json_schema_extra={"description": doc} if doc else None)
+    return create_model(f"{cls.__name__}Spec", __config__=config, **fields, **dict(extra))
 
 
 def import_modules(package: str, path: list[str]) -> list[str]:

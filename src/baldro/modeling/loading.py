@@ -16,7 +16,6 @@ from baldro.errors import ConfigError
 from baldro.readback import safetensors_problem
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
-MODEL_KEYS = ("path", "tokenizer", "dtype", "attn_implementation", "trust_remote_code")
 
 
 def _dtype_kwargs(dtype: Any) -> dict[str, Any]:

@@ -7,14 +7,15 @@ log-probabilities summed over answer tokens.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from baldro.core.registry import require
+from baldro.core.params import Number
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective, need
+
+Beta = Number(gt=0, help="β: inverse temperature of the DPO loss")
 
 
 @OBJECTIVES.register("idk_nll")
@@ -29,12 +30,9 @@ class IdkNLL(Objective):
 @OBJECTIVES.register("idk_dpo")
 @dataclass
 class IdkDPO(Objective):
-    beta: float = 0.1
+    beta: Beta = 0.1
     needs_reference = True
     needs_idk = True
-
-    def __post_init__(self) -> None:
-        require(self.beta > 0 and math.isfinite(self.beta), "beta", self.beta, "a finite number > 0")
 
     def __call__(self, inputs: ForgetInputs) -> Tensor:
         idk = need(inputs.idk_stats, "refusal answers (idk_stats)", "idk_dpo")

@@ -7,24 +7,22 @@ with log-probabilities summed over answer tokens. Equals (2/β)·ln 2 when π_θ
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from baldro.core.registry import require
+from baldro.core.params import Number
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective, need
+
+Beta = Number(gt=0, help="β: inverse temperature of the preference loss")
 
 
 @OBJECTIVES.register("npo")
 @dataclass
 class NPO(Objective):
-    beta: float = 0.1
+    beta: Beta = 0.1
     needs_reference = True
-
-    def __post_init__(self) -> None:
-        require(self.beta > 0 and math.isfinite(self.beta), "beta", self.beta, "a finite number > 0")
 
     def __call__(self, inputs: ForgetInputs) -> Tensor:
         ref_logp = need(inputs.ref_logp, "the reference log-likelihoods (ref_logp)", "npo")

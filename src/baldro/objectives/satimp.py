@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from baldro.core.registry import require
+from baldro.core.params import Choice, Number
 from baldro.core.sequence import SequenceStats
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective
 
@@ -33,16 +33,18 @@ def reduce_tokens(stats: SequenceStats, token_loss: Tensor, granularity: str) ->
     return per_sample_sum * (stats.batch_size / max(int(stats.n_tokens.sum()), 1))
 
 
+Beta1 = Number(help="β1: exponent of p in the token weight p^β1·(1−p)^β2")
+Beta2 = Number(help="β2: exponent of (1−p) in the token weight")
+Granularity = Choice(*GRANULARITIES, help="sample: token mean per sample; token: the batch-token-mean share")
+
+
 @OBJECTIVES.register("satimp")
 @dataclass
 class SatImp(Objective):
-    beta1: float = 5.0
-    beta2: float = 1.0
-    granularity: str = "sample"
+    beta1: Beta1 = 5.0
+    beta2: Beta2 = 1.0
+    granularity: Granularity = "sample"
     loss_is_hardness = False
-
-    def __post_init__(self) -> None:
-        require(self.granularity in GRANULARITIES, "granularity", self.granularity, "'sample' or 'token'")
 
     def token_losses(self, inputs: ForgetInputs) -> Tensor:
         nll = inputs.stats.token_nll

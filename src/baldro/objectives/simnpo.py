@@ -7,24 +7,23 @@ Unlearning", Eq. 5, reference-free).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from baldro.core.registry import require
+from baldro.core.params import Number
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective
+
+Beta = Number(gt=0, help="β: inverse temperature")
+Delta = Number(help="δ: the margin inside β·(NLL/|y| − δ)")
 
 
 @OBJECTIVES.register("simnpo")
 @dataclass
 class SimNPO(Objective):
-    beta: float = 4.5
-    delta: float = 0.0
-
-    def __post_init__(self) -> None:
-        require(self.beta > 0 and math.isfinite(self.beta), "beta", self.beta, "a finite number > 0")
+    beta: Beta = 4.5
+    delta: Delta = 0.0
 
     def __call__(self, inputs: ForgetInputs) -> Tensor:
         return -(2.0 / self.beta) * F.logsigmoid(self.beta * (inputs.stats.nll_mean - self.delta))

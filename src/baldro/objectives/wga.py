@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from baldro.core.params import Number
 from baldro.objectives.base import OBJECTIVES, ForgetInputs, Objective
+
+Beta = Number(help="β: exponent of p in the token weight p^β")
 
 
 @OBJECTIVES.register("wga")
 @dataclass
 class WeightedGA(Objective):
-    beta: float = 1.0
+    beta: Beta = 1.0
     loss_is_hardness = False
 
     def token_losses(self, inputs: ForgetInputs) -> Tensor:

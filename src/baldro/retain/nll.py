@@ -12,19 +12,19 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from baldro.core.registry import require
+from baldro.core.params import Choice
 from baldro.retain.base import RETAIN_TERMS, RetainInputs, RetainTerm
 
 REDUCTIONS = ("token_mean", "sequence_sum")
 
 
+Reduction = Choice(*REDUCTIONS, help="token_mean: over all answer tokens; sequence_sum: mean of summed NLLs")
+
+
 @RETAIN_TERMS.register("nll")
 @dataclass
 class RetainNLL(RetainTerm):
-    reduction: str = "token_mean"
-
-    def __post_init__(self) -> None:
-        require(self.reduction in REDUCTIONS, "reduction", self.reduction, f"one of {', '.join(REDUCTIONS)}")
+    reduction: Reduction = "token_mean"
 
     def loss(self, inputs: RetainInputs) -> Tensor:
         s = inputs.stats

@@ -53,18 +53,15 @@ def _spec(value: Any) -> Any:
 
 
 def loss_spec(cfg: dict[str, Any]) -> LossSpec:
-    """The loss of a resolved unlearn config under its ``compat`` mode (ConfigError for an unknown mode or a
-    combination the released code does not have)."""
-    mode = cfg.get("compat", "paper")
-    if mode not in COMPAT_MODES:
-        raise ConfigError(f"compat {mode!r} must be one of {', '.join(COMPAT_MODES)} (paper: the paper's definitions)")
+    """The loss of a resolved unlearn config under its ``compat`` mode, one of :data:`COMPAT_MODES` (checked by the
+    schema; ConfigError for a combination the released code does not have)."""
     spec = LossSpec(
         objective=_spec(cfg.get("objective")),
         aggregator=_spec(cfg.get("aggregator")) or {"name": "mean"},
         retain=_spec(cfg.get("retain")),
         retain_aggregator=_spec(cfg.get("retain_aggregator")),
     )
-    if mode == "released":
+    if cfg.get("compat") == "released":
         _released(spec, cfg)
     return spec
 
@@ -102,3 +99,24 @@ def _released(spec: LossSpec, cfg: dict[str, Any]) -> None:
         spec.objective["granularity"] = "token"
     if spec.retain_aggregator is not None and spec.retain_aggregator.get("name") == "dv":
         spec.retain_aggregator["sign"] = "official"
+
+
+def build_loss(raw: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """(``UnlearnLoss``, its options) of a validated unlearn mapping under its ``compat`` mode, after
+    :func:`data_defaults` (in place: the run folder's config.yaml records the mask); ConfigError for a bad pairing
+    (e.g. ``rank_by: loss`` with satimp)."""
+    from baldro import aggregators, objectives, retain
+    from baldro.composition import UnlearnLoss
+
+    data_defaults(raw)
+    spec = loss_spec(raw)
+    parts = {
+        "objective": objectives.build(**spec.objective),
+        "aggregator": aggregators.build(**spec.aggregator),
+        "retain": retain.build(**{k: v for k, v in spec.retain.items() if k != "weight"}) if spec.retain else None,
+        "retain_aggregator": aggregators.build(**spec.retain_aggregator) if spec.retain_aggregator else None,
+    }
+    try:
+        return UnlearnLoss(**parts, **spec.options), spec.options  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ConfigError(f"config keys objective/aggregator: {err}") from err

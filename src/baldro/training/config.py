@@ -1,19 +1,9 @@
-"""Run configs: YAML files, ``--set key=value`` overrides, validation with nearest-name hints, and the mapping of
-the ``training`` section onto :class:`transformers.TrainingArguments`.
-
-A config is a nested dict. Every key is checked against the schema of its section; an unknown key is a
-:class:`~baldro.errors.ConfigError` that lists the closest valid names. Every ``TrainingArguments`` field is
-reachable as ``training.<field>`` (``output_dir`` is the top-level ``output_dir``); ``training.warmup_ratio`` also
-works on transformers 5, which folded it into ``warmup_steps``; ``training.warmup_epochs`` is open-unlearning's
-warm-up in epochs (:func:`apply_warmup_epochs`).
-"""
+"""Run configs as written: YAML files and ``--set key=value`` overrides, read into a nested dict (checked by
+:mod:`baldro.training.schema`)."""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import difflib
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -21,9 +11,6 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
-from baldro.training.checks import FLOAT32_MAX
-
-DRO_SCOPES = ("micro", "global")
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -124,144 +111,3 @@ def apply_overrides(config: dict[str, Any], overrides: list[str] | None) -> dict
             node = child
         node[parts[-1]] = parse_value(text)
     return config
-
-
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, merging nested mappings. A ``None`` section in ``update`` replaces, and so does a
-    component mapping whose ``name`` differs (``{name: ga}`` over ``{name: npo, beta: 0.1}`` is just ``{name: ga}``)."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        old = out.get(key)
-        renamed = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
-        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def check_keys(section: dict[str, Any], allowed: list[str] | tuple[str, ...], where: str) -> None:
-    """ConfigError naming the first unknown key of ``section`` and the nearest allowed names."""
-    for key in section:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(sorted(allowed))}"
-            raise ConfigError(f"unknown key {where}{key!r} in the config; {hint}")
-
-
-# ``training`` keys that are no ``TrainingArguments`` field: set on the arguments once the data is loaded.
-EXTRA_TRAINING_KEYS = ("warmup_epochs",)
-
-
-def training_argument_names() -> list[str]:
-    """``TrainingArguments`` fields, plus ``warmup_ratio`` on transformers 5 (see :func:`compat_training_kwargs`) and
-    :data:`EXTRA_TRAINING_KEYS`."""
-    from transformers import TrainingArguments
-
-    names = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
-    names = names if "warmup_ratio" in names else [*names, "warmup_ratio"]
-    return [*names, *EXTRA_TRAINING_KEYS]
-
-
-def check_warmup_epochs(section: dict[str, Any]) -> None:
-    """``training.warmup_epochs``, when set: a number ≥ 0, and no other warm-up key beside it."""
-    value = section.get("warmup_epochs")
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
-        raise ConfigError(f"training.warmup_epochs={value!r} must be a number ≥ 0 (epochs of linear warm-up)")
-    others = [k for k in ("warmup_steps", "warmup_ratio") if section.get(k)]
-    if others:
-        raise ConfigError(f"set either training.warmup_epochs or training.{others[0]}, not both")
-
-
-def apply_warmup_epochs(args: Any, section: dict[str, Any], rows: int) -> None:
-    """Set ``args.warmup_steps`` from ``training.warmup_epochs`` as open-unlearning does
-    (``src/trainer/__init__.py::load_trainer_args``): ⌊epochs · rows / (batch · accumulation · devices)⌋, ``rows``
-    the rows of an epoch (the forget set when unlearning). Devices: the number of processes here; open-unlearning
-    counts ``torch.cuda.device_count()`` (the same on one process per visible GPU, 0 on a CPU, where it fails)."""
-    epochs = section.get("warmup_epochs")
-    if epochs is None:
-        return
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
-    args.warmup_steps = int((epochs * rows) // per_step)
-
-
-def compat_training_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """transformers 5 dropped ``warmup_ratio`` (a ``warmup_steps`` below 1 is a ratio there); map it over."""
-    from transformers import TrainingArguments
-
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    if "warmup_ratio" in kwargs and "warmup_ratio" not in fields:
-        kwargs = dict(kwargs)
-        ratio = kwargs.pop("warmup_ratio")
-        if ratio and kwargs.get("warmup_steps"):
-            raise ConfigError("set either training.warmup_ratio or training.warmup_steps, not both")
-        if ratio:
-            if not 0 <= float(ratio) < 1:
-                raise ConfigError(f"training.warmup_ratio={ratio} must be in [0, 1)")
-            kwargs["warmup_steps"] = float(ratio)
-    return kwargs
-
-
-def training_arguments(section: dict[str, Any], output_dir: str | Path, **forced: Any) -> Any:
-    """``TrainingArguments`` from the ``training`` section (keys checked, nearest names on error).
-
-    Defaults differing from HF: ``report_to="none"`` unless given. ``forced`` values (e.g.
-    ``remove_unused_columns=False``) always win.
-    """
-    from transformers import TrainingArguments
-
-    names = [n for n in training_argument_names() if n != "output_dir"]
-    if "output_dir" in section:
-        raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
-    check_keys(section, names, "training.")
-    check_warmup_epochs(section)
-    fields = {k: v for k, v in section.items() if k not in EXTRA_TRAINING_KEYS}
-    kwargs = compat_training_kwargs({"report_to": "none", **fields, **forced, "output_dir": str(output_dir)})
-    try:
-        return TrainingArguments(**kwargs)
-    except (TypeError, ValueError) as err:
-        message = " ".join(str(err).split())
-        raise ConfigError(f"invalid training arguments: {message}") from err
-
-
-def section(config: dict[str, Any], key: str) -> dict[str, Any]:
-    """The mapping under ``key`` (an empty dict when absent); a non-mapping is a ConfigError."""
-    value = config.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"config key {key!r} must be a mapping, got {value!r}")
-    return value
-
-
-def finite_in_float32(key: str, value: Any) -> None:
-    """ConfigError for a number that is NaN, infinite or beyond float32's range (the losses are computed in float32
-    or lower: such a value turns them into NaN at the first step)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return
-    if not math.isfinite(value):
-        raise ConfigError(f"{key}={value!r} must be a finite number")
-    if abs(value) > FLOAT32_MAX:
-        raise ConfigError(f"{key}={value!r} is beyond float32's range (±3.4e38), which the loss is computed in")
-
-
-def component(config: dict[str, Any], key: str, registry_build: Any, default: str | None = None) -> Any:
-    """Build an objective/aggregator/retain term from ``{name: ..., **params}``; registry errors → ConfigError."""
-    spec = config.get(key)
-    if spec is None:
-        if default is None:
-            return None
-        spec = {"name": default}
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise ConfigError(f"config key {key!r} must be a mapping with a 'name', e.g. {key}: {{name: ...}}")
-    params = {k: v for k, v in spec.items() if k not in ("name", "weight")}
-    for param, value in params.items():
-        finite_in_float32(f"{key}.{param}", value)
-    try:
-        return registry_build(spec["name"], **params)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"config key {key!r}: {err}") from err

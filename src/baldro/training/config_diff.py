@@ -1,11 +1,13 @@
 """What ``--resume`` compares: the new config against the ``config.yaml`` the run started with, and the inputs'
 fingerprints against those recorded in ``run_info.json`` (:mod:`baldro.runfolder.fingerprint`).
 
-Keys that cannot change the trained model or its logs are ignored (where and how often the run logs or saves, the
-run flags themselves); any other difference is refused unless ``allow_config_change`` is set, and an accepted
-difference is recorded in ``run_info.json`` (``config_changes``). The same holds for the inputs — the files of
-``data.source``, ``model.path`` (its top-level files), ``model.tokenizer`` and the unlearning curves'
-``eval.source`` / ``eval.retain_logs`` — whose accepted changes are recorded as ``input_changes``.
+The configs are compared field by field as validated models (defaults filled in, ``beta: 2`` equal to ``beta:
+2.0``); differences are reported as written. Keys that cannot change the trained model or its logs are ignored
+(where and how often the run logs or saves, the run flags themselves); any other difference is refused unless
+``allow_config_change`` is set, and an accepted difference is recorded in ``run_info.json`` (``config_changes``).
+The same holds for the inputs — the files of ``data.source``, ``model.path`` (its top-level files),
+``model.tokenizer`` and the unlearning curves' ``eval.source`` / ``eval.retain_logs`` — recorded as
+``input_changes``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from baldro.errors import ConfigError
 from baldro.runfolder.fingerprint import fingerprint, input_changes
@@ -45,19 +48,32 @@ def _ignored(key: str) -> bool:
     return key.startswith("training.") and key.split(".", 2)[1] in NO_EFFECT_TRAINING
 
 
-def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{dotted key: [saved value, new value]}`` for every result-changing difference (absent → None)."""
-    a, b = flatten(saved), flatten(new)
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if not _ignored(k) and a.get(k) != b.get(k)}
+def _fields(model: type[BaseModel], config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return flatten(model.model_validate(config).model_dump(warnings=False))
+    except ValidationError:  # a config.yaml written by an older version: compared as written
+        return flatten(config)
 
 
-def check_resume_config(folder: Path, new: dict[str, Any], allow: bool) -> dict[str, list[Any]]:
-    """Compare ``new`` with ``folder/config.yaml``; ConfigError listing the differing keys unless ``allow``."""
+def config_changes(saved: dict[str, Any], new: dict[str, Any], model: Any = None) -> dict[str, list[Any]]:
+    """``{dotted key: [saved value, new value]}`` (as written, absent → None) of every result-changing key whose
+    validated field differs (``model``: the config class, default :class:`~baldro.training.schema.UnlearnConfig`)."""
+    from baldro.training.schema import UnlearnConfig
+
+    a, b = _fields(model or UnlearnConfig, saved), _fields(model or UnlearnConfig, new)
+    raw_a, raw_b = flatten(saved), flatten(new)
+    return {k: [raw_a.get(k), raw_b.get(k)] for k in sorted(set(a) | set(b))
+            if not _ignored(k) and a.get(k) != b.get(k) and (k in raw_a or k in raw_b)}
+
+
+def check_resume_config(folder: Path, new: Any, allow: bool) -> dict[str, list[Any]]:
+    """Compare the parsed config ``new`` with ``folder/config.yaml``; ConfigError listing the differing keys unless
+    ``allow``."""
     path = folder / "config.yaml"
     if not path.is_file():
         return {}
     saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    changes = config_changes(saved, new)
+    changes = config_changes(saved, new.raw, type(new))
     if changes and not allow:
         listed = ", ".join(f"{k}: {old!r} → {now!r}" for k, (old, now) in changes.items())
         raise ConfigError(f"--resume: the config differs from the one {folder.name} started with ({listed}); resume "

@@ -13,22 +13,10 @@ from typing import Any
 from torch.utils.data import ConcatDataset
 
 from baldro.data.from_config import qa_dataset, text_dataset
-from baldro.errors import ConfigError
-from baldro.training.checks import check_data_pad_masking, check_max_length
-from baldro.training.config import apply_warmup_epochs, section
+from baldro.training.arguments import apply_warmup_epochs
 from baldro.training.device import fit_pin_memory
-from baldro.training.pipeline import COMMON_KEYS, TrainingRun, check_model_folder, resolve, run_with
-from baldro.training.run_config import FinetuneConfig, RunConfig
-
-FINETUNE_DATA_KEYS = ("source", "split", "kind", "format", "max_length", "pad_masking")
-FINETUNE_DEFAULTS: dict[str, Any] = {
-    "model": {"dtype": "float32"},
-    "data": {"split": "full", "kind": "qa", "max_length": 512},
-    "lora": None,
-    "training": {},
-    "overwrite": False,
-    "resume": False,
-}
+from baldro.training.pipeline import TrainingRun, run_with
+from baldro.training.schema import FinetuneConfig
 
 
 class ModelInputsCollator:
@@ -48,48 +36,35 @@ class ModelInputsCollator:
         return batch
 
 
-def check_finetune(cfg: dict[str, Any]) -> None:
-    """The data section's values, before the run starts."""
-    data = section(cfg, "data")
-    check_max_length(data)
-    check_data_pad_masking(data)
-    if data.get("kind") not in ("qa", "text"):
-        raise ConfigError(f"data.kind {data.get('kind')!r} must be 'qa' or 'text'")
-
-
 def finetune_dataset(data: dict[str, Any], tokenizer: Any, model: Any = None) -> Any:
     splits = data["split"] if isinstance(data["split"], list) else [data["split"]]
     if data["kind"] == "qa":
         parts = [qa_dataset(data, s, tokenizer, f"{s}") for s in splits]
-    elif data["kind"] == "text":
+    else:  # text (the schema allows no other)
         parts = [text_dataset(data, s, tokenizer, model) for s in splits]
-    else:
-        raise ConfigError(f"data.kind {data['kind']!r} must be 'qa' or 'text'")
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def build_finetune_trainer(run: TrainingRun) -> Any:
     from transformers import Trainer
 
-    dataset = finetune_dataset(run.config.data, run.tokenizer, run.model)
+    data = run.config.raw["data"]
+    dataset = finetune_dataset(data, run.tokenizer, run.model)
     run.record_format(dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset)
-    apply_warmup_epochs(run.args, run.config.training, len(dataset))
+    apply_warmup_epochs(run.args, run.config.raw.get("training"), len(dataset))
     fit_pin_memory(run.args)  # no pinning (and no DataLoader warning) without CUDA
     return Trainer(
         model=run.model,
         args=run.args,
         train_dataset=dataset,
-        data_collator=ModelInputsCollator(run.tokenizer, run.config.data.get("pad_masking", "position")),
+        data_collator=ModelInputsCollator(run.tokenizer, data.get("pad_masking", "position")),
         processing_class=run.tokenizer,
     )
 
 
 def parse_finetune(config: dict[str, Any]) -> FinetuneConfig:
     """The typed, completely validated config of a fine-tuning run (raises ConfigError); nothing is loaded."""
-    cfg = resolve(config, FINETUNE_DEFAULTS, COMMON_KEYS, FINETUNE_DATA_KEYS)
-    check_finetune(cfg)
-    check_model_folder(cfg)
-    return FinetuneConfig(**RunConfig.common(cfg))
+    return FinetuneConfig.parse(config)
 
 
 def run_finetune(config: dict[str, Any] | FinetuneConfig) -> Path:

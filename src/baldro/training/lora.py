@@ -12,29 +12,20 @@ from typing import Any
 from torch import nn
 
 from baldro.errors import ConfigError
-from baldro.training.config import check_keys
 
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge", "bias")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def apply_lora(model: nn.Module, spec: dict[str, Any], gradient_checkpointing: bool = False,
-               seed: int | None = None) -> nn.Module:
-    """Wrap ``model`` in a PEFT LoRA model (only the adapters train). ``seed``: set (``transformers.set_seed``)
+def apply_lora(model: nn.Module, spec: Any, gradient_checkpointing: bool = False, seed: int | None = None) -> nn.Module:
+    """Wrap ``model`` in a PEFT LoRA model (only the adapters train) as the validated ``lora`` section ``spec``
+    (:class:`~baldro.training.schema.LoraSection`, defaults filled in) asks. ``seed``: set (``transformers.set_seed``)
     before the adapters are created, so that their random initialisation (``lora_A``) is the run's, the same on
     every run and every process — the Trainer seeds only later, when it is built."""
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
 
-    check_keys(spec, LORA_KEYS, "lora.")
-    config = LoraConfig(
-        r=int(spec.get("r", 8)),
-        lora_alpha=float(spec.get("alpha", 16)),
-        lora_dropout=float(spec.get("dropout", 0.0)),
-        target_modules=list(spec.get("target_modules") or DEFAULT_TARGETS),
-        bias=str(spec.get("bias", "none")),
-        task_type="CAUSAL_LM",
-    )
+    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, bias=spec.bias,
+                        target_modules=list(spec.target_modules or DEFAULT_TARGETS), task_type="CAUSAL_LM")
     if gradient_checkpointing:
         model.enable_input_require_grads()
     if seed is not None:

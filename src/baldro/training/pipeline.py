@@ -1,6 +1,6 @@
 """What ``run_unlearn`` and ``run_finetune`` share: config resolution, the run folder, saving, moving into place.
 
-The run receives a typed, already validated config (:mod:`baldro.training.run_config`) and checks nothing again."""
+The run receives a typed, already validated config (:mod:`baldro.training.schema`) and checks nothing again."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from baldro.errors import ConfigError
-from baldro.modeling.loading import MODEL_KEYS, check_model_source, load_model, load_tokenizer
+from baldro.modeling.loading import load_model, load_tokenizer
 from baldro.readback import replace_text
 from baldro.runfolder import (
     CONFIG_FILE,
@@ -29,43 +29,11 @@ from baldro.runfolder import (
     read_run_info,
     write_run_info,
 )
-from baldro.training.checks import check_common, check_training
-from baldro.training.config import (
-    check_keys,
-    check_warmup_epochs,
-    deep_merge,
-    section,
-    training_argument_names,
-    training_arguments,
-)
+from baldro.training.arguments import training_arguments
 from baldro.training.config_diff import check_resume_config, check_resume_inputs, input_fingerprints
 from baldro.training.lora import apply_lora, save_merged
-from baldro.training.run_config import RunConfig
+from baldro.training.schema import RunConfig
 from baldro.training.sharding import check_full_save
-
-COMMON_KEYS = ("name", "description", "model", "data", "lora", "training", "output_dir", "overwrite", "resume",
-               "allow_config_change")
-
-
-def resolve(config: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, ...], data_keys: tuple[str, ...]) -> dict:
-    """Defaults merged under the user's config, every section's keys checked (the first step of parsing a config;
-    :func:`check_model_folder` is the last)."""
-    if not isinstance(config, dict):
-        raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
-    cfg = deep_merge(defaults, config)
-    check_keys(cfg, keys, "")
-    check_keys(section(cfg, "model"), MODEL_KEYS, "model.")
-    check_keys(section(cfg, "data"), data_keys, "data.")
-    if not cfg.get("output_dir"):
-        raise ConfigError("the config needs output_dir: the folder the run writes (set it with --set output_dir=...)")
-    training = section(cfg, "training")
-    if "output_dir" in training:
-        raise ConfigError("set the run folder with the top-level key output_dir, not training.output_dir")
-    check_keys(training, [n for n in training_argument_names() if n != "output_dir"], "training.")
-    check_training(training)
-    check_warmup_epochs(training)
-    check_common(cfg)
-    return cfg
 
 
 def _drop_reference_cache(work: Path, changed: dict[str, Any]) -> None:
@@ -77,12 +45,6 @@ def _drop_reference_cache(work: Path, changed: dict[str, Any]) -> None:
     if cache.exists() and set(changed) & {"data.source", "model.path", "model.tokenizer"}:
         warnings.warn(f"{', '.join(sorted(changed))} changed: {REFERENCE_FILE} is computed again", stacklevel=3)
         cache.unlink()
-
-
-def check_model_folder(cfg: dict[str, Any]) -> None:
-    """``model.path`` can be trained as the config asks (a quantized checkpoint only with LoRA), before any folder is
-    made (see :func:`baldro.modeling.loading.check_model_source`)."""
-    check_model_source(section(cfg, "model"), training=True, lora=bool(cfg.get("lora")))
 
 
 class TrainingRun:
@@ -97,7 +59,7 @@ class TrainingRun:
         self.config, self.cfg = config, config.raw
         overwrite, resume, output_dir = config.overwrite, config.resume, config.output_dir
         planned = plan_run(output_dir, overwrite, resume)  # read-only: refuse early, before the lock
-        self.args = training_arguments(config.training, planned.work, **forced_args)
+        self.args = training_arguments(config.raw.get("training"), planned.work, **forced_args)
         self.state = PartialState()
         self.lock: FolderLock | None = None
         self.folder = planned
@@ -125,7 +87,7 @@ class TrainingRun:
         inputs = input_fingerprints(cfg)
         if folder.resume_from is not None:
             saved_at = folder.work if (folder.work / CONFIG_FILE).is_file() else folder.final
-            changes = check_resume_config(saved_at, cfg, self.config.allow_config_change)
+            changes = check_resume_config(saved_at, self.config, self.config.allow_config_change)
             saved_info = read_run_info(saved_at)
             changed_inputs = check_resume_inputs(saved_info.get("inputs"), inputs, self.config.allow_config_change)
             history = saved_info.get("resumed", [])
@@ -154,14 +116,14 @@ class TrainingRun:
             write_run_info(self.work, prompt_format=format_label(fmt, self.tokenizer))
 
     def _load(self) -> None:
-        model_spec = self.config.model
+        model_spec = self.cfg["model"]
         self.model = load_model(model_spec)
         self.tokenizer = load_tokenizer(model_spec.get("tokenizer") or model_spec["path"])
         if self.model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise ConfigError(f"model.path {model_spec['path']}: the tokenizer has more tokens than the model's embedding")
-        self.lora = self.config.lora
+        self.lora = self.config.lora if self.cfg.get("lora") else None  # `lora: {}` trains no adapters, as before
         if self.lora:
-            self.model = apply_lora(self.model, dict(self.lora), bool(self.args.gradient_checkpointing), self.args.seed)
+            self.model = apply_lora(self.model, self.lora, bool(self.args.gradient_checkpointing), self.args.seed)
 
     @property
     def work(self) -> Path:
@@ -187,7 +149,7 @@ class TrainingRun:
             trainer.save_state()
             if self.state.is_main_process:
                 self.tokenizer.save_pretrained(str(self.work))
-                if self.lora and self.lora.get("merge"):
+                if self.lora and self.lora.merge:
                     save_merged(trainer.model, self.work / "merged")
                     self.tokenizer.save_pretrained(str(self.work / "merged"))
                 write_run_info(self.work, finished=now())
@@ -224,4 +186,4 @@ def run_with(
     return run.train_and_save(trainer)
 
 
-__all__ = ["COMMON_KEYS", "TrainingRun", "apply_lora", "check_model_folder", "resolve", "run_with"]
+__all__ = ["TrainingRun", "apply_lora", "run_with"]
