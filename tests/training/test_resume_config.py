@@ -126,3 +126,22 @@ def test_resume_refuses_changed_inputs_naming_them_unless_allowed(tiny_model_dir
         "forget10.json changed")
     assert (out / "reference_logp.safetensors").read_bytes() != cache  # the first row's answer is new
     assert info["inputs"]["data.source"]["files"]["forget10.json"] != recorded["data.source"]["files"]["forget10.json"]
+
+
+@pytest.mark.parametrize(("saved", "new", "key"), [
+    ({"objective": "ga"}, {"objective": "npo"}, "objective"),
+    ({"aggregator": "dv"}, {"aggregator": "group"}, "aggregator"),
+    ({"retain": "nll"}, {"retain": None}, "retain"),
+    ({"retain_aggregator": "dv"}, {"retain_aggregator": None}, "retain_aggregator"),
+    ({"objective": "npo"}, {"objective": {"name": "npo", "beta": 0.5}}, "objective.beta"),
+])
+def test_resume_sees_a_component_changed_through_its_short_form(saved, new, key):
+    """``objective: ga`` → ``npo`` changes the method: written as a string, it is still a change (it was missed)."""
+    from baldro.training.config_diff import config_changes
+    from baldro.training.schema import UnlearnConfig
+
+    base = {"model": {"path": "org/m"}, "output_dir": "run"}
+    a, b = UnlearnConfig.resolve({**base, **saved}), UnlearnConfig.resolve({**base, **new})
+    changes = config_changes(a, b)
+    assert key in changes, changes
+    assert config_changes(a, UnlearnConfig.resolve({**base, **saved})) == {}

@@ -138,3 +138,53 @@ def test_config_schema_command_writes_the_file(tmp_path, capsys):
     assert out.read_text(encoding="utf-8") == schema_text()
     assert main(["config", "schema"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["title"] == "baldro run config"
+
+
+def _unlearn(**overrides):
+    return {**HUB, "objective": "npo", "aggregator": {"name": "dv", "beta": 2.0}, "retain": "nll", **overrides}
+
+
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_an_empty_output_dir_is_refused_not_the_current_folder(blank):
+    with pytest.raises(ConfigError, match="the config needs output_dir"):
+        UnlearnConfig.parse(_unlearn(output_dir=blank))
+
+
+def test_aggregator_null_is_the_plain_mean_and_empty_lora_is_none():
+    parsed = UnlearnConfig.parse(_unlearn(aggregator=None, lora={}))
+    assert parsed.raw["aggregator"] == {"name": "mean"} and type(parsed.loss.aggregator) is AGGREGATORS.get("mean")
+    assert parsed.raw["lora"] is None and parsed.lora is None
+
+
+def test_a_component_registered_after_the_schema_was_built_is_accepted():
+    from dataclasses import dataclass
+
+    import torch
+
+    from baldro.aggregators.base import Aggregator
+
+    @dataclass
+    class LateMax(Aggregator):
+        eps: float = 0.1
+
+        def __call__(self, losses: torch.Tensor):  # pragma: no cover - only built here
+            return losses.max()
+
+    AGGREGATORS.register("late_max_for_test")(LateMax)
+    try:
+        parsed = UnlearnConfig.parse(_unlearn(aggregator={"name": "late_max_for_test", "eps": 0.3}))
+        assert parsed.loss.aggregator.eps == 0.3
+        with pytest.raises(ConfigError, match="late_max_for_test.*has no parameter 'beta'|no parameter 'beta'"):
+            UnlearnConfig.parse(_unlearn(aggregator={"name": "late_max_for_test", "beta": 1}))
+    finally:
+        AGGREGATORS._classes.pop("late_max_for_test")
+
+
+@pytest.mark.parametrize(("section", "value", "expected"), [
+    ("training", {"gradient_checkpointing_kwargs": 3}, "must be a mapping"),
+    ("lora", {"target_modules": [1]}, "lora.target_modules=[1]"),
+])
+def test_union_errors_read_as_words_without_pydantic_labels(section, value, expected):
+    with pytest.raises(ConfigError) as err:
+        UnlearnConfig.parse(_unlearn(**{section: value}))
+    assert expected in str(err.value) and "function-" not in str(err.value) and "Input should" not in str(err.value)

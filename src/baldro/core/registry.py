@@ -15,7 +15,7 @@ import sys
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -28,6 +28,8 @@ PLAIN = {float: Number(), int: Number(integer=True), str: Text(), bool: Flag()} 
 class Registry(Generic[T]):
     """Maps config names to component classes (dataclasses)."""
 
+    generation: ClassVar[int] = 0  # registrations so far, over every registry
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._classes: dict[str, type[T]] = {}
@@ -35,6 +37,7 @@ class Registry(Generic[T]):
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorator(cls: type[T]) -> type[T]:
             self._classes[name] = cls
+            Registry.generation += 1  # config models built before this registration rebuild their unions
             return cls
 
         return decorator

@@ -21,6 +21,7 @@ POSITIVE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradie
             "num_train_epochs", "logging_steps", "save_steps", "eval_steps", "save_total_limit")
 NON_NEGATIVE = ("learning_rate", "weight_decay", "warmup_steps", "warmup_ratio", "max_grad_norm", "seed",
                 "data_seed", "dataloader_num_workers", "adam_epsilon", "label_smoothing_factor")
+PLAIN_WORDS = {"dict_type": "a mapping", "list_type": "a list", "bool_type": "true or false"}  # pydantic's words
 SEEDS = ("seed", "data_seed")  # numpy.random.seed takes 0 ≤ seed < 2**32
 
 
@@ -31,7 +32,7 @@ def _one_of(null_at: int | None) -> Any:
         try:
             return handler(value)
         except ValidationError as err:
-            wants = [e["msg"].removeprefix("must be ") for e in err.errors()]
+            wants = [PLAIN_WORDS.get(e["type"], e["msg"].removeprefix("must be ")) for e in err.errors()]
             if null_at is not None:
                 wants.insert(null_at, "null")
             raise ValueError("must be " + " or ".join(dict.fromkeys(wants))) from None

@@ -62,8 +62,23 @@ def config_changes(saved: dict[str, Any], new: dict[str, Any], model: Any = None
 
     a, b = _fields(model or UnlearnConfig, saved), _fields(model or UnlearnConfig, new)
     raw_a, raw_b = flatten(saved), flatten(new)
-    return {k: [raw_a.get(k), raw_b.get(k)] for k in sorted(set(a) | set(b))
-            if not _ignored(k) and a.get(k) != b.get(k) and (k in raw_a or k in raw_b)}
+    changes: dict[str, list[Any]] = {}
+    for k in sorted(set(a) | set(b)):
+        if _ignored(k) or a.get(k) == b.get(k):
+            continue
+        at_a, at_b = _written_at(k, raw_a), _written_at(k, raw_b)
+        if at_a is None and at_b is None:  # a default on both sides, moved by a written key reported on its own
+            continue
+        key = max((p for p in (at_a, at_b) if p is not None), key=len)
+        changes.setdefault(key, [raw_a.get(at_a) if at_a else None, raw_b.get(at_b) if at_b else None])
+    return changes
+
+
+def _written_at(key: str, flat: dict[str, Any]) -> str | None:
+    """The deepest written key at or above dotted ``key`` (``objective`` for ``objective.name`` when the config says
+    ``objective: npo``), None when neither it nor any prefix was written."""
+    parts = key.split(".")
+    return next((p for p in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if p in flat), None)
 
 
 def check_resume_config(folder: Path, new: Any, allow: bool) -> dict[str, list[Any]]:

@@ -28,10 +28,12 @@ from pydantic import (
     ValidationError,
     WrapValidator,
 )
+from pydantic.fields import FieldInfo
 
 from baldro.aggregators import AGGREGATORS
 from baldro.core.padmask import PAD_MASKINGS
 from baldro.core.params import Choice, Flag, Nullable, Number, Text
+from baldro.core.registry import Registry
 from baldro.errors import ConfigError
 from baldro.modeling.loading import DTYPES
 from baldro.objectives import OBJECTIVES
@@ -105,6 +107,21 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_BUILT_AT: dict[type, int] = {}  # Registry.generation each config model's component unions were built at
+
+
+def _rebuild_components(cls: type[BaseModel]) -> None:
+    """Re-evaluate the component fields' annotations (their unions now include components registered after the
+    class was built, e.g. a user's aggregator) and rebuild the validator."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for name in set(REGISTRIES) & set(cls.model_fields):
+        old = cls.model_fields[name]
+        cls.__pydantic_fields__[name] = FieldInfo.from_annotated_attribute(
+            hints[name], Field(old.default, description=old.description))
+    cls.model_rebuild(force=True)
+    _BUILT_AT[cls] = Registry.generation
+
+
 class RunConfig(BaseModel):
     """What every training run reads: the model, data, LoRA and ``training`` sections and the run-folder flags."""
 
@@ -133,7 +150,14 @@ class RunConfig(BaseModel):
         """The defaults merged under ``config``."""
         if not isinstance(config, dict):
             raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
-        return deep_merge(cls.DEFAULTS, config)
+        merged = deep_merge(cls.DEFAULTS, config)
+        if not str(merged.get("output_dir") or "").strip():
+            raise ConfigError("the config needs output_dir: the folder the run writes (set it with --set output_dir=...)")
+        if "aggregator" in cls.DEFAULTS and merged.get("aggregator") is None:
+            merged["aggregator"] = copy.deepcopy(cls.DEFAULTS["aggregator"])  # null: the plain mean, as before
+        if merged.get("lora") == {}:
+            merged["lora"] = None  # no adapters, as the loader reads it
+        return merged
 
     @classmethod
     def parse(cls, config: Any) -> Any:
@@ -141,6 +165,8 @@ class RunConfig(BaseModel):
         from baldro.modeling.loading import check_model_source
 
         raw = cls.resolve(config)
+        if _BUILT_AT.get(cls, Registry.generation) != Registry.generation:  # a component registered since
+            _rebuild_components(cls)
         try:
             parsed = cls.model_validate(raw)
         except ValidationError as err:
@@ -250,6 +276,7 @@ def explain(model: type[BaseModel], err: ValidationError, raw: dict[str, Any], p
     path of the validated section in ``model``)."""
     first = err.errors(include_url=False)[0]
     kind, value, msg, loc = first["type"], first.get("input"), first["msg"], [*prefix, *first["loc"]]
+    loc = [k for k in loc if not (isinstance(k, str) and "[" in k)]  # pydantic's validator / union branch labels
     if loc[0] in REGISTRIES and len(loc) > 1 and kind not in ("union_tag_invalid", "union_tag_not_found"):
         del loc[1]  # the discriminator's tag
     path, where = ".".join(map(str, loc)), _section_at(model, loc[:-1], raw)
@@ -295,3 +322,5 @@ def schema() -> dict[str, Any]:
     out["$defs"] = dict(sorted(defs.items()))
     return out
 
+
+_BUILT_AT.update({UnlearnConfig: Registry.generation, FinetuneConfig: Registry.generation})
