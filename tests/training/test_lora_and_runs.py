@@ -103,3 +103,20 @@ def test_tokenizer_without_pad_uses_eos_with_a_warning(tiny_model_dir, tmp_path)
         loaded = load_tokenizer(tmp_path)
     assert loaded.pad_token == loaded.eos_token
     assert any("no pad token" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("targets", ["q_proj", ".*q_proj", ["q_proj"]])
+def test_lora_target_modules_as_a_string_is_one_name_or_regex(tiny_model_dir, synth_dir, tmp_path, targets):
+    """``target_modules: q_proj`` adapts the q projections (it was split into the letters q, _, p, r, o, j)."""
+    from baldro.training.pipeline import TrainingRun
+    from baldro.training.unlearn import parse_unlearn
+
+    config = parse_unlearn({
+        "model": {"path": str(tiny_model_dir)}, "data": {"source": str(synth_dir)},
+        "lora": {"r": 2, "target_modules": targets}, "training": {"use_cpu": True},
+        "output_dir": str(tmp_path / "run"),
+    })
+    run = TrainingRun(config, remove_unused_columns=False)
+    run.fail()
+    adapted = {k.split(".lora_A")[0].rsplit(".", 1)[-1] for k, _ in run.model.named_parameters() if "lora_A" in k}
+    assert adapted == {"q_proj"}

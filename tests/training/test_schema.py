@@ -188,3 +188,12 @@ def test_union_errors_read_as_words_without_pydantic_labels(section, value, expe
     with pytest.raises(ConfigError) as err:
         UnlearnConfig.parse(_unlearn(**{section: value}))
     assert expected in str(err.value) and "function-" not in str(err.value) and "Input should" not in str(err.value)
+
+
+def test_paths_from_the_python_api_are_recorded_as_text(tmp_path):
+    import yaml
+
+    parsed = UnlearnConfig.parse({**_unlearn(), "model": {"path": "org/m", "tokenizer": tmp_path / "tok"},
+                                  "data": {"source": tmp_path / "data"}, "output_dir": tmp_path / "run"})
+    assert parsed.raw["data"]["source"] == str(tmp_path / "data") and parsed.raw["output_dir"] == str(tmp_path / "run")
+    assert yaml.safe_load(yaml.safe_dump(parsed.raw))["model"]["tokenizer"] == str(tmp_path / "tok")

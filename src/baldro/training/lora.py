@@ -7,6 +7,7 @@ framework); :func:`apply_lora` enables that.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from torch import nn
@@ -24,8 +25,11 @@ def apply_lora(model: nn.Module, spec: Any, gradient_checkpointing: bool = False
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
 
+    targets = spec.target_modules or DEFAULT_TARGETS
+    if isinstance(targets, str) and targets != "all-linear" and re.fullmatch(r"\w+", targets):
+        targets = [targets]  # one module name; any other string is PEFT's: a regex over full names, or "all-linear"
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, bias=spec.bias,
-                        target_modules=list(spec.target_modules or DEFAULT_TARGETS), task_type="CAUSAL_LM")
+                        target_modules=targets if isinstance(targets, str) else list(targets), task_type="CAUSAL_LM")
     if gradient_checkpointing:
         model.enable_input_require_grads()
     if seed is not None:

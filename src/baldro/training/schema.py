@@ -110,6 +110,15 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 _BUILT_AT: dict[type, int] = {}  # Registry.generation each config model's component unions were built at
 
 
+def _fspaths(value: Any) -> Any:
+    """``value`` with every ``os.PathLike`` (at any depth) as its string."""
+    if isinstance(value, dict):
+        return {k: _fspaths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fspaths(v) for v in value]
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 def _rebuild_components(cls: type[BaseModel]) -> None:
     """Re-evaluate the component fields' annotations (their unions now include components registered after the
     class was built, e.g. a user's aggregator) and rebuild the validator."""
@@ -150,7 +159,7 @@ class RunConfig(BaseModel):
         """The defaults merged under ``config``."""
         if not isinstance(config, dict):
             raise ConfigError(f"a run config must be a mapping, got {type(config).__name__}")
-        merged = deep_merge(cls.DEFAULTS, config)
+        merged = _fspaths(deep_merge(cls.DEFAULTS, config))  # Path objects from the Python API: config.yaml text
         if not str(merged.get("output_dir") or "").strip():
             raise ConfigError("the config needs output_dir: the folder the run writes (set it with --set output_dir=...)")
         if "aggregator" in cls.DEFAULTS and merged.get("aggregator") is None:
