@@ -333,51 +333,53 @@ def generate_greedy(
         batches = [[part[k] for k in b] for part in parts for b in length_batches([len(seqs[i]) for i in part],
                                                                                     batch_size)]
     shown = ItemProgress(len(prompts), desc or "generating", "questions", progress)
-    for batch in batches:
-        finished = [0]  # the batch's rows reported by the decoding loop as they stop
+    try:  # the line ends even when a batch fails (a terminal is left on a fresh line)
+        for batch in batches:
+            finished = [0]  # the batch's rows reported by the decoding loop as they stop
 
-        def on_done(k: int, finished: list[int] = finished) -> None:
-            finished[0] += k
-            shown.advance(k)
+            def on_done(k: int, finished: list[int] = finished) -> None:
+                finished[0] += k
+                shown.advance(k)
 
-        width = max(len(seqs[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, i in enumerate(batch):
-            p = seqs[i]
-            ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[r, width - len(p) :] = 1
-        if pad_masking == "token":
-            mask = token_mask(ids, pad_id)
-        if lean:
-            drafted = [len(heads[i][0]) for i in batch] if heads is not None else None
-            rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted,
-                                 on_done=on_done)
-            for i, tokens in zip(batch, rows):
-                out[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            shown.advance(len(batch) - finished[0])
-            continue
-        kwargs: dict[str, Any] = {}
-        if stop_strings:
-            kwargs.update(stop_strings=list(stop_strings), tokenizer=tokenizer)
-        gen = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad_id,
-            eos_token_id=eos,
-            use_cache=True,
-            **kwargs,
-        )
-        for r, i in enumerate(batch):
-            new = gen[r, width:].tolist()
-            if eos is not None and eos in new:
-                new = new[: new.index(eos)]
-            text = tokenizer.decode(new, skip_special_tokens=True)
-            out[i] = cut_at_stops(text, stop_strings)
-        shown.advance(len(batch))
-    shown.close()
+            width = max(len(seqs[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                p = seqs[i]
+                ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+                mask[r, width - len(p) :] = 1
+            if pad_masking == "token":
+                mask = token_mask(ids, pad_id)
+            if lean:
+                drafted = [len(heads[i][0]) for i in batch] if heads is not None else None
+                rows = greedy_tokens(model, ids.to(device), mask.to(device), max_new_tokens, eos, drafted=drafted,
+                                     on_done=on_done)
+                for i, tokens in zip(batch, rows):
+                    out[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                shown.advance(len(batch) - finished[0])
+                continue
+            kwargs: dict[str, Any] = {}
+            if stop_strings:
+                kwargs.update(stop_strings=list(stop_strings), tokenizer=tokenizer)
+            gen = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=pad_id,
+                eos_token_id=eos,
+                use_cache=True,
+                **kwargs,
+            )
+            for r, i in enumerate(batch):
+                new = gen[r, width:].tolist()
+                if eos is not None and eos in new:
+                    new = new[: new.index(eos)]
+                text = tokenizer.decode(new, skip_special_tokens=True)
+                out[i] = cut_at_stops(text, stop_strings)
+            shown.advance(len(batch))
+    finally:
+        shown.close()
     return out
 
 
