@@ -129,3 +129,17 @@ def test_resume_drops_a_torn_trajectory_tail_with_a_warning(tmp_path):
     path.write_text('{"forget_quality": 0.1}\n')
     with pytest.raises(DataError, match="trajectory.jsonl: row 1 has no integer 'step'"):
         curve._truncate_after(path, 4)
+
+
+def test_a_write_into_a_missing_folder_names_the_file_asked_for_not_the_temporary_one(tmp_path, capsys):
+    from baldro.cli.main import main
+    from baldro.readback import replace_text
+
+    target = tmp_path / "missing" / "schema.json"
+    with pytest.raises(FileNotFoundError) as err:
+        replace_text(target, "{}")
+    assert err.value.filename == str(target)
+    assert main(["config", "schema", "--out", str(target)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.endswith(f"{target}: No such file or directory") and ".tmp" not in message
+    assert not (tmp_path / "missing").exists()

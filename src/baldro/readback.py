@@ -100,7 +100,7 @@ def read_jsonl(path: str | Path, drop_torn_tail: bool = False) -> tuple[list[Any
 
 def replace_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it and a rename: a crash leaves the old file or the
-    new one, never half of one."""
+    new one, never half of one. An ``OSError`` names ``path`` (the temporary file is an implementation detail)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -108,6 +108,9 @@ def replace_text(path: str | Path, text: str) -> None:
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
+    except OSError as err:  # name the file asked for, not the temporary one
+        tmp.unlink(missing_ok=True)
+        raise type(err)(err.errno, err.strerror, str(path)) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
