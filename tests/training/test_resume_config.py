@@ -28,22 +28,28 @@ def _cfg(tmp_path, model, data, out):
     return str(path)
 
 
-def test_resume_refuses_a_changed_config_unless_allowed(tiny_model_dir, synth_dir, tmp_path, monkeypatch, capsys):
+class Crash(RuntimeError):
+    """Raised at the start of step 2, after checkpoint-2 was written: a run that died mid-training."""
+
+
+def _crash_at_step_2(monkeypatch, cfg: str, *extra: str) -> None:
+    """Run ``baldro unlearn --config cfg *extra`` until it dies at step 2 (checkpoint-2 written)."""
     from baldro.training import trainer as trainer_mod
 
-    class Crash(RuntimeError):
-        pass
-
-    def crash_after_two(self, args, state, control, **kwargs):
+    def crash(self, args, state, control, **kwargs):
         if state.global_step == 2:
             raise Crash
 
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash, raising=False)
+        with pytest.raises(Crash):
+            main(["unlearn", "--config", cfg, *extra])
+
+
+def test_resume_refuses_a_changed_config_unless_allowed(tiny_model_dir, synth_dir, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     cfg = _cfg(tmp_path, tiny_model_dir, synth_dir, out)
-    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
-    with pytest.raises(Crash):
-        main(["unlearn", "--config", cfg])
-    monkeypatch.undo()
+    _crash_at_step_2(monkeypatch, cfg)
     work = partial_path(out)
     assert (work / "checkpoint-2").is_dir() and not lock_path(out).exists()  # kept (resumable), lock released
 
@@ -79,22 +85,10 @@ def test_resume_refuses_changed_inputs_naming_them_unless_allowed(tiny_model_dir
                                                                   capsys):
     import shutil
 
-    from baldro.training import trainer as trainer_mod
-
-    class Crash(RuntimeError):
-        pass
-
-    def crash_after_two(self, args, state, control, **kwargs):
-        if state.global_step == 2:
-            raise Crash
-
     data = shutil.copytree(synth_dir, tmp_path / "data")
     out = tmp_path / "run"
     cfg = _cfg(tmp_path, tiny_model_dir, data, out)
-    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
-    with pytest.raises(Crash):
-        main(["unlearn", "--config", cfg])
-    monkeypatch.undo()
+    _crash_at_step_2(monkeypatch, cfg)
     work = partial_path(out)
     recorded = json.loads((work / "run_info.json").read_text())["inputs"]
     assert set(recorded) == {"model.path", "data.source"} and "forget10.json" in recorded["data.source"]["files"]
@@ -112,10 +106,8 @@ def test_resume_refuses_changed_inputs_naming_them_unless_allowed(tiny_model_dir
     assert "pass --allow-config-change to accept" in err
     assert (work / "reference_logp.safetensors").read_bytes() == cache  # nothing touched
 
-    monkeypatch.setattr(trainer_mod._EpochCallback, "on_step_begin", crash_after_two, raising=False)
-    with pytest.raises(Crash), pytest.warns(UserWarning, match="computed again"):  # a resume that fails ...
-        main(["unlearn", "--config", cfg, "--resume", "--allow-config-change"])
-    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="computed again"):  # a resume that fails ...
+        _crash_at_step_2(monkeypatch, cfg, "--resume", "--allow-config-change")
     assert "resumed" not in json.loads((work / "run_info.json").read_text())  # ... leaves no "resumed" entry
 
     with pytest.warns(UserWarning, match="data.source changed: reference_logp.safetensors is computed again"):
