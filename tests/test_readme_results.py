@@ -81,3 +81,34 @@ def test_a_fresh_demo_reproduces_the_readme_snapshot(tmp_path: Path) -> None:
 
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     assert readme_tables.main(["--compare", "demo", str(tmp_path / "demo" / "summary.json")]) == 0
+
+
+def _run(best: float, step: int, final: float, mu: float) -> dict:
+    return {"best_fq": best, "step": step, "final_fq": final, "final_mu": mu, "reached": True}
+
+
+def test_the_real_study_blocks_show_every_run_the_retain_model_and_the_versions(tmp_path, monkeypatch) -> None:
+    """Both real-study blocks come from one snapshot: the headline (with the retain model and the versions of the run)
+    and the per-seed table (a missing run is a dash, FQ @ step; final FQ / MU)."""
+    matched = {"n": 2, "mean": 0.5, "low": 0.25, "high": 0.75}
+    summary = {
+        "target": {"model_utility": 0.4, "forget_quality": 0.01, "mu_bar": 0.36},
+        "retain": {"model_utility": 0.45, "forget_quality": 1.0}, "mu_keep": 0.9,
+        "methods": {
+            "npo": {"per_seed": {"0": _run(0.25, 10, 0.5, 0.3), "1": _run(0.75, 25, 0.75, 0.39)},
+                    "matched": matched, "final": matched, "final_mu": {"mean": 0.345}},
+            "npo+dv": {"per_seed": {"0": _run(0.125, 5, 0.5, 0.2)}, "matched": matched, "final": matched,
+                       "final_mu": {"mean": 0.2},
+                       "vs_base": {"n_positive": 0, "n_negative": 1, "n_ties": 0, "mean_difference": -0.125,
+                                   "p_value": 1.0, "test": "sign"}}},
+        "versions": {"python": "3.12.1", "torch": "2.13.0+cpu"}}
+    seeds = readme_tables.per_seed_table(summary)
+    assert "| npo | 0.25 @ 10; 0.5 / 0.3 | 0.75 @ 25; 0.75 / 0.39 |" in seeds
+    assert "| npo+dv | 0.125 @ 5; 0.5 / 0.2 | — |" in seeds
+    head = readme_tables.real_study_table(summary)
+    assert "| npo+dv | 0.5 [0.25, 0.75] |" in head and "MU 0.45." in head
+    assert head.endswith("Made with python 3.12.1, torch 2.13.0+cpu.")
+    monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)
+    (tmp_path / "real-study_summary.json").write_text(json.dumps(summary))
+    text = "<!-- real-study-seeds-table -->\nold\n<!-- /real-study-seeds-table -->"
+    assert readme_tables.render_blocks(text) == f"<!-- real-study-seeds-table -->\n{seeds}\n<!-- /real-study-seeds-table -->"

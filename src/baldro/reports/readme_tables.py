@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "docs" / "results"
-DOCUMENTS = ("README.md", "docs/demo.md", "docs/studies.md")  # where the generated blocks live (relative to ROOT)
+DOCUMENTS = ("README.md", "docs/demo.md", "docs/studies.md", "docs/real_study.md")  # where the generated blocks live (relative to ROOT)
 VOLATILE = ("wall_time_s", "model_dir", "model_dirs")  # not results: where and how fast a run happened
 VERSIONS_KEY = "versions"  # what a snapshot was made with: not a result, compared only to explain a difference
 VERSIONED = ("torch", "transformers", "tokenizers", "accelerate", "safetensors", "numpy", "scipy", "rouge-score")
@@ -62,6 +62,7 @@ def strip_volatile(value: Any) -> Any:
 
 
 def snapshot_path(kind: str) -> Path:
+    kind = SNAPSHOT_OF.get(kind, kind)
     return RESULTS / f"{kind}_summary.json"  # RESULTS read at call time (tests point it elsewhere)
 
 
@@ -139,14 +140,49 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def real_study_table(summary: dict[str, Any]) -> str:
+    """The study table (:func:`study_table`), then the retain model (the Forget Quality reference) and the package
+    versions the run was made with."""
+    retain = summary["retain"]
+    text = study_table(summary) + (f"\n\nRetain model (fine-tuned without the forget authors; the FQ reference): "
+                                   f"MU {_num(retain['model_utility'])}.")
+    versions = summary.get(VERSIONS_KEY)
+    if versions:
+        text += " Made with " + ", ".join(f"{name} {version}" for name, version in versions.items()) + "."
+    return text
+
+
+def per_seed_table(summary: dict[str, Any]) -> str:
+    """Each run's matched-utility FQ with the step it comes from, and its final FQ / MU: one row per method, one
+    column per seed; then the secondary utility bars (:func:`baldro.reports.study_report.secondary_table`)."""
+    from baldro.reports.study_report import secondary_table
+
+    methods = {label: entry for label, entry in summary["methods"].items() if "β=" not in label}
+    seeds = sorted({int(seed) for entry in methods.values() for seed in entry["per_seed"]})
+    lines = ["| method | " + " | ".join(f"seed {seed}" for seed in seeds) + " |", "|---" * (len(seeds) + 1) + "|"]
+    for label, entry in methods.items():
+        cells = []
+        for seed in seeds:
+            run = entry["per_seed"].get(str(seed))
+            cells.append("—" if run is None else f"{_num(run['best_fq'])} @ {run['step']}; "
+                                                 f"{_num(run['final_fq'])} / {_num(run['final_mu'])}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    text = ("Per run: matched FQ @ the step it comes from; final FQ / final MU.\n\n" + "\n".join(lines))
+    if summary.get("secondary_bars"):
+        text += "\n\nSecondary utility bars (raw p-values, no claims):\n\n" + secondary_table(summary)
+    return text
+
+
 RENDERERS = {"demo": demo_table, "study-retain5-e85": study_table, "study-long": study_table, "study": study_table,
-             "study-own": study_table, "study-retain5": study_table}
+             "study-own": study_table, "study-retain5": study_table, "real-study": real_study_table,
+             "real-study-seeds": per_seed_table}
+SNAPSHOT_OF = {"real-study-seeds": "real-study"}  # kinds rendered from another kind's snapshot
 
 
 def render_blocks(text: str, results: Path | None = None) -> str:
     """``text`` with every generated block re-rendered from its snapshot (blocks whose snapshot is missing stay)."""
     for kind, render in RENDERERS.items():
-        path = (results or RESULTS) / f"{kind}_summary.json"
+        path = (results or RESULTS) / f"{SNAPSHOT_OF.get(kind, kind)}_summary.json"
         if not path.is_file():
             continue
         body = render(json.loads(path.read_text()))
