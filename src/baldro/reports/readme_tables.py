@@ -1,10 +1,11 @@
 """The documentation's result tables, rendered from the ``summary.json`` files that ``baldro demo`` / ``baldro study``
 wrote.
 
-The documents of :data:`DOCUMENTS` (``docs/demo.md``, ``docs/studies.md``, and the README should it hold one) hold
+The documents of :data:`DOCUMENTS` (the README, ``docs/demo.md``, ``docs/studies.md``, ``docs/real_study.md``) hold
 generated blocks between ``<!-- KIND-table -->`` / ``<!-- /KIND-table -->``, one per kind of :data:`RENDERERS`:
-``demo``, and one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the default, ``study``,
-``study-own``, ``study-retain5``; ``study-long`` is the default benchmark with ``--unlearn-epochs 20``). Their source
+``demo``, one per study benchmark (``baldro study --size KIND``: ``study-retain5-e85``, the default, ``study``,
+``study-own``, ``study-retain5``; ``study-long`` is the default benchmark with ``--unlearn-epochs 20``), and the
+real-model study (``baldro study --model``: ``real-study``, and ``real-study-seeds`` rendered from its snapshot). Their source
 is a snapshot of each run's ``summary.json`` in ``docs/results/`` (numbers only; folder paths dropped), so a test can
 check that the documents say exactly what the snapshots say, and ``--compare`` checks that a fresh run reproduces
 the snapshot::
@@ -12,6 +13,7 @@ the snapshot::
     python -m baldro.reports.readme_tables --snapshot demo demo_out/summary.json      # after `make demo`
     python -m baldro.reports.readme_tables --snapshot study-retain5-e85 study_out/summary.json   # `baldro study`
     python -m baldro.reports.readme_tables --snapshot study-own OUT/summary.json      # after `baldro study --size study-own`
+    python -m baldro.reports.readme_tables --snapshot real-study real_study/summary.json   # `baldro study --model ...`
     python -m baldro.reports.readme_tables --write                                     # re-render every document's blocks
     python -m baldro.reports.readme_tables --check                                     # exit 1 if one differs or is missing
     python -m baldro.reports.readme_tables --check docs/studies.md                     # only the files named
@@ -140,12 +142,10 @@ def study_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def real_study_table(summary: dict[str, Any]) -> str:
-    """The study table (:func:`study_table`), then the retain model (the Forget Quality reference) and the package
-    versions the run was made with."""
-    retain = summary["retain"]
-    text = study_table(summary) + (f"\n\nRetain model (fine-tuned without the forget authors; the FQ reference): "
-                                   f"MU {_num(retain['model_utility'])}.")
+def made_with(summary: dict[str, Any]) -> str:
+    """The retain model (the Forget Quality reference) and the package versions the run was made with."""
+    text = (f"Retain model (fine-tuned without the forget authors; the FQ reference): "
+            f"MU {_num(summary['retain']['model_utility'])}.")
     versions = summary.get(VERSIONS_KEY)
     if versions:
         text += " Made with " + ", ".join(f"{name} {version}" for name, version in versions.items()) + "."
@@ -154,7 +154,8 @@ def real_study_table(summary: dict[str, Any]) -> str:
 
 def per_seed_table(summary: dict[str, Any]) -> str:
     """Each run's matched-utility FQ with the step it comes from, and its final FQ / MU: one row per method, one
-    column per seed; then the secondary utility bars (:func:`baldro.reports.study_report.secondary_table`)."""
+    column per seed; the secondary utility bars (:func:`baldro.reports.study_report.secondary_table`); the retain
+    model and the versions (:func:`made_with`)."""
     from baldro.reports.study_report import secondary_table
 
     methods = {label: entry for label, entry in summary["methods"].items() if "β=" not in label}
@@ -170,11 +171,11 @@ def per_seed_table(summary: dict[str, Any]) -> str:
     text = ("Per run: matched FQ @ the step it comes from; final FQ / final MU.\n\n" + "\n".join(lines))
     if summary.get("secondary_bars"):
         text += "\n\nSecondary utility bars (raw p-values, no claims):\n\n" + secondary_table(summary)
-    return text
+    return text + "\n\n" + made_with(summary)
 
 
 RENDERERS = {"demo": demo_table, "study-retain5-e85": study_table, "study-long": study_table, "study": study_table,
-             "study-own": study_table, "study-retain5": study_table, "real-study": real_study_table,
+             "study-own": study_table, "study-retain5": study_table, "real-study": study_table,
              "real-study-seeds": per_seed_table}
 SNAPSHOT_OF = {"real-study-seeds": "real-study"}  # kinds rendered from another kind's snapshot
 
