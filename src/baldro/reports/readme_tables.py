@@ -63,9 +63,9 @@ def strip_volatile(value: Any) -> Any:
     return value
 
 
-def snapshot_path(kind: str) -> Path:
-    kind = SNAPSHOT_OF.get(kind, kind)
-    return RESULTS / f"{kind}_summary.json"  # RESULTS read at call time (tests point it elsewhere)
+def snapshot_path(kind: str, results: Path | None = None) -> Path:
+    """The snapshot a kind is rendered from (``results``: another folder than :data:`RESULTS`)."""
+    return (results or RESULTS) / f"{SNAPSHOT_OF.get(kind, kind)}_summary.json"  # RESULTS read at call time (tests)
 
 
 def _num(x: Any, digits: int = 3) -> str:
@@ -168,7 +168,7 @@ def per_seed_table(summary: dict[str, Any]) -> str:
             cells.append("—" if run is None else f"{_num(run['best_fq'])} @ {run['step']}; "
                                                  f"{_num(run['final_fq'])} / {_num(run['final_mu'])}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    text = ("Per run: matched FQ @ the step it comes from; final FQ / final MU.\n\n" + "\n".join(lines))
+    text = "Per run: matched FQ @ the step it comes from; final FQ / final MU.\n\n" + "\n".join(lines)
     if summary.get("secondary_bars"):
         text += "\n\nSecondary utility bars (raw p-values, no claims):\n\n" + secondary_table(summary)
     return text + "\n\n" + made_with(summary)
@@ -183,7 +183,7 @@ SNAPSHOT_OF = {"real-study-seeds": "real-study"}  # kinds rendered from another 
 def render_blocks(text: str, results: Path | None = None) -> str:
     """``text`` with every generated block re-rendered from its snapshot (blocks whose snapshot is missing stay)."""
     for kind, render in RENDERERS.items():
-        path = (results or RESULTS) / f"{SNAPSHOT_OF.get(kind, kind)}_summary.json"
+        path = snapshot_path(kind, results)
         if not path.is_file():
             continue
         body = render(json.loads(path.read_text()))
